@@ -1,0 +1,215 @@
+//! The change model: what a subject changes, built once from git objects with gix.
+//!
+//! Every door judges the same shapes: a [`Unit`] is one thing to judge (the staged index, a
+//! range, or one ref update), holding the commits new to the repository, each with its
+//! [`FileChange`]s, and the cumulative change from the base to the new tip.
+
+use gix::ObjectId;
+use serde::Serialize;
+
+/// What happened to a path, as `git diff-tree --name-status` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    Add,
+    Modify,
+    Delete,
+    Rename,
+    Copy,
+    /// Blob to symlink, file to gitlink and the like (`T`).
+    TypeChange,
+    /// Same content, other mode (`M` with only the mode changed).
+    ModeChange,
+}
+
+impl ChangeKind {
+    /// The name the policy's `tests.flag_on` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Add => "add",
+            ChangeKind::Modify => "modify",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Rename => "rename",
+            ChangeKind::Copy => "copy",
+            ChangeKind::TypeChange => "type-change",
+            ChangeKind::ModeChange => "mode-change",
+        }
+    }
+
+    /// The letter git's `--name-status` prints.
+    pub fn letter(self) -> char {
+        match self {
+            ChangeKind::Add => 'A',
+            ChangeKind::Modify | ChangeKind::ModeChange => 'M',
+            ChangeKind::Delete => 'D',
+            ChangeKind::Rename => 'R',
+            ChangeKind::Copy => 'C',
+            ChangeKind::TypeChange => 'T',
+        }
+    }
+}
+
+/// One added line, with its 1-based line number in the new file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    pub number: u32,
+    pub text: String,
+}
+
+/// One changed path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileChange {
+    pub kind: ChangeKind,
+    /// The path before (absent for an addition).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_path: Option<String>,
+    /// The path after (absent for a deletion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_path: Option<String>,
+    /// Octal modes as git prints them (`100644`, `100755`, `120000`, `160000`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_mode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_mode: Option<u32>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub old_id: Option<ObjectId>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub new_id: Option<ObjectId>,
+    /// Either side is binary (git's numstat then prints `-`); line counts are then 0.
+    pub binary: bool,
+    /// Size in bytes of the new blob (of the old one for a deletion); 0 for gitlinks.
+    pub size: u64,
+    pub added: u32,
+    pub removed: u32,
+    /// Added lines (text files only); for rules that read content. Not serialized.
+    #[serde(skip)]
+    pub added_lines: Vec<Line>,
+    /// Removed lines (text files only). Not serialized.
+    #[serde(skip)]
+    pub removed_lines: Vec<String>,
+}
+
+impl FileChange {
+    /// The path this change is known by: the new path, else the old one.
+    pub fn path(&self) -> &str {
+        self.new_path
+            .as_deref()
+            .or(self.old_path.as_deref())
+            .unwrap_or_default()
+    }
+
+    /// Both paths (one for add, modify, delete; two for a rename or copy).
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        let old = self.old_path.as_deref();
+        let new = self.new_path.as_deref().filter(|n| Some(*n) != old);
+        old.into_iter().chain(new)
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.new_mode == Some(0o120000)
+    }
+
+    pub fn is_gitlink(&self) -> bool {
+        self.new_mode == Some(0o160000) || self.old_mode == Some(0o160000)
+    }
+}
+
+/// One commit and what it changes against its first parent (the empty tree for a root).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommitChanges {
+    /// Absent for the staged index, which is not a commit yet.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub id: Option<ObjectId>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub tree: Option<ObjectId>,
+    #[serde(serialize_with = "ser_oids")]
+    pub parents: Vec<ObjectId>,
+    pub summary: String,
+    #[serde(skip)]
+    pub message: String,
+    pub files: Vec<FileChange>,
+}
+
+/// How a ref moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateKind {
+    Create,
+    FastForward,
+    NonFastForward,
+    Delete,
+    /// Old equals new.
+    Unchanged,
+}
+
+/// One `old new ref` line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefUpdate {
+    #[serde(serialize_with = "ser_oid")]
+    pub old: ObjectId,
+    #[serde(serialize_with = "ser_oid")]
+    pub new: ObjectId,
+    pub name: String,
+}
+
+impl RefUpdate {
+    pub fn is_create(&self) -> bool {
+        self.old.is_null()
+    }
+    pub fn is_delete(&self) -> bool {
+        self.new.is_null()
+    }
+}
+
+/// One thing judged: the staged change, a range, or one ref update.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unit {
+    /// The ref update, for pushes and receives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<RefUpdate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<UpdateKind>,
+    /// The base the cumulative change is measured from (absent: the empty tree).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub base: Option<ObjectId>,
+    /// Commits new to the repository, oldest first.
+    pub commits: Vec<CommitChanges>,
+    /// The change from the base to the tip, taken as one.
+    pub cumulative: Vec<FileChange>,
+}
+
+impl Unit {
+    pub fn refname(&self) -> Option<&str> {
+        self.update.as_ref().map(|u| u.name.as_str())
+    }
+}
+
+fn ser_oid<S: serde::Serializer>(id: &ObjectId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+fn ser_oid_opt<S: serde::Serializer>(id: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.collect_str(id),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_oids<S: serde::Serializer>(ids: &[ObjectId], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ids.iter().map(|i| i.to_string()))
+}

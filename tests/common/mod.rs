@@ -1,0 +1,104 @@
+//! Shared test support: hermetic git, temp repositories, the real binaries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The path of one of the project's binaries, as cargo built it for the tests.
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "git-guard" => PathBuf::from(env!("CARGO_BIN_EXE_git-guard")),
+        other => {
+            let guard = PathBuf::from(env!("CARGO_BIN_EXE_git-guard"));
+            guard.with_file_name(other)
+        }
+    }
+}
+
+/// The directory holding the binaries (put on PATH so `git guard` and the hooks find them).
+pub fn bin_dir() -> PathBuf {
+    bin("git-guard").parent().unwrap().to_path_buf()
+}
+
+/// A git command isolated from the machine's configuration, with fixed dates and identity.
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(dir);
+    hermetic(&mut c);
+    c
+}
+
+/// Clear inherited GIT_* variables and pin configuration, identity and dates.
+pub fn hermetic(c: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GIT_") {
+            c.env_remove(k);
+        }
+    }
+    let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+    c.env("PATH", path)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Test Author")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "Test Committer")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GUARD_FORMAT")
+        .env_remove("RUST_LOG");
+}
+
+/// Run git; panic with its output when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed in {}:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run git and return its whole output, whatever the status.
+pub fn git_out(dir: &Path, args: &[&str]) -> Output {
+    git_cmd(dir).args(args).output().expect("git runs")
+}
+
+/// A command for one of the project's binaries, hermetic like git.
+pub fn guard_cmd(name: &str, dir: &Path) -> Command {
+    let mut c = Command::new(bin(name));
+    c.current_dir(dir);
+    hermetic(&mut c);
+    c
+}
+
+/// A new repository (main branch) in a temp directory.
+pub fn init_repo(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+}
+
+/// Write a file (creating directories) relative to `dir`.
+pub fn write(dir: &Path, rel: &str, content: impl AsRef<[u8]>) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+/// Stage everything and commit; return the commit id.
+pub fn commit_all(dir: &Path, msg: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--no-verify", "-m", msg]);
+    git(dir, &["rev-parse", "HEAD"]).trim().to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
