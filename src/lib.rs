@@ -4,6 +4,7 @@
 //! The library holds the engine (policy, change model, rules, verdict) and every door's logic;
 //! it knows nothing of clap or terminals. The binaries in `src/bin/` parse arguments and call it.
 
+pub mod audit;
 pub mod changes;
 pub mod engine;
 pub mod identity;
