@@ -7,7 +7,9 @@
 pub mod audit;
 pub mod changes;
 pub mod engine;
+pub mod hook;
 pub mod identity;
+pub mod install;
 pub mod model;
 pub mod policy;
 pub mod quarantine;
