@@ -294,13 +294,7 @@ impl Invocation {
 }
 
 /// Run `hook` and return its exit code. Errors are written to `out` and reject (exit 2).
-pub fn run(
-    hook: Hook,
-    inv: &Invocation,
-    args: &[String],
-    stdin: &[u8],
-    out: &mut dyn Write,
-) -> u8 {
+pub fn run(hook: Hook, inv: &Invocation, args: &[String], stdin: &[u8], out: &mut dyn Write) -> u8 {
     let result = match hook {
         Hook::PreCommit => pre_commit(inv, out),
         Hook::CommitMsg => commit_msg(inv, args, out),
@@ -340,7 +334,9 @@ pub fn config_beside(shim: &Path) -> Option<PathBuf> {
 pub fn runs_chained(hook: Hook, args: &[String], code: u8) -> bool {
     match hook {
         Hook::PostReceive => true,
-        Hook::ReferenceTransaction => code == 0 || args.first().map(String::as_str) != Some("prepared"),
+        Hook::ReferenceTransaction => {
+            code == 0 || args.first().map(String::as_str) != Some("prepared")
+        }
         _ => code == 0,
     }
 }
@@ -399,7 +395,10 @@ pub fn parse_oid(s: &str, kind: gix::hash::Kind) -> Result<ObjectId, String> {
             s.len()
         ));
     }
-    if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(format!(
             "{s:?} is not an object id: only lowercase hex digits are allowed"
         ));
@@ -418,7 +417,10 @@ pub fn check_ref_name(name: &str) -> Result<(), String> {
 }
 
 /// Parse pre-receive and post-receive input: one `<old> <new> <ref>` line per update.
-pub fn parse_update_lines(input: &[u8], kind: gix::hash::Kind) -> Result<Vec<RefUpdate>, LineError> {
+pub fn parse_update_lines(
+    input: &[u8],
+    kind: gix::hash::Kind,
+) -> Result<Vec<RefUpdate>, LineError> {
     let mut out = Vec::new();
     for (i, raw) in split_lines(input).enumerate() {
         let n = i + 1;
@@ -440,7 +442,9 @@ pub fn parse_update_lines(input: &[u8], kind: gix::hash::Kind) -> Result<Vec<Ref
         let new = parse_oid(fields[1], kind).map_err(&err)?;
         check_ref_name(fields[2]).map_err(&err)?;
         if old.is_null() && new.is_null() {
-            return Err(err("both ids are zero: nothing is created or deleted".into()));
+            return Err(err(
+                "both ids are zero: nothing is created or deleted".into()
+            ));
         }
         out.push(RefUpdate {
             old,
@@ -559,7 +563,8 @@ pub fn resolve_policy(
     let Some(text) = text else {
         return Ok(Policy::builtin());
     };
-    let text = String::from_utf8(text).map_err(|_| anyhow!("policy.toml at {base} is not UTF-8"))?;
+    let text =
+        String::from_utf8(text).map_err(|_| anyhow!("policy.toml at {base} is not UTF-8"))?;
     let source = PolicySource::Commit(format!("{base} {}", short(&tip)));
     Policy::parse(&text, source).with_context(|| {
         format!("policy.toml at {base} is broken: fix it there (a human or admin push)")
@@ -626,11 +631,22 @@ fn short(id: &ObjectId) -> String {
 fn write_verdict(out: &mut dyn Write, format: Format, v: &Verdict) -> std::io::Result<()> {
     match format {
         Format::Json => verdict::render_json(v, out),
-        Format::Text => verdict::render_text(v, out),
+        Format::Text => {
+            verdict::render_text(v, out)?;
+            if !v.findings.is_empty() {
+                writeln!(out, "git-guard: policy: {}", v.policy)?;
+            }
+            Ok(())
+        }
     }
 }
 
-fn write_error(out: &mut dyn Write, format: Format, hook: Hook, e: &anyhow::Error) -> std::io::Result<()> {
+fn write_error(
+    out: &mut dyn Write,
+    format: Format,
+    hook: Hook,
+    e: &anyhow::Error,
+) -> std::io::Result<()> {
     let what = match hook {
         Hook::PreCommit => "this commit",
         Hook::CommitMsg => "this commit message",
@@ -749,12 +765,7 @@ struct Judged {
 
 /// Judge ref updates the way the server does: quarantine-aware objects, the installed policy,
 /// the host's identity, every new commit of every ref, under the deadline.
-fn judge_push(
-    inv: &Invocation,
-    hook: Hook,
-    input: UpdateInput,
-    out: &mut dyn Write,
-) -> Result<u8> {
+fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Write) -> Result<u8> {
     let start = Instant::now();
     let objenv = ObjectEnv::from_env(|k| inv.var(k))?;
     let store = ObjectStore::prepare(&objenv, &inv.cwd)?;
@@ -771,9 +782,8 @@ fn judge_push(
         report(deadline_of(&job_inv, Some(&policy)));
         let audit_log = audit_path(&job_inv, Some(&policy), repo.git_dir());
         for (i, u) in updates.iter().enumerate() {
-            check_update_objects(&repo, u).with_context(|| {
-                format!("update {} ({}) cannot be judged", i + 1, u.name)
-            })?;
+            check_update_objects(&repo, u)
+                .with_context(|| format!("update {} ({}) cannot be judged", i + 1, u.name))?;
         }
         let actor = actor(&job_inv, &policy)?;
         let known = model::all_ref_tips(&repo).context("cannot list the repository's refs")?;
@@ -805,7 +815,9 @@ fn judge_push(
             let event = push_event(hook, &j.updates, &j.verdict);
             if let Err(e) = audit::append(&j.audit_log, &event) {
                 if code == 0 {
-                    return Err(e.context("the push passed but cannot be recorded, so it is refused"));
+                    return Err(
+                        e.context("the push passed but cannot be recorded, so it is refused")
+                    );
                 }
             }
             let _ = j.git_dir;
@@ -909,7 +921,12 @@ fn push_event(hook: Hook, updates: &[RefUpdate], v: &Verdict) -> audit::Event {
 
 /// pre-receive: the authoritative gate over every ref of the push.
 pub fn pre_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
-    judge_push(inv, Hook::PreReceive, UpdateInput::Lines(stdin.to_vec()), out)
+    judge_push(
+        inv,
+        Hook::PreReceive,
+        UpdateInput::Lines(stdin.to_vec()),
+        out,
+    )
 }
 
 /// update: the same verdict for one ref (`<ref> <old> <new>` as arguments).
@@ -969,12 +986,15 @@ pub fn pre_commit(inv: &Invocation, out: &mut dyn Write) -> Result<u8> {
     let base = client_base(&repo, "origin")?;
     let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &[])?;
     let actor = actor(inv, &policy)?;
-    let unit = model::staged(&repo, model_options(&policy)).context("cannot read the staged change")?;
+    let unit =
+        model::staged(&repo, model_options(&policy)).context("cannot read the staged change")?;
     let mut verdict = engine::judge_units(&policy, &actor, vec![unit]);
     if let Some(head) = repo.head_name().context("cannot read HEAD")? {
         let head = head.as_bstr().to_string();
         if policy.refs.protected.is_match(&head) && !may_push_protected(&policy, &actor) {
-            verdict.findings.push(protected_ref_finding(&policy, &head, "commit on"));
+            verdict
+                .findings
+                .push(protected_ref_finding(&policy, &head, "commit on"));
         }
     }
     write_verdict(out, inv.format(), &verdict)?;
@@ -1071,7 +1091,12 @@ fn verdict_of(policy: &Policy, actor: &Actor, findings: Vec<Finding>, units: Vec
 
 /// pre-push: exactly what the push would send, judged with the server's rules. Known to the
 /// remote: the remote-tracking tips of that remote, and the remote's ids that exist here.
-pub fn pre_push(inv: &Invocation, args: &[String], stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
+pub fn pre_push(
+    inv: &Invocation,
+    args: &[String],
+    stdin: &[u8],
+    out: &mut dyn Write,
+) -> Result<u8> {
     let remote = args.first().cloned().unwrap_or_else(|| "origin".into());
     let repo = open_repo(&inv.cwd, None)?;
     let lines = parse_push_lines(stdin, repo.object_hash())?;
@@ -1118,7 +1143,11 @@ pub fn pre_push(inv: &Invocation, args: &[String], stdin: &[u8], out: &mut dyn W
             );
         }
     }
-    let known: Vec<ObjectId> = known.into_iter().collect::<HashSet<_>>().into_iter().collect();
+    let known: Vec<ObjectId> = known
+        .into_iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let units = model::updates(&repo, &updates, &known, model_options(&policy))
         .context("cannot read the changes this push would send")?;
     let verdict = engine::judge_units(&policy, &actor, units);
@@ -1197,7 +1226,8 @@ fn follows_a_remote(repo: &gix::Repository, name: &str, new: &str) -> bool {
     };
     iter.filter_map(Result::ok).any(|mut r| {
         let n = r.name().as_bstr().to_string();
-        n.rsplit_once('/').is_some_and(|_| n.ends_with(&format!("/{branch}")))
+        n.rsplit_once('/')
+            .is_some_and(|_| n.ends_with(&format!("/{branch}")))
             && n.strip_prefix("refs/remotes/")
                 .and_then(|rest| rest.split_once('/'))
                 .is_some_and(|(_, b)| b == branch)
@@ -1234,9 +1264,18 @@ mod tests {
             ("garbage\n", "found 1 field"),
             (&format!("{A} {B}  refs/heads/x\n"), "found 4 fields"),
             (&format!("{A} {B}\n"), "found 2 fields"),
-            (&format!("{} {B} refs/heads/x\n", &A[..39]), "expected 40 hex digits"),
-            (&format!("{} {B} refs/heads/x\n", A.to_uppercase().replace('1', "A")), "lowercase hex"),
-            (&format!("{A} {B} refs/heads/a..b\n"), "not a valid ref name"),
+            (
+                &format!("{} {B} refs/heads/x\n", &A[..39]),
+                "expected 40 hex digits",
+            ),
+            (
+                &format!("{} {B} refs/heads/x\n", A.to_uppercase().replace('1', "A")),
+                "lowercase hex",
+            ),
+            (
+                &format!("{A} {B} refs/heads/a..b\n"),
+                "not a valid ref name",
+            ),
             (&format!("{A} {B} main\n"), "not a full ref name"),
             (&format!("{Z} {Z} refs/heads/x\n"), "both ids are zero"),
             (&format!("{A} {B} refs/heads/x\r\n"), "not a valid ref name"),
@@ -1290,7 +1329,10 @@ mod tests {
         std::fs::write(&p, "host = \"nowhere\"\n").unwrap();
         let e = format!("{:#}", HookConfig::load(&p).unwrap_err());
         assert!(e.contains("unknown host"), "{e}");
-        let e = format!("{:#}", HookConfig::load(&dir.path().join("missing")).unwrap_err());
+        let e = format!(
+            "{:#}",
+            HookConfig::load(&dir.path().join("missing")).unwrap_err()
+        );
         assert!(e.contains("reinstall"), "{e}");
     }
 
@@ -1328,7 +1370,15 @@ mod tests {
         assert!(runs_chained(Hook::PreReceive, &[], 0));
         assert!(!runs_chained(Hook::PreReceive, &[], 1));
         assert!(runs_chained(Hook::PostReceive, &[], 2));
-        assert!(!runs_chained(Hook::ReferenceTransaction, &["prepared".into()], 1));
-        assert!(runs_chained(Hook::ReferenceTransaction, &["committed".into()], 1));
+        assert!(!runs_chained(
+            Hook::ReferenceTransaction,
+            &["prepared".into()],
+            1
+        ));
+        assert!(runs_chained(
+            Hook::ReferenceTransaction,
+            &["committed".into()],
+            1
+        ));
     }
 }

@@ -147,7 +147,9 @@ fn git_config_get(repo: &Path, scope: Option<&str>, key: &str) -> Result<Option<
     args.extend(["--get", key]);
     let o = git(repo, &args)?;
     match o.status.code() {
-        Some(0) => Ok(Some(String::from_utf8_lossy(&o.stdout).trim_end().to_string())),
+        Some(0) => Ok(Some(
+            String::from_utf8_lossy(&o.stdout).trim_end().to_string(),
+        )),
         Some(1) => Ok(None),
         _ => bail!(
             "cannot read {key} in {}: {}",
@@ -217,16 +219,26 @@ fn hooks_path_is_ours(info: &RepoInfo) -> bool {
         } else {
             info.git_dir.join(p)
         };
-        std::fs::canonicalize(p).ok() == std::fs::canonicalize(guard_hooks_dir(&info.git_dir)).ok()
+        same_dir(&p, &guard_hooks_dir(&info.git_dir))
     })
+}
+
+/// Whether two paths name the same existing directory.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Install git-guard's hooks into the repository at `repo`, reporting each step to `out`.
 pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Result<()> {
     let mut info = repo_info(repo)?;
-    let side = opts
-        .side
-        .unwrap_or(if info.bare { Side::Server } else { Side::Client });
+    let side = opts.side.unwrap_or(if info.bare {
+        Side::Server
+    } else {
+        Side::Client
+    });
     if !opts.guard_hook.is_absolute() {
         bail!(
             "the guard-hook path must be absolute, got {}",
@@ -238,7 +250,10 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
             let p = std::path::absolute(p)
                 .with_context(|| format!("cannot make {} absolute", p.display()))?;
             Policy::load(&p).with_context(|| {
-                format!("the policy {} is not valid: fix it before installing", p.display())
+                format!(
+                    "the policy {} is not valid: fix it before installing",
+                    p.display()
+                )
             })?;
             Some(p)
         }
@@ -265,9 +280,12 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         None
     };
     if ours_in_hooks_path {
-        let prev = previous
-            .as_ref()
-            .ok_or_else(|| anyhow!("core.hooksPath points at {} but it holds no {CONFIG_FILE}", root.display()))?;
+        let prev = previous.as_ref().ok_or_else(|| {
+            anyhow!(
+                "core.hooksPath points at {} but it holds no {CONFIG_FILE}",
+                root.display()
+            )
+        })?;
         info.hooks_path = prev.hooks_path_before.clone();
         info.hooks_path_local = prev.hooks_path_local;
     }
@@ -337,9 +355,10 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
     }
 
     let mut changed = false;
-    for dir in std::iter::once(root.clone())
-        .chain(plan.iter().filter_map(|(_, s, _, _)| s.parent().map(Path::to_path_buf)))
-    {
+    for dir in std::iter::once(root.clone()).chain(
+        plan.iter()
+            .filter_map(|(_, s, _, _)| s.parent().map(Path::to_path_buf)),
+    ) {
         if !dir.exists() {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -353,7 +372,11 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
             Step::Unchanged => writeln!(out, "{}: unchanged", shim.display())?,
             Step::Write | Step::Upgrade => {
                 write_executable(&shim, &text)?;
-                let what = if step == Step::Write { "installed" } else { "upgraded" };
+                let what = if step == Step::Write {
+                    "installed"
+                } else {
+                    "upgraded"
+                };
                 writeln!(out, "{}: {what}", shim.display())?;
                 changed = true;
             }
@@ -395,7 +418,11 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         changed = true;
     }
     if !changed {
-        writeln!(out, "git-guard's {} hooks are already installed: nothing changed", side_name(side))?;
+        writeln!(
+            out,
+            "git-guard's {} hooks are already installed: nothing changed",
+            side_name(side)
+        )?;
     } else {
         writeln!(
             out,
@@ -408,7 +435,9 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
                 .policy
                 .as_ref()
                 .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "policy.toml of the base branch, else the built-in default".into())
+                .unwrap_or_else(
+                    || "policy.toml of the base branch, else the built-in default".into()
+                )
         )?;
     }
     Ok(())
@@ -487,7 +516,11 @@ pub fn uninstall(repo: &Path, out: &mut dyn Write) -> Result<()> {
                 && aside.symlink_metadata().is_ok()
             {
                 std::fs::rename(aside, &shim.path).with_context(|| {
-                    format!("cannot move {} back to {}", aside.display(), shim.path.display())
+                    format!(
+                        "cannot move {} back to {}",
+                        aside.display(),
+                        shim.path.display()
+                    )
                 })?;
                 writeln!(out, "{}: restored", shim.path.display())?;
             }
@@ -514,7 +547,11 @@ pub fn uninstall(repo: &Path, out: &mut dyn Write) -> Result<()> {
         }
     }
     if !found {
-        writeln!(out, "git-guard is not installed in {}: nothing to do", repo.display())?;
+        writeln!(
+            out,
+            "git-guard is not installed in {}: nothing to do",
+            repo.display()
+        )?;
     }
     Ok(())
 }
@@ -526,9 +563,11 @@ fn restore_hooks_path(
     root: &Path,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let current_is_ours = info.hooks_path.as_deref().is_some_and(|p| {
-        std::fs::canonicalize(p).ok() == std::fs::canonicalize(root).ok()
-    }) || hooks_path_is_ours(info);
+    let current_is_ours = hooks_path_is_ours(info)
+        || info
+            .hooks_path
+            .as_deref()
+            .is_some_and(|p| same_dir(Path::new(p), root));
     if !current_is_ours {
         return Ok(());
     }
@@ -580,7 +619,11 @@ mod tests {
 
     #[test]
     fn shims_carry_their_marker_and_quote_the_binary() {
-        let t = shim_text(Hook::PreReceive, Path::new("/opt/it's here/guard-hook"), "../git-guard.toml");
+        let t = shim_text(
+            Hook::PreReceive,
+            Path::new("/opt/it's here/guard-hook"),
+            "../git-guard.toml",
+        );
         assert!(t.starts_with("#!/bin/sh\n# git-guard-shim v"));
         assert_eq!(shim_version(&t), Some(env!("CARGO_PKG_VERSION")));
         assert!(t.contains("exec '/opt/it'\\''s here/guard-hook' --config \"$(dirname -- \"$0\")/../git-guard.toml\" --shim \"$0\" pre-receive \"$@\""), "{t}");
@@ -593,7 +636,10 @@ mod tests {
         for &h in Hook::ALL {
             let shipped = std::fs::read_to_string(dir.join(h.name())).unwrap();
             assert_eq!(shipped, shipped_shim_text(h), "hooks/{} is stale", h.name());
-            let mode = std::fs::metadata(dir.join(h.name())).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join(h.name()))
+                .unwrap()
+                .permissions()
+                .mode();
             assert!(mode & 0o111 != 0, "hooks/{} is not executable", h.name());
         }
     }

@@ -32,8 +32,9 @@ impl ObjectEnv {
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<ObjectEnv> {
         let nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
         let alternates = match nonempty("GIT_ALTERNATE_OBJECT_DIRECTORIES") {
-            Some(v) => parse_alternate_dirs(&v)
-                .context("cannot read GIT_ALTERNATE_OBJECT_DIRECTORIES")?,
+            Some(v) => {
+                parse_alternate_dirs(&v).context("cannot read GIT_ALTERNATE_OBJECT_DIRECTORIES")?
+            }
             None => Vec::new(),
         };
         Ok(ObjectEnv {
@@ -159,14 +160,11 @@ fn alternates_line(path: &Path) -> Vec<u8> {
     out
 }
 
-/// Open the repository at `git_dir` (honouring `GIT_DIR`, `GIT_INDEX_FILE` and the like), with
+/// Open the repository holding `git_dir` (honouring `GIT_DIR`, `GIT_INDEX_FILE` and the like), with
 /// its object store replaced by `objects_dir` when given.
 pub fn open(git_dir: &Path, objects_dir: Option<&Path>) -> Result<gix::ThreadSafeRepository> {
-    let mut repo = gix::ThreadSafeRepository::open_with_environment_overrides(
-        git_dir,
-        Default::default(),
-    )
-    .with_context(|| format!("cannot open the repository at {}", git_dir.display()))?;
+    let mut repo = gix::ThreadSafeRepository::discover_with_environment_overrides(git_dir)
+        .with_context(|| format!("cannot open the repository at {}", git_dir.display()))?;
     if let Some(dir) = objects_dir {
         let store = gix::odb::Store::at_opts(
             dir.to_path_buf(),

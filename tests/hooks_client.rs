@@ -15,14 +15,28 @@ fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&upstream).unwrap();
     git(&upstream, &["init", "-q", "--bare", "-b", "main"]);
     let work = dir.join("work");
-    git(dir, &["clone", "-q", upstream.to_str().unwrap(), work.to_str().unwrap()]);
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            upstream.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
     write(&work, "README.md", "hello\n");
     commit_all(&work, "seed");
     git(&work, &["push", "-q", "origin", "main"]);
     git(&work, &["remote", "set-head", "origin", "main"]);
     let policy = policy_file(dir, policy_extra);
     let o = guard_cmd("git-guard", dir)
-        .args(["install", "--client", "--policy", policy.to_str().unwrap(), work.to_str().unwrap()])
+        .args([
+            "install",
+            "--client",
+            "--policy",
+            policy.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
@@ -39,9 +53,19 @@ fn pre_commit_judges_the_staged_change() {
     let o = git_out(&work, &["commit", "-q", "-m", "env"]);
     assert!(!o.status.success(), "the commit should be refused");
     let err = stderr(&o);
-    assert!(err.contains("error[paths.deny]") && err.contains("deploy/.env"), "{err}");
-    assert!(err.contains("hint:"), "the agent is told what to do:\n{err}");
-    assert!(!git_out(&work, &["rev-parse", "-q", "--verify", "HEAD~1"]).status.success());
+    assert!(
+        err.contains("error[paths.deny]") && err.contains("deploy/.env"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint:"),
+        "the agent is told what to do:\n{err}"
+    );
+    assert!(
+        !git_out(&work, &["rev-parse", "-q", "--verify", "HEAD~1"])
+            .status
+            .success()
+    );
 
     git(&work, &["rm", "-q", "--cached", "deploy/.env"]);
     write(&work, "src/main.rs", "fn main() {}\n");
@@ -58,9 +82,17 @@ fn pre_commit_honours_the_temporary_index_of_commit_a() {
     write(&work, "notes.txt", "a\n");
     commit_all(&work, "notes");
     // Nothing is staged in the real index; `commit -a` stages into a temporary one.
-    write(&work, "notes.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n-----END RSA PRIVATE KEY-----\n");
+    write(
+        &work,
+        "notes.txt",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n-----END RSA PRIVATE KEY-----\n",
+    );
     let o = git_out(&work, &["commit", "-q", "-a", "-m", "key"]);
-    assert!(!o.status.success(), "the key should be caught:\n{}", stderr(&o));
+    assert!(
+        !o.status.success(),
+        "the key should be caught:\n{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("secrets."), "{}", stderr(&o));
 }
 
@@ -73,7 +105,10 @@ fn pre_commit_on_a_protected_branch_says_where_to_work() {
     let o = git_out(&work, &["commit", "-q", "-m", "a"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("error[refs.protected] refs/heads/main"), "{err}");
+    assert!(
+        err.contains("error[refs.protected] refs/heads/main"),
+        "{err}"
+    );
     assert!(err.contains("git switch -c agent/<topic>"), "{err}");
 }
 
@@ -92,7 +127,13 @@ fn json_output_for_agents() {
     assert!(!o.status.success());
     let doc: serde_json::Value = serde_json::from_str(&stderr(&o)).unwrap();
     assert_eq!(doc["outcome"], "rejected");
-    assert!(doc["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "paths.deny"));
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "paths.deny")
+    );
 }
 
 #[test]
@@ -124,10 +165,20 @@ fn pre_push_judges_exactly_what_would_be_sent() {
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("credentials/db.json"), "{}", stderr(&o));
-    assert!(!git_out(&up, &["rev-parse", "-q", "--verify", "refs/heads/agent/topic"]).status.success());
+    assert!(
+        !git_out(
+            &up,
+            &["rev-parse", "-q", "--verify", "refs/heads/agent/topic"]
+        )
+        .status
+        .success()
+    );
 
     // What the remote already has is not judged again: push it past the hook, then build on it.
-    git(&work, &["push", "-q", "--no-verify", "origin", "agent/topic"]);
+    git(
+        &work,
+        &["push", "-q", "--no-verify", "origin", "agent/topic"],
+    );
     write(&work, "more.txt", "more\n");
     commit_all(&work, "more");
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
@@ -156,10 +207,21 @@ fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
     ] {
         let o = git_out(&work, &args);
         assert!(!o.status.success(), "{args:?} should be refused");
-        assert!(stderr(&o).contains("refs.protected"), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("refs.protected"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
     assert_eq!(git(&work, &["rev-parse", "main"]), main);
-    assert!(!git_out(&work, &["rev-parse", "-q", "--verify", "refs/heads/release/1.0"]).status.success());
+    assert!(
+        !git_out(
+            &work,
+            &["rev-parse", "-q", "--verify", "refs/heads/release/1.0"]
+        )
+        .status
+        .success()
+    );
     // The agent's own refs move freely, and following upstream is allowed.
     git(&work, &["branch", "-f", "agent/other", "HEAD"]);
     git(&work, &["update-ref", "refs/heads/main", main.trim()]);

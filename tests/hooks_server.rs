@@ -10,7 +10,11 @@ use support_hooks::*;
 
 /// A server whose main already holds `files` (seeded before the hooks went in, as an admin
 /// would), guarded with `extra` install options.
-fn seeded_server(dir: &std::path::Path, files: &[(&str, &str)], extra: &[&str]) -> std::path::PathBuf {
+fn seeded_server(
+    dir: &std::path::Path,
+    files: &[(&str, &str)],
+    extra: &[&str],
+) -> std::path::PathBuf {
     let seed = dir.join("seed");
     init_repo(&seed);
     write(&seed, "README.md", "hello\n");
@@ -19,7 +23,16 @@ fn seeded_server(dir: &std::path::Path, files: &[(&str, &str)], extra: &[&str]) 
     }
     commit_all(&seed, "seed");
     let bare = dir.join("server.git");
-    git(dir, &["clone", "-q", "--bare", seed.to_str().unwrap(), bare.to_str().unwrap()]);
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
     let mut args = vec!["install", "--server"];
     args.extend_from_slice(extra);
     args.push(bare.to_str().unwrap());
@@ -30,7 +43,15 @@ fn seeded_server(dir: &std::path::Path, files: &[(&str, &str)], extra: &[&str]) 
 
 fn clone(dir: &std::path::Path, bare: &std::path::Path, name: &str) -> std::path::PathBuf {
     let work = dir.join(name);
-    git(dir, &["clone", "-q", bare.to_str().unwrap(), work.to_str().unwrap()]);
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
     work
 }
 
@@ -68,11 +89,18 @@ fn quarantine_case(pack: bool) {
     // The denied path is only visible in the pushed tree: catching it proves the quarantined
     // objects were read.
     assert_rejected(&o, "paths.deny", &before, &bare);
-    assert!(remote_lines(&o).iter().any(|l| l.contains("app/.env")), "{}", stderr(&o));
+    assert!(
+        remote_lines(&o).iter().any(|l| l.contains("app/.env")),
+        "{}",
+        stderr(&o)
+    );
 
     git(&work, &["rm", "-q", "--cached", "app/.env"]);
     std::fs::remove_file(work.join("app/.env")).unwrap();
-    git(&work, &["commit", "-q", "--amend", "--no-verify", "-m", "add lib"]);
+    git(
+        &work,
+        &["commit", "-q", "--amend", "--no-verify", "-m", "add lib"],
+    );
     let o = push_as(&work, "bot", &["origin", "agent/topic"]);
     assert!(o.status.success(), "clean push refused:\n{}", stderr(&o));
     assert_eq!(
@@ -84,11 +112,19 @@ fn quarantine_case(pack: bool) {
         assert!(packs1 > packs0, "the push should have been kept as a pack");
         assert_eq!(loose1, loose0);
     } else {
-        assert!(loose1 > loose0, "the push should have been unpacked to loose objects");
+        assert!(
+            loose1 > loose0,
+            "the push should have been unpacked to loose objects"
+        );
         assert_eq!(packs1, packs0);
     }
     // Nothing of ours was left in the repository's object directory.
-    assert!(snapshot(&bare).files.iter().all(|f| !f.contains("git-guard")));
+    assert!(
+        snapshot(&bare)
+            .files
+            .iter()
+            .all(|f| !f.contains("git-guard"))
+    );
 }
 
 #[test]
@@ -105,7 +141,11 @@ fn pushed_packs_are_judged_from_the_quarantine() {
 fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = seeded_server(t.path(), &[], &["--host", "http", "--policy", policy.to_str().unwrap()]);
+    let bare = seeded_server(
+        t.path(),
+        &[],
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+    );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, "config.py", "aws_key = 'AKIAIOSFODNN7EXAMPLF'\n");
@@ -126,7 +166,11 @@ fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
 fn the_pusher_is_known_by_the_installed_hosts_variable_only() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = seeded_server(t.path(), &[], &["--host", "gitolite", "--policy", policy.to_str().unwrap()]);
+    let bare = seeded_server(
+        t.path(),
+        &[],
+        &["--host", "gitolite", "--policy", policy.to_str().unwrap()],
+    );
     let work = clone(t.path(), &bare, "work");
     write(&work, "docs.md", "more\n");
     commit_all(&work, "docs");
@@ -149,7 +193,10 @@ fn the_pusher_is_known_by_the_installed_hosts_variable_only() {
     // The human may.
     let o = push(&[("GL_USER", "alice")]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(git(&bare, &["rev-parse", "main"]), git(&work, &["rev-parse", "HEAD"]));
+    assert_eq!(
+        git(&bare, &["rev-parse", "main"]),
+        git(&work, &["rev-parse", "HEAD"])
+    );
 }
 
 #[test]
@@ -157,11 +204,19 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
     let t = tempfile::tempdir().unwrap();
     // No --policy: policy.toml on main governs.
     let committed = format!("{TEST_POLICY}\n[caps]\nmax_files = 2\n");
-    let bare = seeded_server(t.path(), &[("policy.toml", &committed)], &["--host", "http"]);
+    let bare = seeded_server(
+        t.path(),
+        &[("policy.toml", &committed)],
+        &["--host", "http"],
+    );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     // The push tries to lift the cap in the same change that exceeds it.
-    write(&work, "policy.toml", &format!("{TEST_POLICY}\n[caps]\nmax_files = 100\n"));
+    write(
+        &work,
+        "policy.toml",
+        &format!("{TEST_POLICY}\n[caps]\nmax_files = 100\n"),
+    );
     for i in 0..4 {
         write(&work, &format!("f{i}.txt"), "x\n");
     }
@@ -170,7 +225,9 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
     let o = push_as(&work, "bot", &["origin", "agent/topic"]);
     assert_rejected(&o, "caps.files", &before, &bare);
     assert!(
-        remote_lines(&o).iter().any(|l| l.contains("policy.toml at refs/heads/main")),
+        remote_lines(&o)
+            .iter()
+            .any(|l| l.contains("policy.toml at refs/heads/main")),
         "the verdict names the policy it used:\n{}",
         stderr(&o)
     );
@@ -179,7 +236,11 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
 #[test]
 fn a_broken_committed_policy_rejects_every_push() {
     let t = tempfile::tempdir().unwrap();
-    let bare = seeded_server(t.path(), &[("policy.toml", "[caps]\nmax_filez = 1\n")], &["--host", "http"]);
+    let bare = seeded_server(
+        t.path(),
+        &[("policy.toml", "[caps]\nmax_filez = 1\n")],
+        &["--host", "http"],
+    );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, "a.txt", "a\n");
@@ -188,7 +249,10 @@ fn a_broken_committed_policy_rejects_every_push() {
     let o = push_as(&work, "alice", &["origin", "agent/topic"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("policy.toml at refs/heads/main is broken"), "{err}");
+    assert!(
+        err.contains("policy.toml at refs/heads/main is broken"),
+        "{err}"
+    );
     assert!(err.contains("max_filez"), "the problem is named:\n{err}");
     assert_eq!(snapshot(&bare), before);
 }
@@ -197,16 +261,28 @@ fn a_broken_committed_policy_rejects_every_push() {
 fn verdicts_and_accepted_updates_reach_the_audit_log() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = seeded_server(t.path(), &[], &["--host", "http", "--policy", policy.to_str().unwrap()]);
+    let bare = seeded_server(
+        t.path(),
+        &[],
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+    );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, ".env", "A=1\n");
     commit_all(&work, "env");
-    assert!(!push_as(&work, "bot", &["origin", "agent/topic"]).status.success());
+    assert!(
+        !push_as(&work, "bot", &["origin", "agent/topic"])
+            .status
+            .success()
+    );
     git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
     write(&work, "ok.txt", "ok\n");
     commit_all(&work, "ok");
-    assert!(push_as(&work, "bot", &["origin", "agent/topic"]).status.success());
+    assert!(
+        push_as(&work, "bot", &["origin", "agent/topic"])
+            .status
+            .success()
+    );
     let log = audit_lines(&bare);
     let doors: Vec<(&str, &str)> = log
         .iter()
@@ -214,11 +290,21 @@ fn verdicts_and_accepted_updates_reach_the_audit_log() {
         .collect();
     assert_eq!(
         doors,
-        vec![("pre-receive", "rejected"), ("pre-receive", "passed"), ("post-receive", "accepted")]
+        vec![
+            ("pre-receive", "rejected"),
+            ("pre-receive", "passed"),
+            ("post-receive", "accepted")
+        ]
     );
     assert_eq!(log[0]["actor"], "bot");
     assert_eq!(log[0]["role"], "agent");
-    assert!(log[0]["rules"].as_array().unwrap().iter().any(|r| r == "paths.deny"));
+    assert!(
+        log[0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "paths.deny")
+    );
     assert_eq!(log[2]["action"], "create refs/heads/agent/topic");
 }
 
@@ -226,7 +312,11 @@ fn verdicts_and_accepted_updates_reach_the_audit_log() {
 fn guard_format_json_gives_the_verdict_as_json() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = seeded_server(t.path(), &[], &["--host", "http", "--policy", policy.to_str().unwrap()]);
+    let bare = seeded_server(
+        t.path(),
+        &[],
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+    );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, "id_rsa", "key\n");
@@ -239,12 +329,21 @@ fn guard_format_json_gives_the_verdict_as_json() {
         .unwrap();
     assert!(!o.status.success());
     let lines = remote_lines(&o);
-    let start = lines.iter().position(|l| l == "{").expect("a JSON document");
+    let start = lines
+        .iter()
+        .position(|l| l == "{")
+        .expect("a JSON document");
     let end = lines.iter().rposition(|l| l == "}").unwrap();
     let doc: serde_json::Value = serde_json::from_str(&lines[start..=end].join("\n")).unwrap();
     assert_eq!(doc["outcome"], "rejected");
     assert_eq!(doc["exit_code"], 1);
-    assert!(doc["findings"].as_array().unwrap().iter().any(|f| f["rule"] == "paths.deny" && f["path"] == "id_rsa"));
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "paths.deny" && f["path"] == "id_rsa")
+    );
 }
 
 #[test]
@@ -255,14 +354,26 @@ fn the_shipped_update_shim_gives_the_same_verdict_for_one_ref() {
     write(&seed, "README.md", "x\n");
     commit_all(&seed, "seed");
     let bare = t.path().join("server.git");
-    git(t.path(), &["clone", "-q", "--bare", seed.to_str().unwrap(), bare.to_str().unwrap()]);
+    git(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
     // As an admin copying hooks by hand: the shipped shim, and a configuration beside it.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/update");
     std::fs::copy(&shipped, bare.join("hooks/update")).unwrap();
     let policy = policy_file(t.path(), "");
     std::fs::write(
         bare.join("hooks/git-guard.toml"),
-        format!("side = \"server\"\nhost = \"http\"\npolicy = {:?}\n", policy.display().to_string()),
+        format!(
+            "side = \"server\"\nhost = \"http\"\npolicy = {:?}\n",
+            policy.display().to_string()
+        ),
     )
     .unwrap();
     let work = clone(t.path(), &bare, "work");
@@ -272,10 +383,22 @@ fn the_shipped_update_shim_gives_the_same_verdict_for_one_ref() {
     let before = snapshot(&bare);
     let o = push_as(&work, "bot", &["origin", "main", "agent/ok"]);
     assert!(!o.status.success());
-    assert!(remote_lines(&o).iter().any(|l| l.contains("refs.protected")), "{}", stderr(&o));
+    assert!(
+        remote_lines(&o)
+            .iter()
+            .any(|l| l.contains("refs.protected")),
+        "{}",
+        stderr(&o)
+    );
     // The update hook judges ref by ref: main is refused, the agent's own branch lands.
-    assert_eq!(git(&bare, &["rev-parse", "main"]), git(&seed, &["rev-parse", "HEAD"]));
-    assert_eq!(git(&bare, &["rev-parse", "agent/ok"]), git(&work, &["rev-parse", "HEAD"]));
+    assert_eq!(
+        git(&bare, &["rev-parse", "main"]),
+        git(&seed, &["rev-parse", "HEAD"])
+    );
+    assert_eq!(
+        git(&bare, &["rev-parse", "agent/ok"]),
+        git(&work, &["rev-parse", "HEAD"])
+    );
     assert_ne!(snapshot(&bare).refs, before.refs);
 }
 
@@ -284,14 +407,34 @@ fn sha256_repositories_are_judged_too() {
     let t = tempfile::tempdir().unwrap();
     let seed = t.path().join("seed");
     std::fs::create_dir_all(&seed).unwrap();
-    git(&seed, &["init", "-q", "-b", "main", "--object-format=sha256"]);
+    git(
+        &seed,
+        &["init", "-q", "-b", "main", "--object-format=sha256"],
+    );
     write(&seed, "README.md", "x\n");
     commit_all(&seed, "seed");
     let bare = t.path().join("server.git");
-    git(t.path(), &["clone", "-q", "--bare", seed.to_str().unwrap(), bare.to_str().unwrap()]);
+    git(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
     let policy = policy_file(t.path(), "");
     let o = guard_cmd("git-guard", t.path())
-        .args(["install", "--server", "--host", "http", "--policy", policy.to_str().unwrap(), bare.to_str().unwrap()])
+        .args([
+            "install",
+            "--server",
+            "--host",
+            "http",
+            "--policy",
+            policy.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

@@ -25,7 +25,12 @@ pub fn guarded_server(dir: &Path, extra: &[&str]) -> PathBuf {
     args.extend_from_slice(extra);
     args.push(bare.to_str().unwrap());
     let o = guard_cmd("git-guard", dir).args(&args).output().unwrap();
-    assert!(o.status.success(), "install failed: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "install failed: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     bare
 }
 
@@ -67,7 +72,11 @@ pub fn snapshot(repo: &Path) -> Snapshot {
     let refs = git(repo, &["for-each-ref", "--format=%(objectname) %(refname)"]);
     let objects = git(
         repo,
-        &["cat-file", "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)"],
+        &[
+            "cat-file",
+            "--batch-all-objects",
+            "--batch-check=%(objectname) %(objecttype)",
+        ],
     );
     let mut files = Vec::new();
     list_files(&repo.join("objects"), repo, &mut files);
@@ -112,7 +121,11 @@ pub fn assert_rejected(o: &Output, rule: &str, before: &Snapshot, server: &Path)
         "no remote: line names {rule}:\n{}",
         stderr(o)
     );
-    assert_eq!(&snapshot(server), before, "a rejected push changed the server");
+    assert_eq!(
+        &snapshot(server),
+        before,
+        "a rejected push changed the server"
+    );
 }
 
 pub fn audit_lines(server: &Path) -> Vec<serde_json::Value> {
