@@ -85,7 +85,9 @@ fn main() -> ExitCode {
     let _ = out.flush();
     drop(out);
 
-    let chained = shim.as_deref().and_then(|s| hook::chained_hook(s, hook, &inv));
+    let chained = shim
+        .as_deref()
+        .and_then(|s| hook::chained_hook(s, hook, &inv));
     if let Some(path) = chained
         && hook::runs_chained(hook, &rest, code)
     {
@@ -112,7 +114,10 @@ fn run_chained(path: &std::path::Path, args: &[String], stdin: Option<&[u8]>) ->
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("git-guard: cannot run the chained hook {}: {e}", path.display());
+            eprintln!(
+                "git-guard: cannot run the chained hook {}: {e}",
+                path.display()
+            );
             return 2;
         }
     };
