@@ -10,5 +10,6 @@ pub mod engine;
 pub mod identity;
 pub mod model;
 pub mod policy;
+pub mod repo;
 pub mod rules;
 pub mod verdict;
