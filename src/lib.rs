@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod check;
 pub mod engine;
 pub mod identity;
 pub mod model;

@@ -11,6 +11,7 @@ pub const OBJECT_CACHE_BYTES: usize = 32 * 1024 * 1024;
 /// Open the repository holding `dir` (searching upwards, honouring `GIT_DIR` and the other
 /// variables git sets for hooks), with an object cache.
 pub fn discover(dir: &Path) -> Result<gix::Repository> {
+    let dir = &absolute(dir);
     let sync =
         gix::ThreadSafeRepository::discover_with_environment_overrides(dir).map_err(|e| {
             anyhow!(
@@ -23,6 +24,7 @@ pub fn discover(dir: &Path) -> Result<gix::Repository> {
 
 /// Open exactly the repository at `dir` (a work tree or a `.git` / bare directory).
 pub fn open(dir: &Path) -> Result<gix::Repository> {
+    let dir = &absolute(dir);
     let repo = gix::open(dir).map_err(|e| {
         anyhow!(
             "not a git repository: {} ({e}); hint: pass the path of a clone or a bare repository",
@@ -35,4 +37,9 @@ pub fn open(dir: &Path) -> Result<gix::Repository> {
 fn tune(mut repo: gix::Repository) -> gix::Repository {
     repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
     repo
+}
+
+/// Messages name the directory as the user can find it, not as `.`.
+fn absolute(dir: &Path) -> std::path::PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }

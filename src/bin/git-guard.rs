@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use git_guard::check;
 use git_guard::policy::Policy;
 
 /// Guards at every door through which an AI agent's code reaches a repository people rely on.
@@ -28,6 +29,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Judge the staged change or commit ranges against the policy.
+    ///
+    /// The policy is the built-in default unless --policy names a file; it is never read from
+    /// the repository being judged. Prints every violation, flag and note with its rule id and
+    /// a hint. Exit status: 0 passed, 1 rejected by policy, 2 could not judge.
+    Check {
+        /// The policy file (default: the built-in policy).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Output format; `json` is stable and documented in docs/OUTPUT.md.
+        #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Judge as this identity (default: the unix user).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+        /// Judge the staged index against HEAD.
+        #[arg(long, conflicts_with = "ranges")]
+        staged: bool,
+        /// Commits to judge: `REV` (one commit) or `A..B` (commits in B not in A).
+        #[arg(value_name = "RANGE", required_unless_present = "staged")]
+        ranges: Vec<String>,
+    },
     /// Validate and explain policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -62,6 +85,27 @@ fn main() -> ExitCode {
 
 fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
+        Command::Check {
+            policy,
+            format,
+            actor,
+            staged,
+            ranges,
+        } => {
+            let opts = check::CheckOptions {
+                repo_dir: PathBuf::from("."),
+                policy,
+                format: check::Format::parse(&format)?,
+                actor,
+                subject: if staged {
+                    check::Subject::Staged
+                } else {
+                    check::Subject::Ranges(ranges)
+                },
+            };
+            let code = check::run(&opts, out)?;
+            Ok(u8::try_from(code).unwrap_or(2))
+        }
         Command::Policy(PolicyCommand::Check { file }) => {
             let file = file.unwrap_or_else(|| PathBuf::from("policy.toml"));
             let policy = Policy::load(&file)?;
