@@ -1982,7 +1982,7 @@ mod tests {
         let e = parse(text).unwrap_err();
         let text = e.to_string();
         assert_eq!(e.problems.len(), 4, "{text}");
-        assert!(text.contains("4:5: secrets.extra[1].id: duplicate rule id"), "{text}");
+        assert!(text.contains("4:10: secrets.extra[1].id: duplicate rule id"), "{text}");
         assert!(
             text.contains("secrets.extra[1].regx: unknown key (did you mean `secrets.extra[1].regex`?)"),
             "{text}"
