@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod changes;
 pub mod engine;
+pub mod explain;
 pub mod identity;
 pub mod model;
 pub mod policy;

@@ -1081,11 +1081,13 @@ fn suggest(unknown: &str) -> Option<&'static str> {
         Some((p, l)) => (Some(p), l),
         None => (None, unknown),
     };
-    let siblings = KNOWN_KEYS.iter().filter(|k| match (parent, k.rsplit_once('.')) {
-        (Some(p), Some((kp, _))) => kp == p,
-        (None, None) => true,
-        _ => false,
-    });
+    let siblings = KNOWN_KEYS
+        .iter()
+        .filter(|k| match (parent, k.rsplit_once('.')) {
+            (Some(p), Some((kp, _))) => kp == p,
+            (None, None) => true,
+            _ => false,
+        });
     let leaf_of = |k: &'static str| k.rsplit('.').next().unwrap_or(k);
     let best = closest(leaf, siblings.clone().map(|k| leaf_of(k)))?;
     siblings.copied().find(|k| leaf_of(k) == best)
@@ -1107,13 +1109,22 @@ impl Policy {
             text(s.as_deref().unwrap_or(""))
         }
         fn path(p: &Option<PathBuf>) -> Value {
-            text(&p.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+            text(
+                &p.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            )
         }
         fn int(n: u64) -> Value {
             Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
         }
         fn section(entries: Vec<(&str, Value)>) -> Value {
-            Value::Table(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            Value::Table(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
         }
         let mode = match self.mode {
             Mode::Enforce => "enforce",
@@ -1161,7 +1172,10 @@ impl Policy {
             (
                 "paths",
                 section(vec![
-                    ("case_insensitive", Value::Boolean(self.paths.case_insensitive)),
+                    (
+                        "case_insensitive",
+                        Value::Boolean(self.paths.case_insensitive),
+                    ),
                     ("deny", list(&self.paths.deny.patterns)),
                     ("allow_only", list(&self.paths.allow_only.patterns)),
                     ("protected", list(&self.paths.protected.patterns)),
@@ -1181,7 +1195,10 @@ impl Policy {
                 section(vec![
                     ("paths", list(&self.tests.paths.patterns)),
                     ("flag_on", list(&self.tests.flag_on)),
-                    ("disable_markers", Value::Boolean(self.tests.disable_markers)),
+                    (
+                        "disable_markers",
+                        Value::Boolean(self.tests.disable_markers),
+                    ),
                     ("weakening", Value::Boolean(self.tests.weakening)),
                     ("command", opt(&self.tests.command)),
                     ("timeout_secs", int(self.tests.timeout_secs)),
@@ -1387,7 +1404,10 @@ impl Collector<'_> {
         let mut b = GlobSetBuilder::new();
         let mut names = Vec::new();
         for n in list.unwrap_or_default() {
-            match GlobBuilder::new(n.get_ref()).literal_separator(true).build() {
+            match GlobBuilder::new(n.get_ref())
+                .literal_separator(true)
+                .build()
+            {
                 Ok(g) => {
                     b.add(g);
                 }
@@ -1580,18 +1600,18 @@ impl Policy {
         };
         c.walk_table("", root.get_mut());
         let mut unknown = Vec::new();
-        let raw: RawPolicy = match serde_ignored::deserialize(
-            toml::Deserializer::from(root),
-            |path| unknown.push(path.to_string()),
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                // The walk above leaves nothing serde can refuse; should the two ever drift,
-                // the policy is still refused, with serde's reason.
-                c.problems.push(toml_problem(text, &e));
-                return Err(fail(c.problems));
-            }
-        };
+        let raw: RawPolicy =
+            match serde_ignored::deserialize(toml::Deserializer::from(root), |path| {
+                unknown.push(path.to_string())
+            }) {
+                Ok(r) => r,
+                Err(e) => {
+                    // The walk above leaves nothing serde can refuse; should the two ever drift,
+                    // the policy is still refused, with serde's reason.
+                    c.problems.push(toml_problem(text, &e));
+                    return Err(fail(c.problems));
+                }
+            };
         for key in unknown {
             c.key(&key, "unknown key".into());
         }
@@ -1705,7 +1725,13 @@ impl Collector<'_> {
         // secrets
         let secrets_exclude = self.paths("secrets.exclude", raw.secrets.exclude, &[], ci);
         let mut extra = Vec::new();
-        for (i, r) in raw.secrets.extra.unwrap_or_default().into_iter().enumerate() {
+        for (i, r) in raw
+            .secrets
+            .extra
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
             let i = self.extra_index.get(i).copied().unwrap_or(i);
             if let Some(pattern) = self.regex(&format!("secrets.extra[{i}].regex"), &r.regex) {
                 extra.push(SecretRuleDef {
@@ -1953,14 +1979,22 @@ mod tests {
 
     #[test]
     fn type_errors_and_pattern_errors_together() {
-        let e = parse("[caps]\nmax_files = true\n[paths]\ndeny = [\"a[b\", \"c{d\"]\nallow_only = [\"\"]\n")
-            .unwrap_err();
+        let e = parse(
+            "[caps]\nmax_files = true\n[paths]\ndeny = [\"a[b\", \"c{d\"]\nallow_only = [\"\"]\n",
+        )
+        .unwrap_err();
         let text = e.to_string();
         assert_eq!(e.problems.len(), 4, "{text}");
         assert!(text.contains("2:13: caps.max_files"), "{text}");
         assert!(text.contains("4:9: paths.deny: bad glob \"a[b\""), "{text}");
-        assert!(text.contains("4:16: paths.deny: bad glob \"c{d\""), "{text}");
-        assert!(text.contains("5:15: paths.allow_only: empty pattern"), "{text}");
+        assert!(
+            text.contains("4:16: paths.deny: bad glob \"c{d\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("5:15: paths.allow_only: empty pattern"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1982,9 +2016,14 @@ mod tests {
         let e = parse(text).unwrap_err();
         let text = e.to_string();
         assert_eq!(e.problems.len(), 4, "{text}");
-        assert!(text.contains("4:10: secrets.extra[1].id: duplicate rule id"), "{text}");
         assert!(
-            text.contains("secrets.extra[1].regx: unknown key (did you mean `secrets.extra[1].regex`?)"),
+            text.contains("4:10: secrets.extra[1].id: duplicate rule id"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "secrets.extra[1].regx: unknown key (did you mean `secrets.extra[1].regex`?)"
+            ),
             "{text}"
         );
         assert!(text.contains("secrets.extra[1]: missing `regex`"), "{text}");
@@ -1992,7 +2031,8 @@ mod tests {
             text.contains("5:23: secrets.extra[2].regex: bad regex \"(\": unclosed group"),
             "{text}"
         );
-        let ok = parse("[secrets]\nextra = [{ id = \"t\", regex = \"itk_[0-9a-f]{4}\" }]\n").unwrap();
+        let ok =
+            parse("[secrets]\nextra = [{ id = \"t\", regex = \"itk_[0-9a-f]{4}\" }]\n").unwrap();
         assert_eq!(ok.secrets.extra[0].description, "t");
         assert!(ok.secrets.extra[0].pattern.regex.is_match(b"key itk_00ff"));
     }
