@@ -56,6 +56,17 @@ pub fn default_path(git_common_dir: &Path) -> PathBuf {
     git_common_dir.join("guard").join("audit.log")
 }
 
+/// The log of the repository containing `dir` when the policy names none.
+pub fn repo_log_path(dir: &Path) -> Result<PathBuf> {
+    let repo = gix::discover(dir).with_context(|| {
+        format!(
+            "{} is not in a git repository: give the audit log with --file",
+            dir.display()
+        )
+    })?;
+    Ok(default_path(repo.common_dir()))
+}
+
 /// What one append wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {

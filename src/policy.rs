@@ -34,6 +34,18 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// The problem prefixed by its file and place: `policy.toml:3:1: caps.max_file: ...`, or
+    /// `policy.toml: ...` when it has no line.
+    pub fn located(&self, source_name: &str) -> String {
+        if self.line.is_some() {
+            format!("{source_name}:{self}")
+        } else {
+            format!("{source_name}: {self}")
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
@@ -65,7 +77,7 @@ impl fmt::Display for PolicyError {
             if n == 1 { "" } else { "s" }
         )?;
         for p in &self.problems {
-            write!(f, "\n  {}:{p}", self.source_name)?;
+            write!(f, "\n  {}", p.located(&self.source_name))?;
         }
         Ok(())
     }
@@ -206,7 +218,9 @@ fn path_globs(p: &str, case_insensitive: bool) -> Result<Vec<globset::Glob>, Str
 
 fn glob_error_text(pattern: &str, e: &globset::Error) -> String {
     let mut s = format!("bad glob {pattern:?}: {}", e.kind());
-    if pattern.contains('{') && !pattern.contains('}') {
+    if s.contains("maybe escape") {
+        // globset gave its own hint.
+    } else if pattern.contains('{') && !pattern.contains('}') {
         s.push_str(" (maybe escape '{' with '[{]'?)");
     } else if pattern.contains('[') && !pattern.contains(']') {
         s.push_str(" (maybe escape '[' with '[[]'?)");
@@ -1573,7 +1587,10 @@ impl Policy {
                 line: None,
                 column: None,
                 key: None,
-                message: format!("cannot read: {e}"),
+                message: format!(
+                    "cannot read the policy file: {e} (give the path of a policy.toml; \
+                     `git guard policy show` prints the default to start from)"
+                ),
             }],
         })?;
         Policy::parse(&text, PolicySource::File(path.to_path_buf()))
