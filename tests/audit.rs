@@ -150,7 +150,10 @@ fn edited_line_is_found() {
     write_lines(&path, &l);
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("BROKEN: 1 of 5 lines break the chain"), "{out}");
+    assert!(
+        out.contains("BROKEN: 1 of 5 lines break the chain"),
+        "{out}"
+    );
     assert!(
         out.contains(
             "line 4: prev hash does not match line 3 (line edited, removed or reordered)\n"
@@ -188,8 +191,14 @@ fn reordered_lines_are_found() {
         out.contains("line 2: prev hash does not match line 1 (line edited, removed or reordered); seq 3 follows seq 1: 1 record missing"),
         "{out}"
     );
-    assert!(out.contains("line 3: prev hash does not match line 2"), "{out}");
-    assert!(out.contains("seq 2 follows seq 3 (lines reordered or repeated)"), "{out}");
+    assert!(
+        out.contains("line 3: prev hash does not match line 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("seq 2 follows seq 3 (lines reordered or repeated)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -215,7 +224,10 @@ fn malformed_line_is_named_and_listing_goes_on() {
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("line 2: not a JSON record"), "{out}");
-    assert!(out.contains("line 3: prev hash does not match line 2"), "{out}");
+    assert!(
+        out.contains("line 3: prev hash does not match line 2"),
+        "{out}"
+    );
 
     let out = log_cmd(dir.path(), &["--file", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -260,7 +272,10 @@ fn listing_text_json_and_since() {
         "{first}"
     );
     assert!(
-        text.lines().nth(1).unwrap().ends_with("by bot (agent) [paths.deny]"),
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("by bot (agent) [paths.deny]"),
         "{text}"
     );
 
@@ -272,14 +287,24 @@ fn listing_text_json_and_since() {
     let out = log_cmd(dir.path(), &["--file", file, "--since", "2999-01-01"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stdout(&out), "");
-    let out = log_cmd(dir.path(), &["--file", file, "--since", "2000-01-01T00:00:00Z"]);
+    let out = log_cmd(
+        dir.path(),
+        &["--file", file, "--since", "2000-01-01T00:00:00Z"],
+    );
     assert_eq!(stdout(&out).lines().count(), 3);
 
     let out = log_cmd(dir.path(), &["--file", file, "--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--since \"yesterday\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--since \"yesterday\""),
+        "{}",
+        stderr(&out)
+    );
 
-    let out = log_cmd(dir.path(), &["--file", file, "--verify", "--format", "json"]);
+    let out = log_cmd(
+        dir.path(),
+        &["--file", file, "--verify", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["intact"], true);
@@ -303,7 +328,11 @@ fn log_of_the_repository_by_default_and_missing_log_exits_2() {
 
     let out = log_cmd(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not in a git repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not in a git repository"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -335,7 +364,11 @@ fn mirrors_to_stderr_and_syslog_never_lose_the_file_record() {
     let done = audit::record_to(&policy, &path, &event(2), &mut Vec::new(), &gone).unwrap();
     assert_eq!(done.seq, 2);
     assert_eq!(done.mirror_errors.len(), 1);
-    assert!(done.mirror_errors[0].starts_with("syslog "), "{:?}", done.mirror_errors);
+    assert!(
+        done.mirror_errors[0].starts_with("syslog "),
+        "{:?}",
+        done.mirror_errors
+    );
     assert_eq!(lines(&path).last().unwrap(), &done.line);
     assert!(audit::read(&path).unwrap().intact());
 }

@@ -64,7 +64,9 @@ fn every_known_key_is_in_policy_toml_and_docs() {
 #[test]
 fn policy_toml_states_exactly_the_builtin_defaults() {
     let file: toml::Table = toml::from_str(DEFAULT_POLICY).unwrap();
-    let defaults = Policy::parse("", PolicySource::Builtin).unwrap().effective();
+    let defaults = Policy::parse("", PolicySource::Builtin)
+        .unwrap()
+        .effective();
     assert_eq!(file, defaults);
     assert_eq!(Policy::builtin().effective(), defaults);
     assert_eq!(manifest_file("policy.toml"), DEFAULT_POLICY);
@@ -126,7 +128,9 @@ fn bad_glob_and_bad_regex_name_line_and_column() {
     );
     // A type error does not hide the pattern errors.
     assert!(
-        err.contains("error: guard.toml:6:13: caps.max_lines: expected a whole number, found a string"),
+        err.contains(
+            "error: guard.toml:6:13: caps.max_lines: expected a whole number, found a string"
+        ),
         "{err}"
     );
     assert!(err.contains("guard.toml: 3 problems"), "{err}");
@@ -153,7 +157,14 @@ fn explain_names_lists_patterns_and_meaning() {
     let dir = tempfile::tempdir().unwrap();
     let out = guard(
         dir.path(),
-        &["policy", "explain", ".ENV", "Secrets/x", "./tests/a.rs", "src/lib.rs"],
+        &[
+            "policy",
+            "explain",
+            ".ENV",
+            "Secrets/x",
+            "./tests/a.rs",
+            "src/lib.rs",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -185,7 +196,16 @@ fn explain_follows_the_policy_given_and_speaks_json() {
     .unwrap();
     let out = guard(
         dir.path(),
-        &["policy", "explain", "--policy", "p.toml", "--format", "json", ".ENV", "src/auth/a.rs"],
+        &[
+            "policy",
+            "explain",
+            "--policy",
+            "p.toml",
+            "--format",
+            "json",
+            ".ENV",
+            "src/auth/a.rs",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -217,7 +237,10 @@ fn explain_with_a_broken_policy_or_a_bad_path_exits_2() {
         "{}",
         stderr(&out)
     );
-    let out = guard(dir.path(), &["policy", "explain", "--policy", "none.toml", "x"]);
+    let out = guard(
+        dir.path(),
+        &["policy", "explain", "--policy", "none.toml", "x"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("none.toml"));
     std::fs::remove_file(dir.path().join("policy.toml")).unwrap();
