@@ -1,9 +1,11 @@
 //! The policy: what every door of git-guard enforces.
 //!
 //! A policy is read from `policy.toml` (see `docs/POLICY.md`). It is validated while it is
-//! parsed: unknown keys are reported by their dotted path with a "did you mean", and every glob
-//! and regex is compiled once, its error naming the line and column in the file. Every problem
-//! found is reported at once.
+//! parsed, and every problem found is reported at once: all TOML syntax errors; or else, from
+//! a walk of the spanned document against [`KNOWN_KEYS`] and [`key_kind`] before serde sees
+//! it, unknown keys by their dotted path with a "did you mean" and values of the wrong type or
+//! out of range; then every glob and regex, compiled once, its error naming the line and
+//! column in the file.
 //!
 //! Path patterns follow gitignore habits: a pattern without a `/` matches a file or directory
 //! name at any depth (`.env` matches `a/b/.env`); a pattern with a `/` is anchored at the
