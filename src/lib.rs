@@ -8,6 +8,7 @@ pub mod audit;
 pub mod changes;
 pub mod check;
 pub mod engine;
+pub mod explain;
 pub mod identity;
 pub mod model;
 pub mod policy;
