@@ -5,13 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-<<<<<<< HEAD
-use git_guard::check;
-use git_guard::policy::Policy;
-=======
 use git_guard::policy::{self, Policy};
-use git_guard::{audit, explain};
->>>>>>> policy
+use git_guard::{audit, check, explain};
 
 /// Guards at every door through which an AI agent's code reaches a repository people rely on.
 ///
