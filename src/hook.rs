@@ -23,7 +23,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use crate::audit;
-use crate::changes::{RefUpdate, Unit};
+use crate::changes::{CommitChanges, RefUpdate, Unit};
 use crate::engine;
 use crate::identity::{Actor, Host};
 use crate::model::{self, ModelOptions};
@@ -618,7 +618,9 @@ fn may_push_protected(policy: &Policy, actor: &Actor) -> bool {
 }
 
 fn open_repo(dir: &Path, objects: Option<&Path>) -> Result<gix::Repository> {
-    Ok(quarantine::open(dir, objects)?.to_thread_local())
+    let mut repo = quarantine::open(dir, objects)?.to_thread_local();
+    repo.object_cache_size_if_unset(crate::repo::OBJECT_CACHE_BYTES);
+    Ok(repo)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,9 +1040,23 @@ pub fn commit_msg(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Res
     let base = client_base(&repo, "origin")?;
     let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &[])?;
     let actor = actor(inv, &policy)?;
-    let mut findings = Vec::new();
-    crate::rules::commits::check_message(&policy, &message, &mut findings);
-    let verdict = verdict_of(&policy, &actor, findings, vec![]);
+    // The message is judged as the one commit of a unit, by the engine and rules that judge a
+    // pushed commit: the commits rule reads its message, the others find no file to judge.
+    let unit = Unit {
+        update: None,
+        kind: None,
+        base: None,
+        commits: vec![CommitChanges {
+            id: None,
+            tree: None,
+            parents: vec![],
+            summary: message.lines().next().unwrap_or_default().to_string(),
+            message,
+            files: vec![],
+        }],
+        cumulative: vec![],
+    };
+    let verdict = engine::judge_units(&policy, &actor, vec![unit]);
     write_verdict(out, inv.format(), &verdict)?;
     Ok(verdict.exit_code() as u8)
 }

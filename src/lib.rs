@@ -6,12 +6,15 @@
 
 pub mod audit;
 pub mod changes;
+pub mod check;
 pub mod engine;
+pub mod explain;
 pub mod hook;
 pub mod identity;
 pub mod install;
 pub mod model;
 pub mod policy;
 pub mod quarantine;
+pub mod repo;
 pub mod rules;
 pub mod verdict;
