@@ -13,15 +13,18 @@ use std::process::Command;
 use common::*;
 use support_hooks::*;
 
-fn gitolite() -> Option<PathBuf> {
-    ["/usr/share/gitolite3/gitolite", "/usr/bin/gitolite"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-fn shell(gitolite: &Path) -> PathBuf {
-    gitolite.with_file_name("gitolite-shell")
+/// The `gitolite` command and `gitolite-shell` (Debian keeps the shell under /usr/share).
+fn gitolite() -> Option<(PathBuf, PathBuf)> {
+    let cmd = which::which("gitolite").ok()?;
+    let shell = [
+        "/usr/share/gitolite3/gitolite-shell",
+        "/usr/share/gitolite/gitolite-shell",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+    .or_else(|| Some(cmd.with_file_name("gitolite-shell")).filter(|p| p.is_file()))?;
+    Some((cmd, shell))
 }
 
 /// Run gitolite's admin command with HOME at the gitolite user's home.
@@ -55,7 +58,7 @@ repo project
 
 #[test]
 fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
-    let Some(gitolite) = gitolite() else {
+    let Some((gitolite, gl_shell)) = gitolite() else {
         println!("skipped: gitolite3 is not installed (.ci/run installs it when run as root)");
         return;
     };
@@ -128,9 +131,9 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
             "#!/bin/sh\n\
              for a; do prev=$last; last=$a; done\n\
              user=${{prev%%@*}}\n\
-             HOME='{home}' SSH_ORIGINAL_COMMAND=\"$last\" exec '{shell}' \"$user\"\n",
+             HOME='{home}' SSH_CONNECTION='127.0.0.1 50000 127.0.0.1 22' SSH_ORIGINAL_COMMAND=\"$last\" exec '{shell}' \"$user\"\n",
             home = home.display(),
-            shell = shell(&gitolite).display()
+            shell = gl_shell.display()
         ),
     )
     .unwrap();
