@@ -275,6 +275,11 @@ fn delete_ref(repo: &gix::Repository, refname: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `text` is exactly the full hex form of `id`.
+pub fn is_id(text: &str, id: &ObjectId) -> bool {
+    ObjectId::from_hex(text.as_bytes()).is_ok_and(|t| t == *id)
+}
+
 pub fn short(id: &ObjectId) -> String {
     let s = id.to_string();
     s[..12.min(s.len())].to_string()
@@ -636,7 +641,7 @@ pub fn list_for_commit(
     let records = records_for(repo, commit)?;
     let revocations: Vec<&Stored> = records
         .iter()
-        .filter(|s| s.record.kind == RecordKind::Revoke && s.record.commit == commit.to_string())
+        .filter(|s| s.record.kind == RecordKind::Revoke && is_id(&s.record.commit, &commit))
         .collect();
     let mut out = Vec::new();
     for s in &records {
@@ -693,14 +698,14 @@ fn check_approval(
     pusher: Option<&PushRecord>,
 ) -> std::result::Result<(), String> {
     let r = &s.record;
-    if r.commit != commit.to_string() {
+    if !is_id(&r.commit, &commit) {
         return Err(format!(
             "names commit {} but is stored under {commit}",
             r.commit
         ));
     }
     match tree {
-        Some(t) if r.tree == t.to_string() => {}
+        Some(t) if is_id(&r.tree, &t) => {}
         Some(t) => {
             return Err(format!(
                 "approved tree {} but the commit's tree is {t}",
@@ -826,8 +831,7 @@ pub fn verify(
         bail!(
             "ssh-keygen does not accept it as {identity}'s: {}",
             text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("verification failed")
                 .trim()
         )
@@ -959,7 +963,7 @@ pub fn judge_ref_update(
             "create approvals with `git guard approve`",
         );
     };
-    if id_text != update.new.to_string() {
+    if !is_id(id_text, &update.new) {
         return v(
             "record",
             format!(
@@ -996,7 +1000,7 @@ pub fn judge_ref_update(
             );
         }
     };
-    if record.commit != commit.to_string() {
+    if !is_id(&record.commit, &commit) {
         return v(
             "record",
             format!(
@@ -1019,7 +1023,7 @@ pub fn judge_ref_update(
             return v("record", format!("cannot read commit {commit}: {e:#}"), "");
         }
     };
-    if record.tree != tree.to_string() {
+    if !is_id(&record.tree, &tree) {
         return v(
             "record",
             format!(

@@ -164,7 +164,7 @@ pub fn recorded(repo: &gix::Repository, tree: ObjectId) -> Result<Option<TestRun
     let data = read_blob(repo, id)?;
     let run: TestRun = serde_json::from_slice(&data)
         .with_context(|| format!("{refname} does not hold a test record"))?;
-    if run.tree != tree.to_string() {
+    if !approvals::is_id(&run.tree, &tree) {
         bail!("{refname} holds a record of tree {}, not {tree}", run.tree);
     }
     Ok(Some(run))
