@@ -580,3 +580,346 @@ fn a_test_over_its_time_limit_is_killed_with_everything_it_started() {
         "the test's background process {pid} survived the time limit"
     );
 }
+
+/// A clone whose `origin` is a bare server, with a policy file naming the people, and an agent
+/// branch whose one commit changes a test file and a protected path.
+struct CloneFixture {
+    _tmp: tempfile::TempDir,
+    clone: PathBuf,
+    server: PathBuf,
+    policy: PathBuf,
+    commit: String,
+}
+
+fn clone_fixture() -> CloneFixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = tmp.path().join("seed");
+    let server = tmp.path().join("server.git");
+    let clone = tmp.path().join("clone");
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, ACTORS).unwrap();
+    init_repo(&seed);
+    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
+    write(
+        &seed,
+        "tests/t.rs",
+        "#[test]\nfn t() { assert_eq!(super::f(), 1); }\n",
+    );
+    commit_all(&seed, "base");
+    git(tmp.path(), &["clone", "-q", "--bare", "seed", "server.git"]);
+    git(tmp.path(), &["clone", "-q", "server.git", "clone"]);
+    git(&clone, &["checkout", "-q", "-b", "agent/x"]);
+    write(
+        &clone,
+        "tests/t.rs",
+        "#[test]\nfn t() { assert_eq!(super::f(), 2); }\n",
+    );
+    write(&clone, "Dockerfile", "FROM scratch\n");
+    write(&clone, "src/lib.rs", "pub fn f() -> u32 { 2 }\n");
+    let commit = commit_all(&clone, "Return 2 from f\n\nThe caller needs 2.");
+    git(&clone, &["push", "-q", "origin", "agent/x"]);
+    CloneFixture {
+        _tmp: tmp,
+        clone,
+        server,
+        policy,
+        commit,
+    }
+}
+
+fn guard(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
+    guard_cmd("git-guard", dir)
+        .args(args)
+        .arg("--policy")
+        .arg(policy)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
+    let f = clone_fixture();
+    let short = &f.commit[..12];
+
+    let out = guard(&f.clone, &f.policy, &["flags"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
+        "{text}"
+    );
+    assert!(
+        text.contains("[outstanding] paths.protected:Dockerfile"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[outstanding] tests.changed:tests/t.rs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 outstanding of 2 flags in 1 commit"),
+        "{text}"
+    );
+
+    // An agent identity never approves.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &["approve", "HEAD", "-m", "fine", "--as", "bot"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("REFUSED: approvals.approver"),
+        "{}",
+        stdout(&out)
+    );
+    // A flag the commit does not have.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "approve",
+            "HEAD",
+            "--flag",
+            "tests.changed:nope",
+            "-m",
+            "x",
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("has no flag"), "{}", stdout(&out));
+
+    // One flag, then the rest.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "approve",
+            "HEAD",
+            "--flag",
+            "paths.protected:Dockerfile",
+            "-m",
+            "base image is fine",
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("who pushed"),
+        "the pusher is unknown here and it says so: {text}"
+    );
+    assert!(text.contains("pushed to origin"), "{text}");
+    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    assert!(text.contains("1 outstanding of 2 flags"), "{text}");
+    assert!(text.contains("[approved by"), "{text}");
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "approve",
+            "HEAD",
+            "-m",
+            "test change matches the new behaviour",
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("approved tests.changed:tests/t.rs"),
+        "{}",
+        stdout(&out)
+    );
+    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    assert!(text.contains("0 outstanding of 2 flags"), "{text}");
+
+    // The records travelled to the server, which now says the same.
+    let refs = git(
+        &f.server,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/guard/approvals/",
+        ],
+    );
+    assert_eq!(refs.lines().count(), 2, "{refs}");
+    assert!(
+        refs.lines()
+            .all(|r| r.starts_with(&format!("refs/guard/approvals/{}/", f.commit)))
+    );
+    let server = gix::open(&f.server).unwrap();
+    let p = Policy::load(&f.policy).unwrap();
+    let id = ObjectId::from_hex(f.commit.as_bytes()).unwrap();
+    assert!(
+        approvals::unapproved_flags(&server, &p, id)
+            .unwrap()
+            .is_empty()
+    );
+    let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
+    assert!(stdout(&out).contains("2 records"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("by alice"), "{}", stdout(&out));
+
+    // Amending makes a new commit (same tree): it needs its own approval.
+    git(
+        &f.clone,
+        &[
+            "commit",
+            "-q",
+            "--amend",
+            "--no-verify",
+            "-m",
+            "Return 2 from f (amended)",
+        ],
+    );
+    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    assert!(text.contains("2 outstanding of 2 flags"), "{text}");
+
+    // Revoking brings the flags of the original commit back.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "revoke",
+            &f.commit,
+            "-m",
+            "on second thought",
+            "--as",
+            "bob",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&out).matches("revoked approval").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        approvals::unapproved_flags(&server, &p, id).unwrap().len(),
+        2
+    );
+    let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
+    assert!(stdout(&out).contains("revoked by bob"), "{}", stdout(&out));
+}
+
+#[test]
+fn approving_on_the_server_writes_the_record_as_the_server_identity() {
+    let f = clone_fixture();
+    let p = Policy::load(&f.policy).unwrap();
+    let id = ObjectId::from_hex(f.commit.as_bytes()).unwrap();
+    // --as is refused on the server: the identity there is the host's.
+    let out = guard(
+        &f.server,
+        &f.policy,
+        &["approve", &f.commit, "-m", "ok", "--as", "alice"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--as is refused on the server"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The server's identity comes from the host it is configured for.
+    git(&f.server, &["config", "guard.host", "gitolite"]);
+    let out = guard_cmd("git-guard", &f.server)
+        .args([
+            "approve",
+            &f.commit,
+            "-m",
+            "reviewed on the server",
+            "--policy",
+        ])
+        .arg(&f.policy)
+        .env("GL_USER", "bob")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("as bob (human)"), "{}", stdout(&out));
+    let server = gix::open(&f.server).unwrap();
+    assert!(
+        approvals::unapproved_flags(&server, &p, id)
+            .unwrap()
+            .is_empty()
+    );
+    // And the audit log has it.
+    let log = std::fs::read_to_string(f.server.join("guard/audit.log")).unwrap();
+    assert!(
+        log.contains("\"door\":\"approve\"") && log.contains("\"actor\":\"bob\""),
+        "{log}"
+    );
+
+    // Once the server knows bob pushed a commit, bob may not approve it.
+    let update = RefUpdate {
+        old: ObjectId::null(gix::hash::Kind::Sha1),
+        new: id,
+        name: "refs/heads/agent/x".into(),
+    };
+    let other = git(&f.clone, &["rev-parse", "HEAD~1"]).trim().to_string();
+    let other_id = ObjectId::from_hex(other.as_bytes()).unwrap();
+    approvals::record_push(&server, &actor("bob", &p), &update, &[other_id]).unwrap();
+    let out = guard_cmd("git-guard", &f.server)
+        .args(["approve", &other, "-m", "mine", "--policy"])
+        .arg(&f.policy)
+        .env("GL_USER", "bob")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("REFUSED: approvals.self"),
+        "{}",
+        stdout(&out)
+    );
+}
