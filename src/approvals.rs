@@ -576,6 +576,56 @@ pub fn unapproved_flags_in_range(
         .collect())
 }
 
+/// The gate guard-deploy asks: which of `flags` (found over the commits it is about to deploy)
+/// no valid approval clears. A flag counts as approved when an approval of the commit that
+/// raised it (`Finding::commit`), or of `target` itself, names its id for that commit's
+/// current tree. A flag without a commit (found on the cumulative change) counts as approved
+/// when the same flag id raised by a commit is approved.
+pub fn unapproved_among(
+    repo: &gix::Repository,
+    policy: &Policy,
+    target: ObjectId,
+    flags: &[Finding],
+) -> Result<Vec<Finding>> {
+    let mut cache: std::collections::HashMap<ObjectId, Vec<Stored>> = Default::default();
+    let mut approved_on = |commit: ObjectId, id: &str| -> Result<bool> {
+        if !cache.contains_key(&commit) {
+            let valid = match tree_of(repo, commit)? {
+                Some(tree) => valid_approvals(repo, policy, commit, tree)?,
+                None => Vec::new(),
+            };
+            cache.insert(commit, valid);
+        }
+        Ok(cache[&commit]
+            .iter()
+            .any(|a| a.record.flags.iter().any(|f| f == id)))
+    };
+    let mut approved = vec![false; flags.len()];
+    for (i, f) in flags.iter().enumerate() {
+        let id = f.flag_id();
+        let mut ok = approved_on(target, &id)?;
+        if !ok && let Some(c) = f.commit {
+            ok = approved_on(c, &id)?;
+        }
+        approved[i] = ok;
+    }
+    for (i, f) in flags.iter().enumerate() {
+        if !approved[i] && f.commit.is_none() {
+            let id = f.flag_id();
+            approved[i] = flags
+                .iter()
+                .enumerate()
+                .any(|(j, g)| approved[j] && g.commit.is_some() && g.flag_id() == id);
+        }
+    }
+    Ok(flags
+        .iter()
+        .zip(approved)
+        .filter(|(_, ok)| !ok)
+        .map(|(f, _)| f.clone())
+        .collect())
+}
+
 /// The default range of `git guard flags`: the commits of HEAD not on the protected base
 /// (`origin/<deploy branch>` when the clone has it, else `<deploy branch>`).
 pub fn default_range(repo: &gix::Repository, policy: &Policy) -> String {

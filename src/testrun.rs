@@ -48,6 +48,30 @@ pub struct TestRun {
     pub output_tail: String,
 }
 
+impl TestRun {
+    /// One line: what ran, how it ended, when and by whom.
+    pub fn describe(&self) -> String {
+        let how = if self.passed {
+            "passed".to_string()
+        } else if self.timed_out {
+            format!("timed out after {} s", self.timeout_secs)
+        } else {
+            match self.exit_code {
+                Some(c) => format!("failed (exit {c})"),
+                None => "killed".to_string(),
+            }
+        };
+        format!(
+            "`{}` {how} on tree {} at {} by {} in {} ms",
+            self.command,
+            &self.tree[..12.min(self.tree.len())],
+            self.at,
+            self.actor,
+            self.duration_ms
+        )
+    }
+}
+
 /// Run `command` on `rev` with a time limit, without recording anything.
 pub fn run(
     repo: &gix::Repository,

@@ -923,3 +923,58 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         stdout(&out)
     );
 }
+
+#[test]
+fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+    let base =
+        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let flag = |path: &str, commit: Option<ObjectId>| {
+        git_guard::verdict::Finding::flag("tests.changed", "changed", "")
+            .at_path(path)
+            .at_commit(commit)
+    };
+    let flags = vec![
+        flag("tests/t.rs", Some(f.commit)),
+        flag("tests/t.rs", None),
+        flag("tests/other.rs", Some(base)),
+    ];
+    assert_eq!(
+        approvals::unapproved_among(&repo, &p, f.commit, &flags)
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Alice approves tests/t.rs on the commit that changed it.
+    let a = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "alice", Role::Human).payload().unwrap(),
+    );
+    approvals::create_ref(&repo, &a.name, a.new).unwrap();
+    let left = approvals::unapproved_among(&repo, &p, f.commit, &flags).unwrap();
+    assert_eq!(
+        left,
+        vec![flags[2].clone()],
+        "the cumulative restatement is cleared too"
+    );
+
+    // Approving tests/other.rs on the deploy target clears the earlier commit's flag.
+    let mut r = record(&f, "bob", Role::Human);
+    r.flags = vec!["tests.changed:tests/other.rs".into()];
+    let b = blob_update(&repo, f.commit, &r.payload().unwrap());
+    approvals::create_ref(&repo, &b.name, b.new).unwrap();
+    assert!(
+        approvals::unapproved_among(&repo, &p, f.commit, &flags)
+            .unwrap()
+            .is_empty()
+    );
+    // But not for another target.
+    assert_eq!(
+        approvals::unapproved_among(&repo, &p, base, &flags).unwrap(),
+        vec![flags[2].clone()]
+    );
+}
