@@ -7,6 +7,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod changes;
+pub mod demo;
 pub mod engine;
 pub mod identity;
 pub mod model;

@@ -4,10 +4,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use git_guard::identity::Actor;
 use git_guard::policy::Policy;
-use git_guard::{approvals, report, testrun};
+use git_guard::{approvals, demo, report, testrun};
 
 /// Guards at every door through which an AI agent's code reaches a repository people rely on.
 ///
@@ -103,6 +104,20 @@ enum Command {
         #[command(flatten)]
         opts: RepoOpts,
     },
+    /// The whole story on a scratch directory, with the real binaries and real git: the server
+    /// guard, an agent workspace, blocked commits, a flagged change, a refused deploy, the
+    /// approval, a deploy with reload and health check, and a broken release rolled back.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// The scratch directory (new or empty; default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Keep the scratch directory afterwards, to look around.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(clap::Args)]
@@ -167,6 +182,20 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let file = file.unwrap_or_else(|| PathBuf::from("policy.toml"));
             let policy = Policy::load(&file)?;
             writeln!(out, "{}: ok (mode {:?})", policy.source, policy.mode)?;
+            Ok(0)
+        }
+        Command::Demo(args) => {
+            let exe = std::env::current_exe().context("cannot find the git-guard binary")?;
+            let bin_dir = exe
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let opts = demo::DemoOptions {
+                dir: args.dir,
+                keep: args.keep,
+                bin_dir,
+            };
+            demo::run(&opts, out)?;
             Ok(0)
         }
         Command::Flags { range, opts, json } => flags_cmd(range, opts, json, out),
