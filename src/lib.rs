@@ -7,11 +7,14 @@
 pub mod approvals;
 pub mod audit;
 pub mod changes;
+pub mod check;
 pub mod demo;
 pub mod engine;
+pub mod explain;
 pub mod identity;
 pub mod model;
 pub mod policy;
+pub mod repo;
 pub mod report;
 pub mod rules;
 pub mod testrun;
