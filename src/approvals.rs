@@ -159,9 +159,7 @@ pub struct PushRecord {
 
 /// Open the repository at or above `dir`.
 pub fn open_repo(dir: &Path) -> Result<gix::Repository> {
-    let repo = gix::discover(dir)
-        .with_context(|| format!("{} is not in a git repository", dir.display()))?;
-    Ok(repo)
+    crate::repo::discover(dir)
 }
 
 /// The commit `rev` names, and its tree.
@@ -589,16 +587,17 @@ pub fn unapproved_among(
 ) -> Result<Vec<Finding>> {
     let mut cache: std::collections::HashMap<ObjectId, Vec<Stored>> = Default::default();
     let mut approved_on = |commit: ObjectId, id: &str| -> Result<bool> {
-        if !cache.contains_key(&commit) {
-            let valid = match tree_of(repo, commit)? {
-                Some(tree) => valid_approvals(repo, policy, commit, tree)?,
-                None => Vec::new(),
-            };
-            cache.insert(commit, valid);
-        }
-        Ok(cache[&commit]
-            .iter()
-            .any(|a| a.record.flags.iter().any(|f| f == id)))
+        let valid = match cache.entry(commit) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let valid = match tree_of(repo, commit)? {
+                    Some(tree) => valid_approvals(repo, policy, commit, tree)?,
+                    None => Vec::new(),
+                };
+                e.insert(valid)
+            }
+        };
+        Ok(valid.iter().any(|a| a.record.flags.iter().any(|f| f == id)))
     };
     let mut approved = vec![false; flags.len()];
     for (i, f) in flags.iter().enumerate() {

@@ -193,7 +193,6 @@ enum ReportFormat {
     Json,
 }
 
-
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     Text,
