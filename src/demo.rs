@@ -70,7 +70,11 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         service: None,
     };
     let result = demo.story();
-    demo.stop_service();
+    let stopped = if demo.stop_service() {
+        "service stopped; "
+    } else {
+        ""
+    };
     let keep_note = match (opts.keep, temp) {
         (true, Some(t)) => {
             let kept = t.keep();
@@ -90,12 +94,12 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         Ok(()) => {
             writeln!(
                 demo.out,
-                "\ndemo complete: {STEPS} steps, every one as told; service stopped; {keep_note}"
+                "\ndemo complete: {STEPS} steps, every one as told; {stopped}{keep_note}"
             )?;
             Ok(())
         }
         Err(e) => {
-            writeln!(demo.out, "\ndemo stopped; service stopped; {keep_note}")?;
+            writeln!(demo.out, "\ndemo stopped; {stopped}{keep_note}")?;
             Err(e)
         }
     }
@@ -556,12 +560,15 @@ impl Demo<'_> {
         )
     }
 
-    fn stop_service(&mut self) {
-        if let Some(mut child) = self.service.take() {
-            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
-        }
+    /// Kill the service and everything it started; whether there was one.
+    fn stop_service(&mut self) -> bool {
+        let Some(mut child) = self.service.take() else {
+            return false;
+        };
+        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = child.wait();
+        true
     }
 }
 
