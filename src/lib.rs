@@ -7,8 +7,10 @@
 pub mod audit;
 pub mod changes;
 pub mod engine;
+pub mod exec;
 pub mod identity;
 pub mod model;
 pub mod policy;
 pub mod rules;
 pub mod verdict;
+pub mod workspace;
