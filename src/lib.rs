@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod changes;
+pub mod doctor;
 pub mod engine;
 pub mod exec;
 pub mod identity;

@@ -384,6 +384,33 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     std::fs::create_dir_all(&opts.root)
         .with_context(|| format!("cannot create {}", opts.root.display()))?;
     let root = opts.root.canonicalize()?;
+    let made = create_in(opts, &root, &upstream, agent.as_ref(), base, base_commit, start);
+    if made.is_err() {
+        // A half-made workspace is worse than none: take it away, keep-alive refs included.
+        if let Ok(record) = load_record(&root) {
+            let prefix = format!("{KEEPALIVE_PREFIX}{}/", record.id);
+            if let Ok(refs) = git(&upstream, &["for-each-ref", "--format=%(refname)", &prefix]) {
+                for r in refs.lines().filter(|l| !l.is_empty()) {
+                    let _ = git(&upstream, &["update-ref", "-d", r]);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    made
+}
+
+fn create_in(
+    opts: &CreateOptions,
+    root: &Path,
+    upstream: &Path,
+    agent: Option<&AgentUser>,
+    base: String,
+    base_commit: String,
+    start: Instant,
+) -> Result<Created> {
+    let root = root.to_path_buf();
+    let upstream = upstream.to_path_buf();
     set_mode(&root, 0o755)?;
     for d in [
         "hooks",
@@ -444,7 +471,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         );
     }
 
-    let (git_name, git_email) = identity(opts, agent.as_ref(), &topic)?;
+    let (git_name, git_email) = identity(opts, agent, &topic)?;
     let record = Record {
         id: workspace_id(&root, &topic),
         upstream: upstream.clone(),
@@ -452,7 +479,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         branch,
         policy: policy_path.clone(),
         policy_source: policy_source.clone(),
-        agent_user: agent.as_ref().map(|a| a.name.clone()),
+        agent_user: agent.map(|a| a.name.clone()),
         git_name,
         git_email,
         created_unix: now_unix(),
@@ -465,7 +492,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let env_file = write_env_file(&root, &record)?;
 
     let (files, files_note, file_count) = make_clone(&root, &record, &base_commit)?;
-    if let Some(a) = &agent {
+    if let Some(a) = agent {
         chown_tree(&root.join("code-repo"), a)?;
         chown_tree(&root.join("sandbox"), a)?;
     }
@@ -582,14 +609,6 @@ fn make_clone(
     )?;
     git(
         &code,
-        &[
-            "config",
-            "core.hooksPath",
-            &root.join("hooks").display().to_string(),
-        ],
-    )?;
-    git(
-        &code,
         &["branch", "--no-track", &record.branch, base_commit],
     )?;
     git(
@@ -636,6 +655,15 @@ fn make_clone(
         .split('\0')
         .filter(|s| !s.is_empty())
         .count();
+    // Last: from here on the hooks run on every commit and ref update in the clone.
+    git(
+        &code,
+        &[
+            "config",
+            "core.hooksPath",
+            &root.join("hooks").display().to_string(),
+        ],
+    )?;
     Ok((mode, note, count))
 }
 
