@@ -79,14 +79,28 @@ impl Report {
         let mut sorted: Vec<&Finding> = self.findings.iter().collect();
         sorted.sort_by(|a, b| b.level.cmp(&a.level));
         for f in sorted {
-            writeln!(out, "{:<6} {}: {}", f.level.to_string().to_uppercase(), f.id, f.what)?;
+            writeln!(
+                out,
+                "{:<6} {}: {}",
+                f.level.to_string().to_uppercase(),
+                f.id,
+                f.what
+            )?;
             writeln!(out, "       fix: {}", f.fix)?;
         }
         for c in &self.cannot_check {
             writeln!(out, "CANNOT CHECK: {c}")?;
         }
-        let high = self.findings.iter().filter(|f| f.level == Level::High).count();
-        let medium = self.findings.iter().filter(|f| f.level == Level::Medium).count();
+        let high = self
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::High)
+            .count();
+        let medium = self
+            .findings
+            .iter()
+            .filter(|f| f.level == Level::Medium)
+            .count();
         writeln!(
             out,
             "{high} high, {medium} medium, {} info{}",
@@ -200,9 +214,7 @@ fn exposure(who: &Who, path: &Path) -> Option<String> {
             break;
         };
         let sticky = pst.st_mode as u32 & 0o1000 != 0;
-        if who.can_write(&pst)
-            && (!sticky || child_st.st_uid == who.uid || pst.st_uid == who.uid)
-        {
+        if who.can_write(&pst) && (!sticky || child_st.st_uid == who.uid || pst.st_uid == who.uid) {
             return Some(format!(
                 "{} can be replaced: its directory {} is writable by {} ({})",
                 child.display(),
@@ -272,7 +284,13 @@ fn config_value(file: &Path, key: &str) -> Option<String> {
     let dir = file.parent()?;
     git_out(
         dir,
-        &["config", "--file", &file.display().to_string(), "--get", key],
+        &[
+            "config",
+            "--file",
+            &file.display().to_string(),
+            "--get",
+            key,
+        ],
     )
     .filter(|s| !s.is_empty())
 }
@@ -306,8 +324,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         Some(n) => Some(Who::lookup(n)?),
         None => {
             r.cannot_check.push(
-                "no agent user (give --agent-user USER): who can write what was not checked"
-                    .into(),
+                "no agent user (give --agent-user USER): who can write what was not checked".into(),
             );
             None
         }
@@ -336,7 +353,13 @@ pub fn run(opts: &Options) -> Result<Report> {
         check_upstream(&mut r, who.as_ref(), repo, root.as_deref(), record.as_ref())?;
     }
     if let Some(who) = &who {
-        for bin in ["guard-hook", "git-guard", "guard-exec", "guard-deploy", "git"] {
+        for bin in [
+            "guard-hook",
+            "git-guard",
+            "guard-exec",
+            "guard-deploy",
+            "git",
+        ] {
             if let Ok(p) = which::which(bin)
                 && let Some(e) = exposure(who, &p)
             {
@@ -357,7 +380,10 @@ fn check_user(r: &mut Report, who: &Who) {
         r.add(
             Level::High,
             "agent-is-root",
-            format!("the agent user {} is root: it can write everything the guard relies on", who.name),
+            format!(
+                "the agent user {} is root: it can write everything the guard relies on",
+                who.name
+            ),
             "run the agent as an unprivileged user of its own",
         );
         return;
@@ -422,12 +448,42 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
     }
     let Some(who) = who else { return };
     let walls: [(&str, PathBuf, Level, &str); 6] = [
-        ("hooks-writable", hooks.clone(), Level::High, "the agent can rewrite its hooks and the policy they read"),
-        ("policy-writable", record.policy.clone(), Level::High, "the agent can rewrite the policy guard-exec and its hooks use"),
-        ("record-writable", root.join(workspace::RECORD), Level::High, "the agent can change the workspace record (upstream, policy path, agent user)"),
-        ("deployments-writable", root.join("deployments"), Level::High, "the agent can write releases or the deploy state"),
-        ("logs-writable", root.join("logs"), Level::Medium, "the agent can edit or remove guard-exec's audit log"),
-        ("env-writable", root.join("agent.env"), Level::Medium, "the agent can change the environment its harness starts it with"),
+        (
+            "hooks-writable",
+            hooks.clone(),
+            Level::High,
+            "the agent can rewrite its hooks and the policy they read",
+        ),
+        (
+            "policy-writable",
+            record.policy.clone(),
+            Level::High,
+            "the agent can rewrite the policy guard-exec and its hooks use",
+        ),
+        (
+            "record-writable",
+            root.join(workspace::RECORD),
+            Level::High,
+            "the agent can change the workspace record (upstream, policy path, agent user)",
+        ),
+        (
+            "deployments-writable",
+            root.join("deployments"),
+            Level::High,
+            "the agent can write releases or the deploy state",
+        ),
+        (
+            "logs-writable",
+            root.join("logs"),
+            Level::Medium,
+            "the agent can edit or remove guard-exec's audit log",
+        ),
+        (
+            "env-writable",
+            root.join("agent.env"),
+            Level::Medium,
+            "the agent can change the environment its harness starts it with",
+        ),
     ];
     for (id, path, level, why) in walls {
         if let Some((e, n)) = tree_exposure(who, &path) {
@@ -451,7 +507,11 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
             r.add(
                 Level::Info,
                 "agent-cannot-write-workspace",
-                format!("{} does not belong to {}", root.join(sub).display(), who.name),
+                format!(
+                    "{} does not belong to {}",
+                    root.join(sub).display(),
+                    who.name
+                ),
                 format!("chown -R {} {}", who.name, root.join(sub).display()),
             );
         }
@@ -509,9 +569,9 @@ fn check_upstream(
             );
         }
         let url = config_value(&root.join("code-repo/.git/config"), "remote.origin.url");
-        let local = url.as_deref().is_some_and(|u| {
-            u.starts_with('/') || u.starts_with("file://") || u.starts_with('.')
-        });
+        let local = url
+            .as_deref()
+            .is_some_and(|u| u.starts_with('/') || u.starts_with("file://") || u.starts_with('.'));
         if local {
             r.add(
                 Level::Info,
@@ -539,11 +599,31 @@ fn check_upstream(
         );
     }
     let parts: [(&str, PathBuf, &str); 5] = [
-        ("upstream-objects-writable", git_dir.join("objects"), "the agent can add or remove objects without a push"),
-        ("upstream-refs-writable", git_dir.join("refs"), "the agent can move branches and approvals without a push"),
-        ("upstream-refs-writable", git_dir.join("packed-refs"), "the agent can move branches and approvals without a push"),
-        ("upstream-config-writable", git_dir.join("config"), "the agent can change the upstream's configuration, hooks path included"),
-        ("upstream-hooks-writable", hooks_dir.clone(), "the agent can rewrite or remove the server hooks"),
+        (
+            "upstream-objects-writable",
+            git_dir.join("objects"),
+            "the agent can add or remove objects without a push",
+        ),
+        (
+            "upstream-refs-writable",
+            git_dir.join("refs"),
+            "the agent can move branches and approvals without a push",
+        ),
+        (
+            "upstream-refs-writable",
+            git_dir.join("packed-refs"),
+            "the agent can move branches and approvals without a push",
+        ),
+        (
+            "upstream-config-writable",
+            git_dir.join("config"),
+            "the agent can change the upstream's configuration, hooks path included",
+        ),
+        (
+            "upstream-hooks-writable",
+            hooks_dir.clone(),
+            "the agent can rewrite or remove the server hooks",
+        ),
     ];
     for (id, path, why) in parts {
         if !path.exists() {

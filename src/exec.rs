@@ -1216,13 +1216,7 @@ pub fn run(program: &Program, opts: &RunOptions, interrupt: Option<&AtomicI32>) 
     }
     if let Some((uid, gid)) = opts.as_user {
         cmd.uid(uid).gid(gid);
-        // SAFETY: setgroups is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(move || {
-                nix::unistd::setgroups(&[nix::unistd::Gid::from_raw(gid)])
-                    .map_err(std::io::Error::from)
-            });
-        }
+        // std drops the supplementary groups when it changes the uid from root.
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,

@@ -192,14 +192,7 @@ fn git_cmd(dir: &Path, user: Option<&AgentUser>) -> Command {
     if let Some(u) = user {
         use std::os::unix::process::CommandExt as _;
         c.uid(u.uid).gid(u.gid).env("HOME", &u.home);
-        // SAFETY: setgroups is async-signal-safe and touches no memory of the parent.
-        let gid = u.gid;
-        unsafe {
-            c.pre_exec(move || {
-                nix::unistd::setgroups(&[nix::unistd::Gid::from_raw(gid)])
-                    .map_err(std::io::Error::from)
-            });
-        }
+        // std drops the supplementary groups when it changes the uid from root.
     }
     c
 }
@@ -384,7 +377,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     std::fs::create_dir_all(&opts.root)
         .with_context(|| format!("cannot create {}", opts.root.display()))?;
     let root = opts.root.canonicalize()?;
-    let made = create_in(opts, &root, &upstream, agent.as_ref(), base, base_commit, start);
+    let made = create_in(
+        opts,
+        &root,
+        &upstream,
+        agent.as_ref(),
+        base,
+        base_commit,
+        start,
+    );
     if made.is_err() {
         // A half-made workspace is worse than none: take it away, keep-alive refs included.
         if let Ok(record) = load_record(&root) {
