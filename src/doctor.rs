@@ -77,7 +77,7 @@ impl Report {
     /// The report for people: most severe first.
     pub fn render_text(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let mut sorted: Vec<&Finding> = self.findings.iter().collect();
-        sorted.sort_by(|a, b| b.level.cmp(&a.level));
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.level));
         for f in sorted {
             writeln!(
                 out,
@@ -154,7 +154,7 @@ impl Who {
 
     /// Whether the agent may write `st` (or chmod it into writable, as its owner).
     fn can_write(&self, st: &nix::sys::stat::FileStat) -> bool {
-        let mode = st.st_mode as u32;
+        let mode = st.st_mode;
         if self.uid == 0 || st.st_uid == self.uid {
             return true;
         }
@@ -166,7 +166,7 @@ impl Who {
     }
 
     fn can_read_dir(&self, st: &nix::sys::stat::FileStat) -> bool {
-        let mode = st.st_mode as u32;
+        let mode = st.st_mode;
         let bits = if self.uid == 0 {
             return true;
         } else if st.st_uid == self.uid {
@@ -189,7 +189,7 @@ fn describe(st: &nix::sys::stat::FileStat) -> String {
         .ok()
         .flatten()
         .map_or(st.st_gid.to_string(), |g| g.name);
-    format!("{owner}:{group} mode {:04o}", st.st_mode as u32 & 0o7777)
+    format!("{owner}:{group} mode {:04o}", st.st_mode & 0o7777)
 }
 
 /// How the agent could change `path`: by writing it, or by replacing it (or an ancestor) in a
@@ -213,7 +213,7 @@ fn exposure(who: &Who, path: &Path) -> Option<String> {
         let Ok(pst) = nix::sys::stat::stat(parent) else {
             break;
         };
-        let sticky = pst.st_mode as u32 & 0o1000 != 0;
+        let sticky = pst.st_mode & 0o1000 != 0;
         if who.can_write(&pst) && (!sticky || child_st.st_uid == who.uid || pst.st_uid == who.uid) {
             return Some(format!(
                 "{} can be replaced: its directory {} is writable by {} ({})",
@@ -528,9 +528,14 @@ fn check_upstream(
     let repo = repo
         .canonicalize()
         .with_context(|| format!("cannot find the repository {}", repo.display()))?;
-    let git_dir = match git_out(&repo, &["rev-parse", "--absolute-git-dir"]) {
-        Some(d) => PathBuf::from(d),
-        None => bail!("{} is not a git repository", repo.display()),
+    // Found without running git there: the repository may belong to the agent, and git run
+    // as root in it would read the agent's configuration.
+    let git_dir = if repo.join(".git").is_dir() {
+        repo.join(".git")
+    } else if repo.join("HEAD").is_file() && repo.join("objects").is_dir() {
+        repo.clone()
+    } else {
+        bail!("{} is not a git repository", repo.display());
     };
     // The server guard: a pre-receive hook that runs guard-hook.
     let hooks_dir = config_value(&git_dir.join("config"), "core.hooksPath")
@@ -560,7 +565,20 @@ fn check_upstream(
     }
     if let (Some(root), Some(record)) = (root, record) {
         let base = format!("{}{}/base", workspace::KEEPALIVE_PREFIX, record.id);
-        if git_out(&repo, &["rev-parse", "--verify", "-q", &base]).is_none() {
+        // rev-parse only reads refs, whoever owns the repository.
+        if git_out(
+            &repo,
+            &[
+                "-c",
+                "safe.directory=*",
+                "rev-parse",
+                "--verify",
+                "-q",
+                &base,
+            ],
+        )
+        .is_none()
+        {
             r.add(
                 Level::Medium,
                 "keepalive-missing",
