@@ -6,12 +6,15 @@
 
 pub mod audit;
 pub mod changes;
+pub mod check;
 pub mod doctor;
 pub mod engine;
 pub mod exec;
+pub mod explain;
 pub mod identity;
 pub mod model;
 pub mod policy;
+pub mod repo;
 pub mod rules;
 pub mod verdict;
 pub mod workspace;

@@ -292,6 +292,7 @@ fn status_reset_and_remove() {
         stderr(&st)
     );
     assert!(text.contains("1 ahead, 1 behind"), "{text}");
+    assert!(text.contains("  findings    "), "{text}");
     // guard-exec's log shows in status.
     let ge = guard_cmd("guard-exec", t.path())
         .arg("--root")
