@@ -151,6 +151,24 @@ enum Command {
     /// guard, an agent workspace, blocked commits, a flagged change, a refused deploy, the
     /// approval, a deploy with reload and health check, and a broken release rolled back.
     Demo(DemoArgs),
+    /// Make and manage the agent's workspace: a clone sharing the upstream's objects, a
+    /// sandbox, hooks it cannot write, and an environment file.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// List every way the agent could get past the guard on this machine, with the fix.
+    ///
+    /// Exit status: 1 when anything high is found, 2 when something could not be checked,
+    /// else 0.
+    Doctor {
+        /// The agent's workspace.
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// The agent's unix user (default: the one the workspace recorded).
+        #[arg(long, value_name = "USER")]
+        agent_user: Option<String>,
+        /// The upstream repository (default: the one the workspace was made from).
+        repo: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -196,6 +214,57 @@ enum ReportFormat {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Make a workspace in DIR from the upstream repository.
+    Create {
+        /// The upstream repository (a local path).
+        #[arg(long = "from", value_name = "UPSTREAM")]
+        from: PathBuf,
+        /// The workspace directory (new or empty).
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The agent's branch is <agent namespace>/<topic> (default topic: DIR's name).
+        #[arg(long, value_name = "NAME")]
+        topic: Option<String>,
+        /// Give code-repo and sandbox to this unix user, and nothing else (needs root).
+        #[arg(long, value_name = "USER")]
+        agent_user: Option<String>,
+        /// The upstream branch to start from (default: the upstream's HEAD).
+        #[arg(long, value_name = "BRANCH")]
+        base: Option<String>,
+        /// The policy to record (default: policy.toml of the base branch, else the built-in).
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// `Name <email>` for the agent to commit with.
+        #[arg(long, value_name = "IDENT")]
+        identity: Option<String>,
+    },
+    /// Branch, ahead/behind the upstream, outstanding findings, last verdict.
+    Status {
+        /// The workspace (default: $AGENT_DATA_ROOT).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Back to a fresh clone of the upstream (local commits are dropped; sandbox is kept).
+    Reset {
+        /// The workspace (default: $AGENT_DATA_ROOT).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Delete the workspace and its keep-alive refs in the upstream.
+    Remove {
+        /// The workspace (default: $AGENT_DATA_ROOT).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+}
+
+fn workspace_root(root: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    root.or_else(|| std::env::var_os("AGENT_DATA_ROOT").map(PathBuf::from))
+        .ok_or_else(|| anyhow::anyhow!("no workspace: pass --root DIR or set AGENT_DATA_ROOT"))
 }
 
 #[derive(Subcommand)]
@@ -518,7 +587,65 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             report::render(&r, format, out)?;
             Ok(0)
         }
+        Command::Workspace(cmd) => run_workspace(cmd, out),
+        Command::Doctor {
+            root,
+            agent_user,
+            repo,
+        } => {
+            let report = git_guard::doctor::run(&git_guard::doctor::Options {
+                root,
+                agent_user,
+                repo,
+            })?;
+            report.render_text(out)?;
+            Ok(report.exit_code())
+        }
     }
+}
+
+fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u8> {
+    use git_guard::workspace;
+    match cmd {
+        WorkspaceCommand::Create {
+            from,
+            root,
+            topic,
+            agent_user,
+            base,
+            policy,
+            identity,
+        } => {
+            let created = workspace::create(&workspace::CreateOptions {
+                upstream: from,
+                root,
+                topic,
+                agent_user,
+                base,
+                policy,
+                identity,
+            })?;
+            writeln!(out, "{created}")?;
+        }
+        WorkspaceCommand::Status { root } => {
+            let status = workspace::status(&workspace_root(root)?)?;
+            writeln!(out, "{status}")?;
+        }
+        WorkspaceCommand::Reset { root } => {
+            let created = workspace::reset(&workspace_root(root)?)?;
+            writeln!(out, "{created}")?;
+        }
+        WorkspaceCommand::Remove { root } => {
+            let root = workspace_root(root)?;
+            let n = workspace::remove(&root)?;
+            writeln!(
+                out,
+                "removed {} and {n} keep-alive ref(s) in the upstream",
+                root.display()
+            )?;
+        }
+    }
+    Ok(0)
 }
 
 fn flags_cmd(
