@@ -23,7 +23,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use crate::audit;
-use crate::changes::{CommitChanges, RefUpdate, Unit};
+use crate::changes::{RefUpdate, Unit};
 use crate::engine;
 use crate::identity::{Actor, Host};
 use crate::model::{self, ModelOptions};
@@ -1040,23 +1040,9 @@ pub fn commit_msg(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Res
     let base = client_base(&repo, "origin")?;
     let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &[])?;
     let actor = actor(inv, &policy)?;
-    // The message is judged as the one commit of a unit, by the engine and rules that judge a
-    // pushed commit: the commits rule reads its message, the others find no file to judge.
-    let unit = Unit {
-        update: None,
-        kind: None,
-        base: None,
-        commits: vec![CommitChanges {
-            id: None,
-            tree: None,
-            parents: vec![],
-            summary: message.lines().next().unwrap_or_default().to_string(),
-            message,
-            files: vec![],
-        }],
-        cumulative: vec![],
-    };
-    let verdict = engine::judge_units(&policy, &actor, vec![unit]);
+    let mut findings = Vec::new();
+    crate::rules::commits::check_message(&policy, &message, &mut findings);
+    let verdict = verdict_of(&policy, &actor, findings, vec![]);
     write_verdict(out, inv.format(), &verdict)?;
     Ok(verdict.exit_code() as u8)
 }
