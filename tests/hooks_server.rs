@@ -215,7 +215,7 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
     write(
         &work,
         "policy.toml",
-        &format!("{TEST_POLICY}\n[caps]\nmax_files = 100\n"),
+        format!("{TEST_POLICY}\n[caps]\nmax_files = 100\n"),
     );
     for i in 0..4 {
         write(&work, &format!("f{i}.txt"), "x\n");
