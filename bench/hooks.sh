@@ -148,7 +148,7 @@ else
     echo "lefthook: not installed (pip install lefthook, or npm lefthook)"
 fi
 
-if git secrets --list >/dev/null 2>&1; then
+if command -v git-secrets >/dev/null; then
     git secrets --register-aws >/dev/null
     gs_ms=$(median_ms "$runs" git secrets --pre_commit_hook --)
     report "git-secrets pre-commit hook (AWS patterns)" "$gs_ms"
@@ -168,7 +168,8 @@ src, n = sys.argv[1], int(sys.argv[2])
 out = []
 out.append("commit refs/heads/main\nmark :1\ncommitter B <b@e> 1700000000 +0000\ndata 5\nseed\n")
 for d in range(20):
-    out.append(f"M 100644 inline src/m{d}/base.py\ndata 12\nx = {d:05}\n\n")
+    body = f"x = {d:05}\n"
+    out.append(f"M 100644 inline src/m{d}/base.py\ndata {len(body)}\n{body}\n")
 out.append("\n")
 for i in range(n):
     out.append(f"commit refs/heads/agent/bench\nmark :{i + 2}\ncommitter B <b@e> {1700000001 + i} +0000\ndata 9\nchange {i % 10}\n")
@@ -225,7 +226,7 @@ for n in $commit_counts; do
     make_push "$n" "$dir"
     report "git push, no hook" "$(push_ms "$dir" none "$n")"
     report "git push, pre-receive: rev-list | diff-tree --numstat" "$(push_ms "$dir" numstat "$n")"
-    if git secrets --list >/dev/null 2>&1; then
+    if command -v git-secrets >/dev/null; then
         report "git push, pre-receive: git-secrets --scan of the patches" "$(push_ms "$dir" secrets "$n")"
     fi
     report "git push, pre-receive: git-guard (all rules)" "$(push_ms "$dir" guard "$n")"

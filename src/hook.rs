@@ -759,7 +759,6 @@ fn deadline_of(inv: &Invocation, policy: Option<&Policy>) -> Duration {
 
 /// What judging a push gave.
 struct Judged {
-    git_dir: PathBuf,
     audit_log: PathBuf,
     updates: Vec<RefUpdate>,
     verdict: Verdict,
@@ -793,7 +792,6 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
             .context("cannot read the pushed changes")?;
         let verdict = engine::judge_units(&policy, &actor, units);
         Ok(Judged {
-            git_dir: repo.git_dir().to_path_buf(),
             audit_log,
             updates,
             verdict,
@@ -822,7 +820,6 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
                     );
                 }
             }
-            let _ = j.git_dir;
             Ok(code)
         }
         Err(e) => {
