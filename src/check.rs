@@ -70,19 +70,33 @@ pub fn run(opts: &CheckOptions, out: &mut dyn Write) -> Result<i32> {
 
 /// Load the policy, build the units and run the engine.
 pub fn judge(opts: &CheckOptions) -> Result<Verdict> {
-    let policy = match &opts.policy {
-        Some(path) => Policy::load(path)?,
-        None => Policy::builtin(),
-    };
+    if let Some(name) = &opts.actor
+        && name.trim().is_empty()
+    {
+        bail!("--as needs a name; hint: `--as alice`, or leave it out to act as the unix user");
+    }
+    // Compiling the policy's patterns and reading git are independent: do them at once.
+    let (policy, units) = std::thread::scope(|s| {
+        let policy = s.spawn(|| -> Result<Policy> {
+            Ok(match &opts.policy {
+                Some(path) => Policy::load(path)?,
+                None => Policy::builtin(),
+            })
+        });
+        let units = crate::repo::discover(&opts.repo_dir)
+            .and_then(|repo| build_units(&repo, &opts.subject));
+        let policy = policy
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("loading the policy failed")));
+        (policy, units)
+    });
+    // A broken policy is the first thing to fix, whatever else went wrong.
+    let policy = policy?;
+    let units = units?;
     let actor = match &opts.actor {
-        Some(name) if name.trim().is_empty() => {
-            bail!("--as needs a name; hint: `--as alice`, or leave it out to act as the unix user")
-        }
         Some(name) => Actor::new(name.trim(), "--as", &policy),
         None => Actor::new(unix_user(), "unix user", &policy),
     };
-    let repo = crate::repo::discover(&opts.repo_dir)?;
-    let units = build_units(&repo, &opts.subject)?;
     Ok(engine::judge_units(&policy, &actor, units))
 }
 

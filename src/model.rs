@@ -71,18 +71,26 @@ pub fn staged(repo: &gix::Repository, opts: ModelOptions) -> Result<Unit> {
         format!("cannot read the index of {dir}; hint: `git status` shows whether it is damaged")
     })?;
 
-    let tree_index: gix::index::State = match head_tree {
-        Some(tree) => repo
-            .index_from_tree(&tree)
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| {
-                format!("cannot read the tree {tree} of HEAD in {dir}; hint: `git fsck` names missing objects")
-            })?
-            .into(),
-        None => gix::index::State::new(repo.object_hash()),
-    };
+    let mut head_entries = Vec::new();
+    let mut clean_dirs = Vec::new();
+    if let Some(tree) = head_tree {
+        let mut prefix = Vec::new();
+        collect_head_entries(
+            repo,
+            tree,
+            &mut prefix,
+            index.tree(),
+            &mut head_entries,
+            &mut clean_dirs,
+        )
+        .with_context(|| {
+            format!("cannot read the tree {tree} of HEAD in {dir}; hint: `git fsck` names missing objects")
+        })?;
+    }
+    head_entries.sort_by(|a, b| a.0.cmp(&b.0));
+    clean_dirs.sort();
     let mut cache = new_resource_cache(repo)?;
-    let raws = diff_index(repo, &tree_index, &index, &mut cache)
+    let raws = diff_index(repo, &head_entries, &clean_dirs, &index, &mut cache)
         .with_context(|| format!("cannot compare the index of {dir} with HEAD"))?;
     let files = to_file_changes(repo, raws, opts, "the index")?;
     Ok(Unit {
@@ -508,8 +516,7 @@ fn commits_parallel(
             .map(|part| {
                 let sync = &sync;
                 s.spawn(move || -> Result<Vec<CommitChanges>> {
-                    let mut local = sync.to_thread_local();
-                    local.object_cache_size_if_unset(crate::repo::OBJECT_CACHE_BYTES);
+                    let local = crate::repo::tune(sync.to_thread_local());
                     let mut cache = new_resource_cache(&local)?;
                     part.iter()
                         .map(|&id| commit_with_cache(&local, id, opts, &mut cache))
@@ -722,10 +729,57 @@ impl TrackedChange for IndexChange {
     }
 }
 
-/// HEAD's tree (as an index) against the index, with renames found like `git diff --cached -M`.
+/// One blob of HEAD's tree: its path, mode and id.
+type HeadEntry = (Vec<u8>, gix::objs::tree::EntryMode, ObjectId);
+
+/// The blobs of HEAD's tree, skipping each directory the index's cache-tree records with the
+/// same tree id: the index holds exactly that directory's content, so nothing in it is staged
+/// (git's own `diff --cached` skips the same way). Skipped directories land in `clean`, as
+/// `dir/`.
+fn collect_head_entries(
+    repo: &gix::Repository,
+    tree: ObjectId,
+    prefix: &mut Vec<u8>,
+    node: Option<&gix::index::extension::Tree>,
+    out: &mut Vec<HeadEntry>,
+    clean: &mut Vec<Vec<u8>>,
+) -> Result<()> {
+    if node.is_some_and(|n| n.num_entries.is_some() && n.id == tree) {
+        let mut dir = prefix.clone();
+        dir.push(b'/');
+        clean.push(dir);
+        return Ok(());
+    }
+    let data = load_tree(repo, tree)?;
+    for entry in TreeRefIter::from_bytes(&data, repo.object_hash()) {
+        let entry = entry
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("tree {tree} cannot be parsed"))?;
+        let len = prefix.len();
+        if len > 0 {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(entry.filename);
+        if entry.mode.is_tree() {
+            let child = node.and_then(|n| {
+                n.children
+                    .iter()
+                    .find(|c| c.name.as_slice() == entry.filename.as_bytes())
+            });
+            collect_head_entries(repo, entry.oid.to_owned(), prefix, child, out, clean)?;
+        } else {
+            out.push((prefix.clone(), entry.mode, entry.oid.to_owned()));
+        }
+        prefix.truncate(len);
+    }
+    Ok(())
+}
+
+/// HEAD's blobs against the index, with renames found like `git diff --cached -M`.
 fn diff_index(
     repo: &gix::Repository,
-    head: &gix::index::State,
+    head: &[HeadEntry],
+    clean: &[Vec<u8>],
     index: &gix::index::State,
     cache: &mut gix::diff::blob::Platform,
 ) -> Result<Vec<Raw>> {
@@ -767,29 +821,33 @@ fn diff_index(
         }
     };
     // Intent-to-add entries (`git add -N`) are not staged content: git leaves them out.
+    // Entries in clean directories are skipped in one sorted pass: both lists are in byte
+    // order, and a clean directory's entries are contiguous.
+    let mut k = 0;
     let staged: Vec<&gix::index::Entry> = index
         .entries()
         .iter()
+        .filter(|e| {
+            let p: &[u8] = e.path(index);
+            while k < clean.len() && clean[k].as_slice() < p && !p.starts_with(&clean[k]) {
+                k += 1;
+            }
+            !(k < clean.len() && p.starts_with(&clean[k]))
+        })
         .filter(|e| !e.flags.contains(Flags::INTENT_TO_ADD))
         .collect();
-    let (lhs, rhs) = (head.entries(), staged.as_slice());
+    let (lhs, rhs) = (head, staged.as_slice());
     let (mut i, mut j) = (0, 0);
     while i < lhs.len() || j < rhs.len() {
         let order = match (lhs.get(i), rhs.get(j)) {
-            (Some(a), Some(b)) => a.path(head).cmp(b.path(index)),
+            (Some(a), Some(b)) => a.0.as_slice().cmp(b.path(index).as_bytes()),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
         match order {
             std::cmp::Ordering::Less => {
                 let a = &lhs[i];
-                track(
-                    &mut raws,
-                    TrackerKind::Deletion,
-                    a.path(head),
-                    mode_of(a)?,
-                    a.id,
-                );
+                track(&mut raws, TrackerKind::Deletion, a.0.as_bstr(), a.1, a.2);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
@@ -805,10 +863,10 @@ fn diff_index(
             }
             std::cmp::Ordering::Equal => {
                 let (a, b) = (&lhs[i], rhs[j]);
-                let (ma, mb) = (mode_of(a)?, mode_of(b)?);
-                if a.id != b.id || ma != mb {
+                let (ma, mb) = (a.1, mode_of(b)?);
+                if a.2 != b.id || ma != mb {
                     raws.push(Raw {
-                        old: Some(side(a.path(head), ma, a.id)),
+                        old: Some(side(a.0.as_bstr(), ma, a.2)),
                         new: Some(side(b.path(index), mb, b.id)),
                         rename: false,
                     });

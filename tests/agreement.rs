@@ -545,6 +545,68 @@ fn staged_changes_agree_with_git_diff_cached() {
     assert_eq!(a.removed_lines, vec!["two".to_string()]);
 }
 
+/// The index's cache-tree lets unchanged directories be skipped; what is staged in the others,
+/// and whole directories removed or added, must still be reported exactly as git does.
+#[test]
+fn staged_changes_with_a_cache_tree_agree_with_git() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    init_repo(&dir);
+    for d in ["a", "b", "c/d", "c/e", "gone"] {
+        for f in 0..5 {
+            write(
+                &dir,
+                &format!("{d}/f{f}.txt"),
+                format!("{d} {f}\n").repeat(f + 1),
+            );
+        }
+    }
+    commit_all(&dir, "tree");
+    let cases: &[&[&str]] = &[&["c/d/f2.txt"], &["c/e/f0.txt", "top.txt"]];
+    for paths in cases {
+        for p in *paths {
+            write(&dir, p, "staged edit\n");
+        }
+        git(&dir, &["add", "-A"]);
+        let unit = model::staged(&open(&dir), ModelOptions::default()).unwrap();
+        assert_eq!(model_rows(&unit.cumulative), git_cached_rows(&dir));
+        git(&dir, &["commit", "-q", "-m", "step"]);
+    }
+    git(&dir, &["rm", "-q", "-r", "gone"]);
+    write(&dir, "new/dir/x.txt", "x\n");
+    git(&dir, &["mv", "b/f3.txt", "a/moved.txt"]);
+    git(&dir, &["add", "-A"]);
+    let unit = model::staged(&open(&dir), ModelOptions::default()).unwrap();
+    let rows = model_rows(&unit.cumulative);
+    assert_eq!(rows, git_cached_rows(&dir));
+    assert_eq!(rows.len(), 7, "{rows:?}");
+}
+
+/// `git diff --cached -M` as rows.
+fn git_cached_rows(dir: &Path) -> Vec<Row> {
+    let status = git(dir, &["diff", "--cached", "-M", "--name-status"]);
+    let numstat = git(dir, &["diff", "--cached", "-M", "--numstat"]);
+    let mut rows: Vec<Row> = status
+        .lines()
+        .zip(numstat.lines())
+        .map(|(s, n)| {
+            let s: Vec<&str> = s.split('\t').collect();
+            let n: Vec<&str> = n.split('\t').collect();
+            let letter = s[0].chars().next().unwrap();
+            let (old, path) = if s.len() == 3 {
+                (Some(s[1].to_string()), s[2].to_string())
+            } else {
+                (None, s[1].to_string())
+            };
+            let binary = n[0] == "-";
+            let num = |x: &str| if binary { 0 } else { x.parse().unwrap() };
+            (letter, old, path, num(n[0]), num(n[1]), binary)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 fn rev_list(dir: &Path, args: &[&str]) -> Vec<ObjectId> {
     let mut a = vec!["rev-list"];
     a.extend_from_slice(args);

@@ -121,7 +121,7 @@ fn a_range_passes_and_its_json_carries_the_changes_git_reports() {
         .find(|f| f["kind"] == "rename")
         .expect("the rename is in the cumulative change");
     assert_eq!(renamed["old_path"], "README.md");
-    assert_eq!(renamed["new_mode"], 0o100644);
+    assert_eq!(renamed["new_mode"], "100644");
 }
 
 #[test]
