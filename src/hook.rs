@@ -983,10 +983,23 @@ pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Resu
 pub fn pre_commit(inv: &Invocation, out: &mut dyn Write) -> Result<u8> {
     let repo = open_repo(&inv.cwd, None)?;
     let base = client_base(&repo, "origin")?;
-    let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &[])?;
+    // Compiling the policy and reading the index are independent until the contents are
+    // read: do them at once. A broken policy is still the first error told.
+    let policy_repo = repo.clone();
+    let (policy, staged) = std::thread::scope(|s| {
+        let (config, base) = (&inv.config, base.as_deref());
+        let policy = s.spawn(move || resolve_policy(&policy_repo, config, base, &[]));
+        let staged = model::StagedIndex::read(&repo);
+        let policy = policy
+            .join()
+            .unwrap_or_else(|_| Err(anyhow!("reading the policy failed")));
+        (policy, staged)
+    });
+    let policy = policy?;
     let actor = actor(inv, &policy)?;
-    let unit =
-        model::staged(&repo, model_options(&policy)).context("cannot read the staged change")?;
+    let unit = staged
+        .and_then(|s| s.into_unit(&repo, model_options(&policy)))
+        .context("cannot read the staged change")?;
     let mut verdict = engine::judge_units(&policy, &actor, vec![unit]);
     if let Some(head) = repo.head_name().context("cannot read HEAD")? {
         let head = head.as_bstr().to_string();

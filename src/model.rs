@@ -45,6 +45,44 @@ const MIN_COMMITS_PER_THREAD: usize = 16;
 /// The staged index against HEAD (an unborn HEAD is the empty tree), as one unit holding one
 /// commit without an id.
 pub fn staged(repo: &gix::Repository, opts: ModelOptions) -> Result<Unit> {
+    StagedIndex::read(repo)?.into_unit(repo, opts)
+}
+
+/// The staged change as far as it can be read without the options: which paths differ
+/// between HEAD and the index. Reading it while the policy compiles on another thread, then
+/// finishing it with the policy's options, is what the pre-commit hook does.
+pub struct StagedIndex {
+    head_commit: Option<ObjectId>,
+    raws: Vec<Raw>,
+}
+
+impl StagedIndex {
+    pub fn read(repo: &gix::Repository) -> Result<StagedIndex> {
+        staged_raws(repo)
+    }
+
+    /// Read the contents the options ask for and give the unit [`staged`] gives.
+    pub fn into_unit(self, repo: &gix::Repository, opts: ModelOptions) -> Result<Unit> {
+        let StagedIndex { head_commit, raws } = self;
+        let files = to_file_changes(repo, raws, opts, "the index")?;
+        Ok(Unit {
+            update: None,
+            kind: None,
+            base: head_commit,
+            commits: vec![CommitChanges {
+                id: None,
+                tree: None,
+                parents: head_commit.into_iter().collect(),
+                summary: "staged changes".into(),
+                message: String::new(),
+                files: files.clone(),
+            }],
+            cumulative: files,
+        })
+    }
+}
+
+fn staged_raws(repo: &gix::Repository) -> Result<StagedIndex> {
     let dir = repo_dir(repo);
     if repo.workdir().is_none() {
         bail!(
@@ -67,7 +105,7 @@ pub fn staged(repo: &gix::Repository, opts: ModelOptions) -> Result<Unit> {
         Some(id) => Some(commit_tree(repo, id)?),
         None => None,
     };
-    let index = repo.index_or_empty().with_context(|| {
+    let index = read_index(repo).with_context(|| {
         format!("cannot read the index of {dir}; hint: `git status` shows whether it is damaged")
     })?;
 
@@ -92,21 +130,29 @@ pub fn staged(repo: &gix::Repository, opts: ModelOptions) -> Result<Unit> {
     let mut cache = new_resource_cache(repo)?;
     let raws = diff_index(repo, &head_entries, &clean_dirs, &index, &mut cache)
         .with_context(|| format!("cannot compare the index of {dir} with HEAD"))?;
-    let files = to_file_changes(repo, raws, opts, "the index")?;
-    Ok(Unit {
-        update: None,
-        kind: None,
-        base: head_commit,
-        commits: vec![CommitChanges {
-            id: None,
-            tree: None,
-            parents: head_commit.into_iter().collect(),
-            summary: "staged changes".into(),
-            message: String::new(),
-            files: files.clone(),
-        }],
-        cumulative: files,
-    })
+    Ok(StagedIndex { head_commit, raws })
+}
+
+/// The index as git reads it for `git diff --cached`: parsed, its trailing checksum not
+/// recomputed (git verifies it only in `git fsck`; hashing the whole file cost more than the
+/// rest of reading it). A missing index is an empty one, as for a fresh clone.
+fn read_index(repo: &gix::Repository) -> Result<gix::index::File> {
+    let path = repo.index_path();
+    let opts = gix::index::decode::Options {
+        thread_limit: Some(1),
+        min_extension_block_in_bytes_for_threading: 0,
+        expected_checksum: None,
+        alloc_limit_bytes: None,
+    };
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(gix::index::File::from_state(
+            gix::index::State::new(repo.object_hash()),
+            path,
+        )),
+        _ => gix::index::File::at(&path, repo.object_hash(), true, opts)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("cannot parse {}", path.display())),
+    }
 }
 
 /// One commit against its first parent (the empty tree for a root commit).

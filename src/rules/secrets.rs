@@ -6,8 +6,8 @@
 //! line, the secret redacted to its first four characters.
 //!
 //! The built-in rules (`secrets.builtin`) are compiled once per process with Unicode off, and
-//! a `RegexSet` over all of them is the prefilter: most lines cost one pass of its DFA and
-//! nothing more. The generic rule (`password = "..."` and the like) reports a value only when
+//! only once a line holds one of their literals; a `RegexSet` over all of them then picks the
+//! rules that line meets. The generic rule (`password = "..."` and the like) reports a value only when
 //! it is at least 8 characters long, not an obvious placeholder or code reference, and its
 //! Shannon entropy reaches `secrets.min_entropy` bits per character. Extra rules come from
 //! `secrets.extra`, already compiled with the policy.
@@ -92,39 +92,52 @@ const LITERALS: &str = r"private key|akia|asia|aws|gh[pousr]_|github_pat_|glpat-
 
 struct Compiled {
     literals: Regex,
-    set: RegexSet,
-    rules: Vec<Regex>,
+    /// The rules themselves, compiled only when a line holds one of the literals: compiling
+    /// them cost more than judging a small change, and most changes hold none.
+    rules: OnceLock<Rules>,
 }
 
-/// The built-in rules, compiled on first use and kept for the life of the process.
+struct Rules {
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+/// The built-in literals, compiled on first use and kept for the life of the process.
 fn builtins() -> &'static Compiled {
     static COMPILED: OnceLock<Compiled> = OnceLock::new();
     COMPILED.get_or_init(|| {
-        let patterns = BUILTIN_RULES.iter().map(|r| r.pattern);
         // The patterns are constants checked by the tests: failing here is a bug, not input.
-        let set = RegexSetBuilder::new(patterns)
-            .unicode(false)
-            .build()
-            .expect("built-in secret patterns compile");
-        let rules = BUILTIN_RULES
-            .iter()
-            .map(|r| {
-                RegexBuilder::new(r.pattern)
-                    .unicode(false)
-                    .build()
-                    .expect("built-in secret pattern compiles")
-            })
-            .collect();
         let literals = RegexBuilder::new(LITERALS)
             .unicode(false)
             .build()
             .expect("built-in secret literals compile");
         Compiled {
             literals,
-            set,
-            rules,
+            rules: OnceLock::new(),
         }
     })
+}
+
+impl Compiled {
+    fn rules(&self) -> &Rules {
+        self.rules.get_or_init(|| {
+            let patterns = BUILTIN_RULES.iter().map(|r| r.pattern);
+            let set = RegexSetBuilder::new(patterns)
+                .unicode(false)
+                .build()
+                .expect("built-in secret patterns compile");
+            let each = BUILTIN_RULES
+                .iter()
+                .map(|r| {
+                    RegexBuilder::new(r.pattern)
+                        .unicode(false)
+                        .build()
+                        .expect("built-in secret pattern compiles")
+                })
+                .collect();
+            Rules { set, each }
+        })
+    }
 }
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -229,9 +242,10 @@ fn scan_line(ctx: &Context<'_>, compiled: Option<&Compiled>, line: &[u8], hits: 
         scan_extra(sp, line, hits);
         return;
     };
-    for i in c.set.matches(line).iter() {
+    let rules = c.rules();
+    for i in rules.set.matches(line).iter() {
         let rule = &BUILTIN_RULES[i];
-        let regex = &c.rules[i];
+        let regex = &rules.each[i];
         if rule.id == GENERIC {
             if !hits.is_empty() {
                 continue;

@@ -65,28 +65,24 @@ pub const ASSERTIONS: &[&str] = &[
     r"\.should\b",
 ];
 
-struct Compiled {
-    markers: Regex,
-    functions: Regex,
-    assertions: Regex,
+/// One list of patterns as one regex, compiled on first use: a change that adds no line never
+/// pays for the markers, one that removes none never pays for the counts.
+fn build(list: &[&str]) -> Regex {
+    // The patterns are constants checked by the tests: failing here is a bug, not input.
+    RegexBuilder::new(&list.join("|"))
+        .unicode(false)
+        .build()
+        .expect("built-in test patterns compile")
 }
 
-fn compiled() -> &'static Compiled {
-    static COMPILED: OnceLock<Compiled> = OnceLock::new();
-    COMPILED.get_or_init(|| {
-        // The patterns are constants checked by the tests: failing here is a bug, not input.
-        let build = |list: &[&str]| {
-            RegexBuilder::new(&list.join("|"))
-                .unicode(false)
-                .build()
-                .expect("built-in test patterns compile")
-        };
-        Compiled {
-            markers: build(DISABLE_MARKERS),
-            functions: build(TEST_FUNCTIONS),
-            assertions: build(ASSERTIONS),
-        }
-    })
+fn markers() -> &'static Regex {
+    static MARKERS: OnceLock<Regex> = OnceLock::new();
+    MARKERS.get_or_init(|| build(DISABLE_MARKERS))
+}
+
+fn counters() -> &'static (Regex, Regex) {
+    static COUNTERS: OnceLock<(Regex, Regex)> = OnceLock::new();
+    COUNTERS.get_or_init(|| (build(TEST_FUNCTIONS), build(ASSERTIONS)))
 }
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
@@ -108,6 +104,9 @@ fn changed(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         for path in fc.paths() {
+            if told.contains(path) {
+                continue;
+            }
             let matched = tp.paths.matching(path);
             if matched.is_empty() || !told.insert(path.to_string()) {
                 continue;
@@ -131,7 +130,6 @@ fn changed(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 }
 
 fn disabled(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let c = compiled();
     let mut scan = LineScan::default();
     for (origin, fc) in ctx.all_changes() {
         // Added lines are read from the commits; the cumulative change adds nothing new.
@@ -139,7 +137,7 @@ fn disabled(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         scan.load(fc.added_lines.iter().map(|l| l.text.as_str()), false);
-        for (i, marker) in scan.hits(&c.markers) {
+        for (i, marker) in scan.hits(markers()) {
             let marker = String::from_utf8_lossy(marker);
             let marker = marker.trim();
             out.push(
@@ -179,7 +177,6 @@ impl TestCounts {
 
 /// Per path, what the unit's commits did to its test functions and assertions.
 pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
-    let c = compiled();
     let mut scan = LineScan::default();
     // Only a file something was removed from can lose anything; its additions anywhere in
     // the unit (before or after the removal) make up for what it lost.
@@ -189,6 +186,10 @@ pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
         .filter(|(_, fc)| !fc.removed_lines.is_empty())
         .map(|(_, fc)| (fc.path().to_string(), TestCounts::default()))
         .collect();
+    if counts.is_empty() {
+        return counts;
+    }
+    let (functions, assertions) = counters();
     for (origin, fc) in ctx.all_changes() {
         if origin == Origin::Cumulative || fc.binary {
             continue;
@@ -197,11 +198,11 @@ pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
             continue;
         };
         scan.load(fc.removed_lines.iter().map(String::as_str), false);
-        entry.functions_removed += scan.hits(&c.functions).len();
-        entry.assertions_removed += scan.hits(&c.assertions).len();
+        entry.functions_removed += scan.hits(functions).len();
+        entry.assertions_removed += scan.hits(assertions).len();
         scan.load(fc.added_lines.iter().map(|l| l.text.as_str()), false);
-        entry.functions_added += scan.hits(&c.functions).len();
-        entry.assertions_added += scan.hits(&c.assertions).len();
+        entry.functions_added += scan.hits(functions).len();
+        entry.assertions_added += scan.hits(assertions).len();
     }
     counts
 }
@@ -249,8 +250,10 @@ mod unit_tests {
 
     #[test]
     fn patterns_compile() {
-        let c = compiled();
-        assert!(c.markers.is_match(b"#[ignore]"));
+        assert!(markers().is_match(b"#[ignore]"));
+        let (functions, assertions) = counters();
+        assert!(functions.is_match(b"fn test_x() {"));
+        assert!(assertions.is_match(b"assert_eq!(a, b);"));
     }
 
     #[test]
