@@ -6,9 +6,11 @@
 
 pub mod audit;
 pub mod changes;
+pub mod deploy;
 pub mod engine;
 pub mod identity;
 pub mod model;
 pub mod policy;
+pub mod release;
 pub mod rules;
 pub mod verdict;
