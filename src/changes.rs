@@ -67,9 +67,9 @@ pub struct FileChange {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_path: Option<String>,
     /// Octal modes as git prints them (`100644`, `100755`, `120000`, `160000`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_mode")]
     pub old_mode: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_mode")]
     pub new_mode: Option<u32>,
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -196,6 +196,14 @@ pub struct Unit {
 impl Unit {
     pub fn refname(&self) -> Option<&str> {
         self.update.as_ref().map(|u| u.name.as_str())
+    }
+}
+
+/// Modes as git prints them: six octal digits (`100644`).
+fn ser_mode<S: serde::Serializer>(mode: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+    match mode {
+        Some(m) => s.collect_str(&format_args!("{m:06o}")),
+        None => s.serialize_none(),
     }
 }
 

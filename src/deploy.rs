@@ -64,9 +64,11 @@ pub const STEPS: &[&str] = &[
     "done",
 ];
 
-/// The checks that live outside the deploy door: approvals and recorded test runs.
+/// The checks that live outside the deploy door: approvals and recorded test runs. A trait so
+/// the pipeline can be driven with other stores; [`RepoGate`] is the one guard-deploy uses.
 pub trait Gate {
-    /// The flags among `flags` that are not approved for exactly `commit` and its tree.
+    /// The flags among `flags` (found over the commits about to be deployed) that are not
+    /// approved for exactly `commit` and its tree (or the commit that raised them).
     fn unapproved(
         &self,
         repo: &gix::Repository,
@@ -74,36 +76,37 @@ pub trait Gate {
         flags: &[Finding],
     ) -> Result<Vec<Finding>>;
 
-    /// A recorded passing test run of exactly `tree`, described in one line (who, when).
+    /// The latest recorded passing test run of exactly `tree`: (its command, one line
+    /// describing it).
     fn recorded_pass(
         &self,
         repo: &gix::Repository,
-        commit: ObjectId,
         tree: ObjectId,
-    ) -> Result<Option<String>>;
+    ) -> Result<Option<(String, String)>>;
 }
 
-/// A gate with no approval store and no recorded runs: every flag stays unapproved (a
-/// flagged commit is refused) and the tests always run. Fail closed until a store is wired.
-pub struct NoRecords;
+/// Approvals and test runs as `git guard approve` and `git guard test` record them in the
+/// repository itself.
+pub struct RepoGate<'a> {
+    pub policy: &'a Policy,
+}
 
-impl Gate for NoRecords {
+impl Gate for RepoGate<'_> {
     fn unapproved(
         &self,
-        _repo: &gix::Repository,
-        _commit: ObjectId,
+        repo: &gix::Repository,
+        commit: ObjectId,
         flags: &[Finding],
     ) -> Result<Vec<Finding>> {
-        Ok(flags.to_vec())
+        crate::approvals::unapproved_among(repo, self.policy, commit, flags)
     }
 
     fn recorded_pass(
         &self,
-        _repo: &gix::Repository,
-        _commit: ObjectId,
-        _tree: ObjectId,
-    ) -> Result<Option<String>> {
-        Ok(None)
+        repo: &gix::Repository,
+        tree: ObjectId,
+    ) -> Result<Option<(String, String)>> {
+        Ok(crate::testrun::recorded_pass(repo, tree)?.map(|r| (r.command.clone(), r.describe())))
     }
 }
 
@@ -148,12 +151,15 @@ impl Layout {
 // ---------------------------------------------------------------------------------------------
 // Time, tokens, atomic files
 
-/// Now in UTC: (`2026-01-01T00:00:00Z`, `20260101T000000Z`).
+/// Now in UTC: (`2026-01-01T00:00:00Z`, `20260101T000000.000000Z`). The second form names
+/// releases: fixed width with microseconds, so releases made in the same second still sort
+/// in the order they were made (runs are serialised by the lock).
 fn now_utc() -> (String, String) {
-    let secs = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let micros = now.subsec_micros();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -168,7 +174,7 @@ fn now_utc() -> (String, String) {
     let y = yoe + era * 400 + i64::from(mo <= 2);
     (
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}Z"),
-        format!("{y:04}{mo:02}{d:02}T{h:02}{m:02}{s:02}Z"),
+        format!("{y:04}{mo:02}{d:02}T{h:02}{m:02}{s:02}.{micros:06}Z"),
     )
 }
 
@@ -1215,22 +1221,27 @@ impl<'a> Deployer<'a> {
         tree: ObjectId,
         token: &str,
     ) -> Result<Option<String>> {
-        if self.policy.deploy.use_recorded_tests {
-            if let Some(rec) = self.gate.recorded_pass(self.repo, commit, tree)? {
-                run.say(format!(
-                    "tests: using the recorded passing run of tree {}: {rec}",
-                    short(&tree.to_string())
-                ))?;
-                return Ok(None);
-            }
-        }
-        let Some(cmd) = self.policy.deploy.test_command.clone().or_else(|| {
+        let cmd = self.policy.deploy.test_command.clone().or_else(|| {
             self.policy
                 .tests
                 .command
                 .clone()
                 .filter(|s| !s.trim().is_empty())
-        }) else {
+        });
+        if self.policy.deploy.use_recorded_tests {
+            // A recorded run counts only when it ran the command this deploy would run.
+            if let Some((ran, rec)) = self.gate.recorded_pass(self.repo, tree)? {
+                if cmd.as_deref().is_none_or(|c| c == ran) {
+                    run.say(format!("tests: using the recorded passing run: {rec}"))?;
+                    return Ok(None);
+                }
+                run.say(format!(
+                    "tests: the recorded passing run of this tree ran `{ran}`, not the \
+                     configured command: running the tests"
+                ))?;
+            }
+        }
+        let Some(cmd) = cmd else {
             run.say("tests: no test command configured (deploy.test_command, tests.command)")?;
             return Ok(None);
         };

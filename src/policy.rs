@@ -1,9 +1,11 @@
 //! The policy: what every door of git-guard enforces.
 //!
 //! A policy is read from `policy.toml` (see `docs/POLICY.md`). It is validated while it is
-//! parsed: unknown keys are reported by their dotted path with a "did you mean", and every glob
-//! and regex is compiled once, its error naming the line and column in the file. Every problem
-//! found is reported at once.
+//! parsed, and every problem found is reported at once: all TOML syntax errors; or else, from
+//! a walk of the spanned document against [`KNOWN_KEYS`] and [`key_kind`] before serde sees
+//! it, unknown keys by their dotted path with a "did you mean" and values of the wrong type or
+//! out of range; then every glob and regex, compiled once, its error naming the line and
+//! column in the file.
 //!
 //! Path patterns follow gitignore habits: a pattern without a `/` matches a file or directory
 //! name at any depth (`.env` matches `a/b/.env`); a pattern with a `/` is anchored at the
@@ -18,6 +20,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// The default policy, documented key by key. It is the file at the root of the project.
 pub const DEFAULT_POLICY: &str = include_str!("../policy.toml");
@@ -31,6 +34,18 @@ pub struct Problem {
     /// Dotted path of the key, when known (`paths.deny`).
     pub key: Option<String>,
     pub message: String,
+}
+
+impl Problem {
+    /// The problem prefixed by its file and place: `policy.toml:3:1: caps.max_file: ...`, or
+    /// `policy.toml: ...` when it has no line.
+    pub fn located(&self, source_name: &str) -> String {
+        if self.line.is_some() {
+            format!("{source_name}:{self}")
+        } else {
+            format!("{source_name}: {self}")
+        }
+    }
 }
 
 impl fmt::Display for Problem {
@@ -64,7 +79,7 @@ impl fmt::Display for PolicyError {
             if n == 1 { "" } else { "s" }
         )?;
         for p in &self.problems {
-            write!(f, "\n  {}:{p}", self.source_name)?;
+            write!(f, "\n  {}", p.located(&self.source_name))?;
         }
         Ok(())
     }
@@ -125,33 +140,38 @@ impl fmt::Display for PolicySource {
 pub struct PathPatterns {
     pub patterns: Vec<String>,
     set: GlobSet,
+    /// For each glob in `set`, the index of the pattern it came from (a pattern may expand to
+    /// more than one glob, see [`expand_path_pattern`]).
+    glob_to_pattern: Vec<usize>,
 }
 
 impl PathPatterns {
-    /// Compile `patterns` (gitignore-like, see the module doc). Errors name the pattern index.
+    /// Compile `patterns` (gitignore-like, see the module doc). The error names the index of
+    /// the first bad pattern; [`PathPatterns::check`] finds every bad one.
     pub fn new(patterns: &[String], case_insensitive: bool) -> Result<Self, (usize, String)> {
         let mut b = GlobSetBuilder::new();
+        let mut glob_to_pattern = Vec::new();
         for (i, p) in patterns.iter().enumerate() {
-            for g in expand_path_pattern(p) {
-                let glob = GlobBuilder::new(&g)
-                    .literal_separator(true)
-                    .case_insensitive(case_insensitive)
-                    .backslash_escape(true)
-                    .empty_alternates(true)
-                    .build()
-                    .map_err(|e| (i, glob_error_text(p, &e)))?;
+            for glob in path_globs(p, case_insensitive).map_err(|msg| (i, msg))? {
                 b.add(glob);
-            }
-            if p.trim().is_empty() {
-                return Err((i, "empty pattern".into()));
+                glob_to_pattern.push(i);
             }
         }
         let set = b.build().map_err(|e| (0, e.to_string()))?;
-        // Each pattern expands to a known number of globs; keep the map from glob to pattern.
         Ok(PathPatterns {
             patterns: patterns.to_vec(),
             set,
+            glob_to_pattern,
         })
+    }
+
+    /// Every bad pattern in `patterns`, by index, with what is wrong with it.
+    pub fn check(patterns: &[String]) -> Vec<(usize, String)> {
+        patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| path_globs(p, false).err().map(|msg| (i, msg)))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -162,30 +182,47 @@ impl PathPatterns {
         !self.patterns.is_empty() && self.set.is_match(path)
     }
 
-    /// The patterns (as written in the policy) that match `path`.
+    /// The patterns (as written in the policy) that match `path`, in policy order.
     pub fn matching(&self, path: &str) -> Vec<&str> {
         if self.patterns.is_empty() {
             return Vec::new();
         }
-        let hits = self.set.matches(path);
-        if hits.is_empty() {
-            return Vec::new();
-        }
-        let mut glob_to_pattern = Vec::new();
-        for (i, p) in self.patterns.iter().enumerate() {
-            for _ in expand_path_pattern(p) {
-                glob_to_pattern.push(i);
-            }
-        }
-        let mut out: Vec<usize> = hits.iter().map(|&g| glob_to_pattern[g]).collect();
+        let mut out: Vec<usize> = self
+            .set
+            .matches(path)
+            .into_iter()
+            .map(|g| self.glob_to_pattern[g])
+            .collect();
+        out.sort_unstable();
         out.dedup();
         out.into_iter().map(|i| self.patterns[i].as_str()).collect()
     }
 }
 
+/// The globs that implement one path pattern, or what is wrong with it.
+fn path_globs(p: &str, case_insensitive: bool) -> Result<Vec<globset::Glob>, String> {
+    if p.trim().is_empty() {
+        return Err("empty pattern (remove it, or write the path it should match)".into());
+    }
+    expand_path_pattern(p)
+        .iter()
+        .map(|g| {
+            GlobBuilder::new(g)
+                .literal_separator(true)
+                .case_insensitive(case_insensitive)
+                .backslash_escape(true)
+                .empty_alternates(true)
+                .build()
+                .map_err(|e| glob_error_text(p, &e))
+        })
+        .collect()
+}
+
 fn glob_error_text(pattern: &str, e: &globset::Error) -> String {
     let mut s = format!("bad glob {pattern:?}: {}", e.kind());
-    if pattern.contains('{') && !pattern.contains('}') {
+    if s.contains("maybe escape") {
+        // globset gave its own hint.
+    } else if pattern.contains('{') && !pattern.contains('}') {
         s.push_str(" (maybe escape '{' with '[{]'?)");
     } else if pattern.contains('[') && !pattern.contains(']') {
         s.push_str(" (maybe escape '[' with '[[]'?)");
@@ -276,11 +313,34 @@ impl Pattern {
             .unicode(false)
             .build()
             .or_else(|_| RegexBuilder::new(source).build())
-            .map_err(|e| format!("bad regex {source:?}: {e}"))?;
+            .map_err(|e| regex_error_text(source, &e))?;
         Ok(Pattern {
             source: source.to_string(),
             regex,
         })
+    }
+}
+
+/// A regex error on one line: the regex crate's own text spans several lines (the pattern, a
+/// caret, the error), which would break the `file:line:col: key: message` form.
+fn regex_error_text(source: &str, e: &regex::Error) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let what = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| lines.last().copied().unwrap_or("invalid"));
+    // The caret line sits under the pattern line, both indented by four spaces.
+    let at = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with('^'))
+        .map(|l| l.len() - l.trim_start().len());
+    match at {
+        Some(indent) if indent >= 4 => format!(
+            "bad regex {source:?}: {what} (at character {} of the pattern)",
+            indent - 4 + 1
+        ),
+        _ => format!("bad regex {source:?}: {what}"),
     }
 }
 
@@ -418,7 +478,7 @@ struct RawDeploy {
     test_command: Option<String>,
     use_recorded_tests: Option<bool>,
     reload_command: Option<String>,
-    reload_signal: Option<String>,
+    reload_signal: Option<Spanned<String>>,
     pidfile: Option<PathBuf>,
     health_command: Option<String>,
     health_url: Option<String>,
@@ -626,8 +686,10 @@ pub struct Policy {
     pub audit: AuditPolicy,
 }
 
-/// Every key policy.toml knows, by dotted path; used for "did you mean".
-const KNOWN_KEYS: &[&str] = &[
+/// Every key policy.toml knows, by dotted path: sections and their keys. Unknown keys are
+/// errors with a "did you mean" drawn from this list; `policy.toml` and `docs/POLICY.md`
+/// document every one of them (a test keeps the three in step).
+pub const KNOWN_KEYS: &[&str] = &[
     "mode",
     "refs",
     "refs.protected",
@@ -704,25 +766,555 @@ const KNOWN_KEYS: &[&str] = &[
     "audit.stderr",
 ];
 
+/// The keys of one entry of `secrets.extra`.
+pub const SECRET_RULE_KEYS: &[&str] = &["id", "regex", "description"];
+
+/// What a key's value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A table: `[section]`.
+    Section,
+    String,
+    Bool,
+    /// A whole number from 0 to the bound.
+    Count(u64),
+    /// A number (integer or float) of at least 0.
+    Number,
+    /// A list of strings.
+    Strings,
+    /// One of these strings.
+    OneOf(&'static [&'static str]),
+    /// The list of tables of `secrets.extra`.
+    SecretRules,
+}
+
+/// The kind of value a known key takes; `None` for a key policy.toml does not know.
+pub fn key_kind(key: &str) -> Option<KeyKind> {
+    use KeyKind::*;
+    Some(match key {
+        "refs" | "actors" | "paths" | "caps" | "tests" | "secrets" | "commits" | "risk"
+        | "commands" | "approvals" | "deploy" | "hooks" | "audit" => Section,
+        "mode" => OneOf(&["enforce", "warn"]),
+        "actors.default_role" => OneOf(&["agent", "human", "admin"]),
+        "refs.protected"
+        | "refs.protected_pushers"
+        | "actors.agents"
+        | "actors.humans"
+        | "actors.admins"
+        | "paths.deny"
+        | "paths.allow_only"
+        | "paths.protected"
+        | "caps.exclude"
+        | "tests.paths"
+        | "tests.flag_on"
+        | "secrets.exclude"
+        | "commits.required_trailers"
+        | "risk.high_risk_paths"
+        | "commands.deny"
+        | "commands.allow" => Strings,
+        "refs.allow_force_push"
+        | "refs.allow_delete"
+        | "refs.agent_tags"
+        | "refs.tags_immutable"
+        | "paths.case_insensitive"
+        | "tests.disable_markers"
+        | "tests.weakening"
+        | "secrets.builtin"
+        | "approvals.require_signature"
+        | "approvals.allow_self_approval"
+        | "deploy.use_recorded_tests"
+        | "audit.syslog"
+        | "audit.stderr" => Bool,
+        "refs.agent_namespace"
+        | "tests.command"
+        | "secrets.allow_marker"
+        | "commits.message_pattern"
+        | "approvals.allowed_signers"
+        | "deploy.root"
+        | "deploy.branch"
+        | "deploy.test_command"
+        | "deploy.reload_command"
+        | "deploy.reload_signal"
+        | "deploy.pidfile"
+        | "deploy.health_command"
+        | "deploy.health_url"
+        | "deploy.push_remote"
+        | "audit.log" => String,
+        "risk.max_agent_risk" => Count(5),
+        "deploy.health_retries" => Count(u32::MAX as u64),
+        "caps.max_files"
+        | "caps.max_lines"
+        | "caps.max_blob_bytes"
+        | "tests.timeout_secs"
+        | "commands.timeout_secs"
+        | "deploy.keep"
+        | "deploy.health_interval_ms"
+        | "deploy.health_timeout_secs"
+        | "deploy.lock_wait_secs"
+        | "hooks.deadline_ms"
+        | "hooks.max_blob_scan_bytes" => Count(i64::MAX as u64),
+        "secrets.min_entropy" => Number,
+        "secrets.extra" => SecretRules,
+        _ => return None,
+    })
+}
+
+fn kind_text(kind: KeyKind) -> String {
+    match kind {
+        KeyKind::Section => "a table ([section])".into(),
+        KeyKind::String => "a string".into(),
+        KeyKind::Bool => "true or false".into(),
+        KeyKind::Count(_) => "a whole number".into(),
+        KeyKind::Number => "a number".into(),
+        KeyKind::Strings => "a list of strings".into(),
+        KeyKind::OneOf(v) => format!("one of {}", quoted_list(v)),
+        KeyKind::SecretRules => "a list of tables ({ id = ..., regex = ... })".into(),
+    }
+}
+
+fn quoted_list(v: &[&str]) -> String {
+    v.iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "a string", "an integer": the article the messages need.
+fn a_type(v: &DeValue<'_>) -> String {
+    let t = v.type_str();
+    if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {t}")
+    } else {
+        format!("a {t}")
+    }
+}
+
+/// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
+fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+impl Collector<'_> {
+    /// Check every key of `table` against [`KNOWN_KEYS`] and [`key_kind`], recording every
+    /// problem, and drop the keys found wrong so that deserializing what is left cannot fail
+    /// (serde stops at the first type error; this walk reports them all).
+    fn walk_table(&mut self, prefix: &str, table: &mut DeTable<'_>) {
+        let mut dropped: Vec<String> = Vec::new();
+        for (k, v) in table.iter_mut() {
+            let name: &str = k.get_ref();
+            let dotted = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            let kind = match key_kind(&dotted) {
+                Some(kind) if KNOWN_KEYS.contains(&dotted.as_str()) => kind,
+                _ => {
+                    let msg = match suggest(&dotted) {
+                        Some(s) => format!("unknown key (did you mean `{s}`?)"),
+                        None if prefix.is_empty() => format!(
+                            "unknown key; the sections are {}",
+                            KNOWN_KEYS
+                                .iter()
+                                .filter(|k| !k.contains('.') && **k != "mode")
+                                .map(|k| format!("[{k}]"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None => format!("unknown key in [{prefix}]; see docs/POLICY.md"),
+                    };
+                    self.at(k.span(), &dotted, msg);
+                    dropped.push(name.to_string());
+                    continue;
+                }
+            };
+            if !self.check_value(&dotted, kind, v) {
+                dropped.push(name.to_string());
+            }
+        }
+        for name in &dropped {
+            table.remove(name.as_str());
+        }
+    }
+
+    /// Whether `v` is a good value for `key`; records the problem when it is not.
+    fn check_value(&mut self, key: &str, kind: KeyKind, v: &mut Spanned<DeValue<'_>>) -> bool {
+        let span = v.span();
+        let wrong = |c: &mut Self, v: &DeValue<'_>| {
+            let msg = format!("expected {}, found {}", kind_text(kind), a_type(v));
+            c.at(span.clone(), key, msg);
+            false
+        };
+        match (kind, v.get_mut()) {
+            (KeyKind::Section, DeValue::Table(t)) => {
+                self.walk_table(key, t);
+                true
+            }
+            (KeyKind::String, DeValue::String(_)) | (KeyKind::Bool, DeValue::Boolean(_)) => true,
+            (KeyKind::Count(max), DeValue::Integer(i)) => {
+                match i128::from_str_radix(i.as_str(), i.radix()) {
+                    Ok(n) if n < 0 => {
+                        self.at(span, key, format!("{n} is negative: give 0 or more"));
+                        false
+                    }
+                    Ok(n) if n > max as i128 => {
+                        self.at(span, key, format!("{n} is out of range: at most {max}"));
+                        false
+                    }
+                    Ok(_) => true,
+                    Err(_) => {
+                        self.at(span, key, format!("{} is out of range", i.as_str()));
+                        false
+                    }
+                }
+            }
+            (KeyKind::Number, DeValue::Integer(i)) => {
+                if i.as_str().starts_with('-') {
+                    self.at(span, key, "negative: give 0 or more".into());
+                    return false;
+                }
+                true
+            }
+            (KeyKind::Number, DeValue::Float(f)) => match f.as_str().parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => true,
+                _ => {
+                    let msg = format!("{} is not a number of 0 or more", f.as_str());
+                    self.at(span, key, msg);
+                    false
+                }
+            },
+            (KeyKind::Strings, DeValue::Array(items)) => {
+                let mut ok = true;
+                for item in items.iter() {
+                    if !item.get_ref().is_str() {
+                        let msg = format!(
+                            "expected a list of strings, found {} in it",
+                            a_type(item.get_ref())
+                        );
+                        self.at(item.span(), key, msg);
+                        ok = false;
+                    }
+                }
+                ok
+            }
+            (KeyKind::OneOf(choices), DeValue::String(s)) => {
+                if choices.contains(&s.as_ref()) {
+                    return true;
+                }
+                let msg = match closest(s, choices.iter().copied()) {
+                    Some(c) => format!(
+                        "unknown value {s:?} (did you mean {c:?}?); one of {}",
+                        quoted_list(choices)
+                    ),
+                    None => format!("unknown value {s:?}; one of {}", quoted_list(choices)),
+                };
+                self.at(span, key, msg);
+                false
+            }
+            (KeyKind::SecretRules, DeValue::Array(items)) => {
+                let mut good = toml::de::DeArray::new();
+                let mut ids: Vec<String> = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("{key}[{i}]");
+                    let DeValue::Table(t) = item.get_ref() else {
+                        let msg = format!(
+                            "expected a table {{ id = ..., regex = ... }}, found {}",
+                            a_type(item.get_ref())
+                        );
+                        self.at(item.span(), &at, msg);
+                        continue;
+                    };
+                    if self.check_secret_rule(&at, item.span(), t, &mut ids) {
+                        good.push(item.clone());
+                        self.extra_index.push(i);
+                    }
+                }
+                // Keep the good entries, so that their regexes are still compiled and checked.
+                *items = good;
+                true
+            }
+            (_, v) => wrong(self, v),
+        }
+    }
+
+    fn check_secret_rule(
+        &mut self,
+        at: &str,
+        span: std::ops::Range<usize>,
+        t: &DeTable<'_>,
+        ids: &mut Vec<String>,
+    ) -> bool {
+        let mut ok = true;
+        for (k, v) in t.iter() {
+            let name: &str = k.get_ref();
+            let key = format!("{at}.{name}");
+            if !SECRET_RULE_KEYS.contains(&name) {
+                let msg = match closest(name, SECRET_RULE_KEYS.iter().copied()) {
+                    Some(s) => format!("unknown key (did you mean `{at}.{s}`?)"),
+                    None => format!("unknown key; a rule has {}", SECRET_RULE_KEYS.join(", ")),
+                };
+                self.at(k.span(), &key, msg);
+                ok = false;
+            } else if !v.get_ref().is_str() {
+                let msg = format!("expected a string, found {}", a_type(v.get_ref()));
+                self.at(v.span(), &key, msg);
+                ok = false;
+            }
+        }
+        for required in ["id", "regex"] {
+            if t.get(required).is_none() {
+                let msg = format!("missing `{required}` (a rule needs an id and a regex)");
+                self.at(span.clone(), at, msg);
+                ok = false;
+            }
+        }
+        if let Some(idv) = t.get("id")
+            && let Some(id) = idv.get_ref().as_str()
+        {
+            let key = format!("{at}.id");
+            if id.trim().is_empty() {
+                self.at(idv.span(), &key, "empty id".into());
+                ok = false;
+            } else if ids.iter().any(|x| x == id) {
+                let msg = format!("duplicate rule id {id:?}: give each rule its own id");
+                self.at(idv.span(), &key, msg);
+                ok = false;
+            } else {
+                ids.push(id.to_string());
+            }
+        }
+        ok
+    }
+}
+
 fn suggest(unknown: &str) -> Option<&'static str> {
     let (parent, leaf) = match unknown.rsplit_once('.') {
         Some((p, l)) => (Some(p), l),
         None => (None, unknown),
     };
-    KNOWN_KEYS
+    let siblings = KNOWN_KEYS
         .iter()
         .filter(|k| match (parent, k.rsplit_once('.')) {
             (Some(p), Some((kp, _))) => kp == p,
             (None, None) => true,
             _ => false,
-        })
-        .map(|k| {
-            let kl = k.rsplit('.').next().unwrap_or(k);
-            (strsim::jaro_winkler(leaf, kl), *k)
-        })
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
+        });
+    let leaf_of = |k: &'static str| k.rsplit('.').next().unwrap_or(k);
+    let best = closest(leaf, siblings.clone().map(|k| leaf_of(k)))?;
+    siblings.copied().find(|k| leaf_of(k) == best)
+}
+
+impl Policy {
+    /// Every key's effective value, as a TOML table shaped like policy.toml (an unset path or
+    /// command is `""`). `Policy::parse("")` gives the built-in defaults, so a test can check
+    /// that the documented `policy.toml` states exactly those.
+    pub fn effective(&self) -> toml::Table {
+        use toml::Value;
+        fn list<S: AsRef<str>>(v: &[S]) -> Value {
+            Value::Array(v.iter().map(|s| Value::String(s.as_ref().into())).collect())
+        }
+        fn text(s: &str) -> Value {
+            Value::String(s.into())
+        }
+        fn opt(s: &Option<String>) -> Value {
+            text(s.as_deref().unwrap_or(""))
+        }
+        fn path(p: &Option<PathBuf>) -> Value {
+            text(
+                &p.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            )
+        }
+        fn int(n: u64) -> Value {
+            Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+        }
+        fn section(entries: Vec<(&str, Value)>) -> Value {
+            Value::Table(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
+        }
+        let mode = match self.mode {
+            Mode::Enforce => "enforce",
+            Mode::Warn => "warn",
+        };
+        let r = &self.refs;
+        let a = &self.actors;
+        let d = &self.deploy;
+        let extra = self
+            .secrets
+            .extra
+            .iter()
+            .map(|x| {
+                section(vec![
+                    ("id", text(&x.id)),
+                    ("regex", text(&x.pattern.source)),
+                    ("description", text(&x.description)),
+                ])
+            })
+            .collect();
+        let mut t = toml::Table::new();
+        t.insert("mode".into(), text(mode));
+        let sections = vec![
+            (
+                "refs",
+                section(vec![
+                    ("protected", list(&r.protected.patterns)),
+                    ("agent_namespace", text(&r.agent_namespace_text)),
+                    ("allow_force_push", Value::Boolean(r.allow_force_push)),
+                    ("allow_delete", Value::Boolean(r.allow_delete)),
+                    ("agent_tags", Value::Boolean(r.agent_tags)),
+                    ("tags_immutable", Value::Boolean(r.tags_immutable)),
+                    ("protected_pushers", list(&r.protected_pushers)),
+                ]),
+            ),
+            (
+                "actors",
+                section(vec![
+                    ("agents", list(&a.agents)),
+                    ("humans", list(&a.humans)),
+                    ("admins", list(&a.admins)),
+                    ("default_role", text(&a.default_role.to_string())),
+                ]),
+            ),
+            (
+                "paths",
+                section(vec![
+                    (
+                        "case_insensitive",
+                        Value::Boolean(self.paths.case_insensitive),
+                    ),
+                    ("deny", list(&self.paths.deny.patterns)),
+                    ("allow_only", list(&self.paths.allow_only.patterns)),
+                    ("protected", list(&self.paths.protected.patterns)),
+                ]),
+            ),
+            (
+                "caps",
+                section(vec![
+                    ("max_files", int(self.caps.max_files)),
+                    ("max_lines", int(self.caps.max_lines)),
+                    ("max_blob_bytes", int(self.caps.max_blob_bytes)),
+                    ("exclude", list(&self.caps.exclude.patterns)),
+                ]),
+            ),
+            (
+                "tests",
+                section(vec![
+                    ("paths", list(&self.tests.paths.patterns)),
+                    ("flag_on", list(&self.tests.flag_on)),
+                    (
+                        "disable_markers",
+                        Value::Boolean(self.tests.disable_markers),
+                    ),
+                    ("weakening", Value::Boolean(self.tests.weakening)),
+                    ("command", opt(&self.tests.command)),
+                    ("timeout_secs", int(self.tests.timeout_secs)),
+                ]),
+            ),
+            (
+                "secrets",
+                section(vec![
+                    ("builtin", Value::Boolean(self.secrets.builtin)),
+                    ("allow_marker", text(&self.secrets.allow_marker)),
+                    ("min_entropy", Value::Float(self.secrets.min_entropy)),
+                    ("exclude", list(&self.secrets.exclude.patterns)),
+                    ("extra", Value::Array(extra)),
+                ]),
+            ),
+            (
+                "commits",
+                section(vec![
+                    (
+                        "message_pattern",
+                        text(
+                            self.commits
+                                .message_pattern
+                                .as_ref()
+                                .map_or("", |p| p.source.as_str()),
+                        ),
+                    ),
+                    ("required_trailers", list(&self.commits.required_trailers)),
+                ]),
+            ),
+            (
+                "risk",
+                section(vec![
+                    ("max_agent_risk", int(self.risk.max_agent_risk.into())),
+                    ("high_risk_paths", list(&self.risk.high_risk_paths.patterns)),
+                ]),
+            ),
+            (
+                "commands",
+                section(vec![
+                    ("deny", list(&self.commands.deny)),
+                    ("allow", list(&self.commands.allow)),
+                    ("timeout_secs", int(self.commands.timeout_secs)),
+                ]),
+            ),
+            (
+                "approvals",
+                section(vec![
+                    (
+                        "require_signature",
+                        Value::Boolean(self.approvals.require_signature),
+                    ),
+                    ("allowed_signers", path(&self.approvals.allowed_signers)),
+                    (
+                        "allow_self_approval",
+                        Value::Boolean(self.approvals.allow_self_approval),
+                    ),
+                ]),
+            ),
+            (
+                "deploy",
+                section(vec![
+                    ("root", path(&d.root)),
+                    ("branch", text(&d.branch)),
+                    ("keep", int(d.keep as u64)),
+                    ("test_command", opt(&d.test_command)),
+                    ("use_recorded_tests", Value::Boolean(d.use_recorded_tests)),
+                    ("reload_command", opt(&d.reload_command)),
+                    ("reload_signal", text(&d.reload_signal)),
+                    ("pidfile", path(&d.pidfile)),
+                    ("health_command", opt(&d.health_command)),
+                    ("health_url", opt(&d.health_url)),
+                    ("health_retries", int(d.health_retries.into())),
+                    ("health_interval_ms", int(d.health_interval_ms)),
+                    ("health_timeout_secs", int(d.health_timeout_secs)),
+                    ("push_remote", opt(&d.push_remote)),
+                    ("lock_wait_secs", int(d.lock_wait_secs)),
+                ]),
+            ),
+            (
+                "hooks",
+                section(vec![
+                    ("deadline_ms", int(self.hooks.deadline_ms)),
+                    ("max_blob_scan_bytes", int(self.hooks.max_blob_scan_bytes)),
+                ]),
+            ),
+            (
+                "audit",
+                section(vec![
+                    ("log", path(&self.audit.log)),
+                    ("syslog", Value::Boolean(self.audit.syslog)),
+                    ("stderr", Value::Boolean(self.audit.stderr)),
+                ]),
+            ),
+        ];
+        for (k, v) in sections {
+            t.insert(k.into(), v);
+        }
+        t
+    }
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -736,6 +1328,8 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 struct Collector<'a> {
     text: &'a str,
     problems: Vec<Problem>,
+    /// For each `secrets.extra` entry kept by the walk, its index in the file.
+    extra_index: Vec<usize>,
 }
 
 impl Collector<'_> {
@@ -772,16 +1366,20 @@ impl Collector<'_> {
                 .unzip(),
             None => default.iter().map(|s| (s.to_string(), None)).unzip(),
         };
-        match PathPatterns::new(&strings, ci) {
-            Ok(p) => p,
-            Err((i, msg)) => {
-                match spans.get(i).cloned().flatten() {
-                    Some(span) => self.at(span, key, msg),
-                    None => self.key(key, msg),
-                }
-                PathPatterns::default()
+        let mut bad = PathPatterns::check(&strings);
+        if bad.is_empty() {
+            match PathPatterns::new(&strings, ci) {
+                Ok(p) => return p,
+                Err(e) => bad.push(e),
             }
         }
+        for (i, msg) in bad {
+            match spans.get(i).cloned().flatten() {
+                Some(span) => self.at(span, key, msg),
+                None => self.key(key, msg),
+            }
+        }
+        PathPatterns::default()
     }
 
     fn refs(
@@ -790,29 +1388,50 @@ impl Collector<'_> {
         list: Vec<(String, Option<std::ops::Range<usize>>)>,
     ) -> RefPatterns {
         let strings: Vec<String> = list.iter().map(|(s, _)| s.clone()).collect();
-        match RefPatterns::new(&strings) {
-            Ok(p) => p,
-            Err((i, msg)) => {
-                match list.get(i).and_then(|(_, s)| s.clone()) {
-                    Some(span) => self.at(span, key, msg),
-                    None => self.key(key, msg),
+        // Compile each pattern alone first, so that every bad one is reported.
+        let mut bad: Vec<(usize, String)> = strings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                if p.trim().is_empty() {
+                    return Some((i, "empty ref pattern".to_string()));
                 }
-                RefPatterns::default()
+                RefPatterns::new(std::slice::from_ref(p))
+                    .err()
+                    .map(|(_, msg)| (i, msg))
+            })
+            .collect();
+        if bad.is_empty() {
+            match RefPatterns::new(&strings) {
+                Ok(p) => return p,
+                Err(e) => bad.push(e),
             }
         }
+        for (i, msg) in bad {
+            match list.get(i).and_then(|(_, s)| s.clone()) {
+                Some(span) => self.at(span, key, msg),
+                None => self.key(key, msg),
+            }
+        }
+        RefPatterns::default()
     }
 
-    fn names(&mut self, key: &str, list: &[String]) -> GlobSet {
+    fn names(&mut self, key: &str, list: Option<SList>) -> (Vec<String>, GlobSet) {
         let mut b = GlobSetBuilder::new();
-        for n in list {
-            match GlobBuilder::new(n).literal_separator(true).build() {
+        let mut names = Vec::new();
+        for n in list.unwrap_or_default() {
+            match GlobBuilder::new(n.get_ref())
+                .literal_separator(true)
+                .build()
+            {
                 Ok(g) => {
                     b.add(g);
                 }
-                Err(e) => self.key(key, glob_error_text(n, &e)),
+                Err(e) => self.at(n.span(), key, glob_error_text(n.get_ref(), &e)),
             }
+            names.push(n.into_inner());
         }
-        b.build().unwrap_or_else(|_| GlobSet::empty())
+        (names, b.build().unwrap_or_else(|_| GlobSet::empty()))
     }
 
     fn regex(&mut self, key: &str, s: &Spanned<String>) -> Option<Pattern> {
@@ -824,6 +1443,11 @@ impl Collector<'_> {
             }
         }
     }
+}
+
+/// An empty string in policy.toml means "not set" for a path, as it does for a command.
+fn non_empty_path(p: Option<PathBuf>) -> Option<PathBuf> {
+    p.filter(|p| !p.as_os_str().is_empty())
 }
 
 fn strings(list: Option<SList>, default: &[&str]) -> Vec<(String, Option<std::ops::Range<usize>>)> {
@@ -965,45 +1589,58 @@ impl Policy {
                 line: None,
                 column: None,
                 key: None,
-                message: format!("cannot read: {e}"),
+                message: format!(
+                    "cannot read the policy file: {e} (give the path of a policy.toml; \
+                     `git guard policy show` prints the default to start from)"
+                ),
             }],
         })?;
         Policy::parse(&text, PolicySource::File(path.to_path_buf()))
     }
 
-    /// Parse and validate policy text.
+    /// Parse and validate policy text, reporting every problem at once: TOML syntax errors;
+    /// or else unknown keys, values of the wrong type or out of range, bad globs and regexes.
     pub fn parse(text: &str, source: PolicySource) -> Result<Policy, PolicyError> {
         let source_name = source.to_string();
         let fail = |problems| PolicyError {
             source_name: source_name.clone(),
             problems,
         };
-        let de = toml::Deserializer::parse(text).map_err(|e| fail(vec![toml_problem(text, &e)]))?;
-        let mut unknown = Vec::new();
-        let raw: RawPolicy =
-            match serde_ignored::deserialize(de, |path| unknown.push(path.to_string())) {
-                Ok(r) => r,
-                Err(e) => return Err(fail(vec![toml_problem(text, &e)])),
-            };
+        let (mut root, errors) = DeTable::parse_recoverable(text);
+        if !errors.is_empty() {
+            let mut problems: Vec<Problem> = errors.iter().map(|e| toml_problem(text, e)).collect();
+            problems.dedup();
+            return Err(fail(problems));
+        }
         let mut c = Collector {
             text,
             problems: Vec::new(),
+            extra_index: Vec::new(),
         };
-        for key in unknown {
-            let msg = match suggest(&key) {
-                Some(s) => format!("unknown key (did you mean `{s}`?)"),
-                None => "unknown key".to_string(),
+        c.walk_table("", root.get_mut());
+        let mut unknown = Vec::new();
+        let raw: RawPolicy =
+            match serde_ignored::deserialize(toml::Deserializer::from(root), |path| {
+                unknown.push(path.to_string())
+            }) {
+                Ok(r) => r,
+                Err(e) => {
+                    // The walk above leaves nothing serde can refuse; should the two ever drift,
+                    // the policy is still refused, with serde's reason.
+                    c.problems.push(toml_problem(text, &e));
+                    return Err(fail(c.problems));
+                }
             };
-            let span = find_key_span(text, &key);
-            match span {
-                Some(s) => c.at(s, &key, msg),
-                None => c.key(&key, msg),
-            }
+        for key in unknown {
+            c.key(&key, "unknown key".into());
         }
         let p = c.build(raw);
         if c.problems.is_empty() {
             Ok(Policy { source, ..p })
         } else {
+            // In file order; problems without a place (none expected) go last.
+            c.problems
+                .sort_by_key(|p| (p.line.unwrap_or(usize::MAX), p.column.unwrap_or(0)));
             Err(fail(c.problems))
         }
     }
@@ -1022,29 +1659,6 @@ impl Policy {
         m.insert("caps.max_blob_bytes", self.caps.max_blob_bytes.to_string());
         m
     }
-}
-
-/// Best effort: the span of the last segment of an unknown dotted key.
-fn find_key_span(text: &str, dotted: &str) -> Option<std::ops::Range<usize>> {
-    let leaf = dotted.rsplit('.').next()?;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        let indent = line.len() - t.len();
-        if let Some(rest) = t.strip_prefix(leaf) {
-            let rest = rest.trim_start();
-            if rest.starts_with('=') {
-                return Some(offset + indent..offset + indent + leaf.len());
-            }
-        }
-        if (t.starts_with('[') && t.trim_end().ends_with(']'))
-            && t.trim_matches(|c| c == '[' || c == ']' || c == '\n' || c == ' ') == dotted
-        {
-            return Some(offset + indent..offset + indent + t.trim_end().len());
-        }
-        offset += line.len();
-    }
-    None
 }
 
 fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
@@ -1089,18 +1703,9 @@ impl Collector<'_> {
         }
 
         // actors
-        let to_vec = |l: Option<SList>| -> Vec<String> {
-            l.unwrap_or_default()
-                .into_iter()
-                .map(|s| s.into_inner())
-                .collect()
-        };
-        let agents = to_vec(raw.actors.agents);
-        let humans = to_vec(raw.actors.humans);
-        let admins = to_vec(raw.actors.admins);
-        let agents_set = self.names("actors.agents", &agents);
-        let humans_set = self.names("actors.humans", &humans);
-        let admins_set = self.names("actors.admins", &admins);
+        let (agents, agents_set) = self.names("actors.agents", raw.actors.agents);
+        let (humans, humans_set) = self.names("actors.humans", raw.actors.humans);
+        let (admins, admins_set) = self.names("actors.admins", raw.actors.admins);
 
         // paths
         let deny = self.paths("paths.deny", raw.paths.deny, d::DENY, ci);
@@ -1139,8 +1744,15 @@ impl Collector<'_> {
         // secrets
         let secrets_exclude = self.paths("secrets.exclude", raw.secrets.exclude, &[], ci);
         let mut extra = Vec::new();
-        for r in raw.secrets.extra.unwrap_or_default() {
-            if let Some(pattern) = self.regex("secrets.extra.regex", &r.regex) {
+        for (i, r) in raw
+            .secrets
+            .extra
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let i = self.extra_index.get(i).copied().unwrap_or(i);
+            if let Some(pattern) = self.regex(&format!("secrets.extra[{i}].regex"), &r.regex) {
                 extra.push(SecretRuleDef {
                     description: r.description.unwrap_or_else(|| r.id.clone()),
                     id: r.id,
@@ -1159,13 +1771,8 @@ impl Collector<'_> {
 
         // risk
         let high_risk_paths = self.paths("risk.high_risk_paths", raw.risk.high_risk_paths, &[], ci);
+        // The walk bounds it to 0..=5.
         let max_agent_risk = raw.risk.max_agent_risk.unwrap_or(3);
-        if max_agent_risk > 5 {
-            self.key(
-                "risk.max_agent_risk",
-                format!("{max_agent_risk} is out of range: risk runs from 0 to 5"),
-            );
-        }
 
         // commands
         let cmd_list = |l: Option<Vec<Spanned<String>>>, default: &[&str]| -> Vec<String> {
@@ -1180,17 +1787,21 @@ impl Collector<'_> {
             timeout_secs: raw.commands.timeout_secs.unwrap_or(300),
         };
 
-        let reload_signal = raw.deploy.reload_signal.unwrap_or_else(|| "HUP".into());
-        if reload_signal.parse::<nix::sys::signal::Signal>().is_err()
-            && format!("SIG{reload_signal}")
-                .parse::<nix::sys::signal::Signal>()
-                .is_err()
-        {
-            self.key(
-                "deploy.reload_signal",
-                format!("unknown signal {reload_signal:?} (try HUP, USR1, USR2, TERM)"),
-            );
-        }
+        let reload_signal = match raw.deploy.reload_signal {
+            Some(sig) => {
+                let name = sig.get_ref().trim().to_string();
+                let known = name.parse::<nix::sys::signal::Signal>().is_ok()
+                    || format!("SIG{name}")
+                        .parse::<nix::sys::signal::Signal>()
+                        .is_ok();
+                if !known {
+                    let msg = format!("unknown signal {name:?} (try HUP, USR1, USR2, TERM)");
+                    self.at(sig.span(), "deploy.reload_signal", msg);
+                }
+                name
+            }
+            None => "HUP".into(),
+        };
 
         Policy {
             source: PolicySource::Builtin,
@@ -1255,18 +1866,18 @@ impl Collector<'_> {
             commands,
             approvals: ApprovalsPolicy {
                 require_signature: raw.approvals.require_signature.unwrap_or(false),
-                allowed_signers: raw.approvals.allowed_signers,
+                allowed_signers: non_empty_path(raw.approvals.allowed_signers),
                 allow_self_approval: raw.approvals.allow_self_approval.unwrap_or(false),
             },
             deploy: DeployPolicy {
-                root: raw.deploy.root,
+                root: non_empty_path(raw.deploy.root),
                 branch: raw.deploy.branch.unwrap_or_else(|| "main".into()),
                 keep: raw.deploy.keep.unwrap_or(5),
                 test_command: raw.deploy.test_command.filter(|s| !s.trim().is_empty()),
                 use_recorded_tests: raw.deploy.use_recorded_tests.unwrap_or(true),
                 reload_command: raw.deploy.reload_command.filter(|s| !s.trim().is_empty()),
                 reload_signal,
-                pidfile: raw.deploy.pidfile,
+                pidfile: non_empty_path(raw.deploy.pidfile),
                 health_command: raw.deploy.health_command.filter(|s| !s.trim().is_empty()),
                 health_url: raw.deploy.health_url.filter(|s| !s.trim().is_empty()),
                 health_retries: raw.deploy.health_retries.unwrap_or(5),
@@ -1280,7 +1891,7 @@ impl Collector<'_> {
                 max_blob_scan_bytes: raw.hooks.max_blob_scan_bytes.unwrap_or(8 * 1024 * 1024),
             },
             audit: AuditPolicy {
-                log: raw.audit.log,
+                log: non_empty_path(raw.audit.log),
                 syslog: raw.audit.syslog.unwrap_or(false),
                 stderr: raw.audit.stderr.unwrap_or(false),
             },
@@ -1362,6 +1973,129 @@ mod tests {
         let e = parse("[caps]\nmax_files = \"ten\"\n").unwrap_err();
         let text = e.to_string();
         assert!(text.contains("2:13"), "{text}");
+    }
+
+    #[test]
+    fn every_type_error_is_reported_at_once() {
+        let text = "mode = \"warm\"\n[caps]\nmax_files = \"ten\"\nmax_lines = -4\n\
+                    [risk]\nmax_agent_risk = 9\n[paths]\ndeny = [\".env\", 3]\n\
+                    [tests]\nweakening = \"yes\"\n[actors]\ndefault_role = \"humna\"\n";
+        let e = parse(text).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.problems.len(), 7, "{text}");
+        for want in [
+            "1:8: mode: unknown value \"warm\" (did you mean \"warn\"?)",
+            "3:13: caps.max_files: expected a whole number, found a string",
+            "4:13: caps.max_lines: -4 is negative",
+            "6:18: risk.max_agent_risk: 9 is out of range: at most 5",
+            "8:17: paths.deny: expected a list of strings, found an integer in it",
+            "10:13: tests.weakening: expected true or false, found a string",
+            "12:16: actors.default_role: unknown value \"humna\" (did you mean \"human\"?)",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn type_errors_and_pattern_errors_together() {
+        let e = parse(
+            "[caps]\nmax_files = true\n[paths]\ndeny = [\"a[b\", \"c{d\"]\nallow_only = [\"\"]\n",
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.problems.len(), 4, "{text}");
+        assert!(text.contains("2:13: caps.max_files"), "{text}");
+        assert!(text.contains("4:9: paths.deny: bad glob \"a[b\""), "{text}");
+        assert!(
+            text.contains("4:16: paths.deny: bad glob \"c{d\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("5:15: paths.allow_only: empty pattern"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_section_is_placed_exactly() {
+        // `deny` is a key of [paths] too: the span must be the one under [pathz].
+        let e = parse("[paths]\ndeny = []\n[pathz]\ndeny = []\n").unwrap_err();
+        assert_eq!(e.problems.len(), 1, "{e}");
+        let p = &e.problems[0];
+        assert_eq!((p.line, p.column), (Some(3), Some(2)), "{e}");
+        assert!(e.to_string().contains("did you mean `paths`?"), "{e}");
+        let e = parse("[zzz]\n").unwrap_err();
+        assert!(e.to_string().contains("the sections are [refs]"), "{e}");
+    }
+
+    #[test]
+    fn secret_rules_are_checked_entry_by_entry() {
+        let text = "[secrets]\nextra = [\n  { id = \"a\", regex = \"x+\" },\n  \
+                    { id = \"a\", regx = \"y\" },\n  { id = \"b\", regex = \"(\" },\n]\n";
+        let e = parse(text).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.problems.len(), 4, "{text}");
+        assert!(
+            text.contains("4:10: secrets.extra[1].id: duplicate rule id"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "secrets.extra[1].regx: unknown key (did you mean `secrets.extra[1].regex`?)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("secrets.extra[1]: missing `regex`"), "{text}");
+        assert!(
+            text.contains("5:23: secrets.extra[2].regex: bad regex \"(\": unclosed group"),
+            "{text}"
+        );
+        let ok =
+            parse("[secrets]\nextra = [{ id = \"t\", regex = \"itk_[0-9a-f]{4}\" }]\n").unwrap();
+        assert_eq!(ok.secrets.extra[0].description, "t");
+        assert!(ok.secrets.extra[0].pattern.regex.is_match(b"key itk_00ff"));
+    }
+
+    #[test]
+    fn syntax_errors_name_their_place() {
+        let e = parse("[caps\nmax_files = 3\n").unwrap_err();
+        assert!(!e.problems.is_empty());
+        assert_eq!(e.problems[0].line, Some(1), "{e}");
+    }
+
+    #[test]
+    fn known_keys_kinds_and_effective_values_agree() {
+        for k in KNOWN_KEYS {
+            assert!(key_kind(k).is_some(), "{k} has no kind");
+        }
+        let mut effective = Vec::new();
+        for (section, v) in parse("").unwrap().effective() {
+            effective.push(section.clone());
+            if let toml::Value::Table(t) = v {
+                effective.extend(t.keys().map(|k| format!("{section}.{k}")));
+            }
+        }
+        let mut known: Vec<String> = KNOWN_KEYS.iter().map(|s| s.to_string()).collect();
+        effective.sort();
+        known.sort();
+        assert_eq!(effective, known);
+    }
+
+    #[test]
+    fn empty_path_means_unset() {
+        let p = parse("[audit]\nlog = \"\"\n[deploy]\nroot = \"/srv\"\n").unwrap();
+        assert_eq!(p.audit.log, None);
+        assert_eq!(p.deploy.root, Some(PathBuf::from("/srv")));
+    }
+
+    #[test]
+    fn matching_names_patterns_in_policy_order() {
+        let p = parse("[paths]\ndeny = [\"*.key\", \"secrets/\", \"Secrets/*\"]\n").unwrap();
+        assert_eq!(
+            p.paths.deny.matching("secrets/a.KEY"),
+            vec!["*.key", "secrets/", "Secrets/*"]
+        );
+        assert!(p.paths.deny.matching("src/lib.rs").is_empty());
     }
 
     #[test]

@@ -203,7 +203,7 @@ pub fn finding_line(f: &Finding) -> String {
 /// The verdict for people and agents: one line per finding and its hint, then a summary.
 pub fn render_text(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
     let mut findings: Vec<&Finding> = v.findings.iter().collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     for f in findings {
         writeln!(out, "{}", finding_line(f))?;
         if !f.hint.is_empty() {

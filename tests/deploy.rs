@@ -41,7 +41,17 @@ fn deploy_materialises_switches_and_records_every_step() {
     // Every step of the second deploy is in the audit log, from the deploy door.
     let audit = std::fs::read_to_string(f.root.join("audit.log")).unwrap();
     let short2 = &c2[..12];
-    for step in ["lock", "check", "approvals", "tests", "materialise", "switch", "reload", "health", "prune"] {
+    for step in [
+        "lock",
+        "check",
+        "approvals",
+        "tests",
+        "materialise",
+        "switch",
+        "reload",
+        "health",
+        "prune",
+    ] {
         assert!(
             audit.lines().any(|l| l.contains("\"door\":\"deploy\"")
                 && l.contains(&format!("deploy {short2} step {step}\""))),
@@ -51,7 +61,12 @@ fn deploy_materialises_switches_and_records_every_step() {
 
     let o = f.expect(&["list"], 0);
     let list = stdout(&o);
-    let line = |id: &str| list.lines().find(|l| l.starts_with(id)).unwrap().to_string();
+    let line = |id: &str| {
+        list.lines()
+            .find(|l| l.starts_with(id))
+            .unwrap()
+            .to_string()
+    };
     assert!(line(&b).contains("current"), "{list}");
     assert!(line(&a).contains("backup"), "{list}");
     let o = f.expect(&["status"], 0);
@@ -71,7 +86,11 @@ fn failing_tests_refuse_and_change_nothing() {
     let a = f.current().unwrap();
     f.commit(2);
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(stdout(&o).contains("REFUSED: the tests failed"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("REFUSED: the tests failed"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(f.current().unwrap(), a);
     let s = f.status_json();
     assert_eq!(s["state"], "refused");
@@ -87,7 +106,11 @@ fn a_commit_not_on_the_deploy_branch_is_refused() {
     let side = f.commit(9);
     git(&f.repo, &["checkout", "-q", "main"]);
     let o = f.expect(&["deploy", &side], 1);
-    assert!(stdout(&o).contains("is not on the deploy branch main"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("is not on the deploy branch main"),
+        "{}",
+        stdout(&o)
+    );
     assert!(f.current().is_none());
 }
 
@@ -164,11 +187,17 @@ fn health_url_is_checked_over_http() {
 #[test]
 fn reload_sends_the_signal_to_the_pidfile_process() {
     let f = Fixture::new("", "");
-    let mut service = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+    let mut service = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
     let pidfile = f.tmp.path().join("app.pid");
     std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
     f.set_policy(
-        &format!("pidfile = \"{}\"\nreload_signal = \"TERM\"\n", pidfile.display()),
+        &format!(
+            "pidfile = \"{}\"\nreload_signal = \"TERM\"\n",
+            pidfile.display()
+        ),
         "",
     );
     let o = f.expect(&["deploy", "main"], 0);
@@ -190,7 +219,11 @@ fn rollback_goes_to_the_backup_or_a_named_release() {
     let c = f.current().unwrap();
 
     let o = f.expect(&["rollback"], 0);
-    assert!(stdout(&o).contains(&format!("rolled back to releases/{b}")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("rolled back to releases/{b}")),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(f.current().unwrap(), b);
     assert_eq!(f.status_json()["action"], "rollback");
     f.expect(&["status"], 0);
@@ -220,7 +253,12 @@ fn prune_keeps_the_newest_and_never_the_backup() {
         .collect();
     left.sort();
     assert_eq!(left, vec![ids[2].clone(), ids[3].clone()]);
-    assert!(!f.root.join("releases").join(format!("{}.json", ids[0])).exists());
+    assert!(
+        !f.root
+            .join("releases")
+            .join(format!("{}.json", ids[0]))
+            .exists()
+    );
 
     // After rolling back, the release rolled back from is newer than current: the backup
     // of current (ids[1]) is pruned already, but current itself always stays.
@@ -229,14 +267,20 @@ fn prune_keeps_the_newest_and_never_the_backup() {
     f.expect(&["deploy", "main"], 0);
     let cur = f.current().unwrap();
     assert!(f.root.join("releases").join(&cur).is_dir());
-    assert!(f.root.join("releases").join(&ids[2]).is_dir(), "the backup is kept");
+    assert!(
+        f.root.join("releases").join(&ids[2]).is_dir(),
+        "the backup is kept"
+    );
 }
 
 #[test]
 fn the_deployed_commit_is_pushed_when_the_policy_asks() {
     let f = Fixture::new("", "");
     let remote = f.tmp.path().join("prod.git");
-    git(f.tmp.path(), &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    git(
+        f.tmp.path(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
     f.set_policy(
         &format!("{OK_HOOKS}push_remote = \"{}\"\n", remote.display()),
         "",
@@ -258,5 +302,8 @@ fn materialise_plumbing_writes_the_tree() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("2 files, 1 symlinks"), "{}", stdout(&o));
-    assert_eq!(std::fs::read_to_string(dir.join("link")).unwrap(), "version 1\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("link")).unwrap(),
+        "version 1\n"
+    );
 }

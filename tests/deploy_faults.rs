@@ -16,7 +16,10 @@ const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 fn deployed_fixture(extra: &str) -> Fixture {
     let f = Fixture::new(OK_HOOKS, "");
     let remote = f.tmp.path().join("prod.git");
-    git(f.tmp.path(), &["init", "-q", "--bare", remote.to_str().unwrap()]);
+    git(
+        f.tmp.path(),
+        &["init", "-q", "--bare", remote.to_str().unwrap()],
+    );
     f.set_policy(
         &format!("{OK_HOOKS}push_remote = \"{}\"\n{extra}", remote.display()),
         "command = \"test -f app.txt\"",
@@ -57,7 +60,11 @@ fn sigkill_at_every_step_leaves_a_complete_release_a_recoverable_lock_and_a_true
     for (point, recorded, switched) in points {
         let f = deployed_fixture("");
         let a = f.current().unwrap();
-        let mut p = Paused::spawn(f.cmd(&["deploy", "main"]), point, &f.tmp.path().join("pause"));
+        let mut p = Paused::spawn(
+            f.cmd(&["deploy", "main"]),
+            point,
+            &f.tmp.path().join("pause"),
+        );
         assert_eq!(p.wait_paused(), point);
         p.kill();
 
@@ -84,9 +91,15 @@ fn sigkill_at_every_step_leaves_a_complete_release_a_recoverable_lock_and_a_true
                 "at {point}:\n{text}"
             );
             if switched {
-                assert!(text.contains("current was already switched"), "at {point}:\n{text}");
+                assert!(
+                    text.contains("current was already switched"),
+                    "at {point}:\n{text}"
+                );
             } else {
-                assert!(text.contains("the service was not changed"), "at {point}:\n{text}");
+                assert!(
+                    text.contains("the service was not changed"),
+                    "at {point}:\n{text}"
+                );
             }
         }
 
@@ -110,15 +123,25 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
     let f = deployed_fixture("");
     f.set_policy("health_command = \"false\"\nhealth_retries = 1\n", "");
     let a = f.current().unwrap();
-    let mut p = Paused::spawn(f.cmd(&["deploy", "main"]), "rollback", &f.tmp.path().join("pause"));
+    let mut p = Paused::spawn(
+        f.cmd(&["deploy", "main"]),
+        "rollback",
+        &f.tmp.path().join("pause"),
+    );
     p.wait_paused();
     p.kill();
     let cur = f.current().unwrap();
-    assert_ne!(cur, a, "killed before switching back: the new release is still current");
+    assert_ne!(
+        cur, a,
+        "killed before switching back: the new release is still current"
+    );
     f.assert_complete(&cur);
     let text = stdout(&f.expect(&["status"], 2));
     assert!(text.contains("interrupted at step rollback"), "{text}");
-    assert!(text.contains(&format!("`guard-deploy rollback` returns to {a}")), "{text}");
+    assert!(
+        text.contains(&format!("`guard-deploy rollback` returns to {a}")),
+        "{text}"
+    );
     let token = token_in(&text);
     f.expect(&["unlock", "--token", &token], 0);
     f.set_policy(OK_HOOKS, "");
@@ -130,9 +153,16 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
 fn a_failing_health_check_rolls_back() {
     let f = deployed_fixture("");
     let a = f.current().unwrap();
-    f.set_policy("health_command = \"exit 3\"\nhealth_retries = 3\nhealth_interval_ms = 1\n", "");
+    f.set_policy(
+        "health_command = \"exit 3\"\nhealth_retries = 3\nhealth_interval_ms = 1\n",
+        "",
+    );
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(stdout(&o).contains("unhealthy after 3 attempts"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("unhealthy after 3 attempts"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(f.current().unwrap(), a);
     assert_eq!(f.status_json()["state"], "rolled-back");
     f.expect(&["status"], 0);
@@ -141,18 +171,34 @@ fn a_failing_health_check_rolls_back() {
 #[test]
 fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     let f = deployed_fixture("lock_wait_secs = 600\n");
-    let mut first = Paused::spawn(f.cmd(&["deploy", "main"]), "tests", &f.tmp.path().join("p1"));
+    let mut first = Paused::spawn(
+        f.cmd(&["deploy", "main"]),
+        "tests",
+        &f.tmp.path().join("p1"),
+    );
     first.wait_paused();
 
     // With no wait allowed, the second refuses at once.
     f.set_policy(OK_HOOKS, "");
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(stderr(&o).contains("refused without waiting"), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("pid {}", first.child.id())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refused without waiting"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(&format!("pid {}", first.child.id())),
+        "{}",
+        stderr(&o)
+    );
 
     // With a wait allowed, the second waits for the first, then runs.
     f.set_policy(&format!("{OK_HOOKS}lock_wait_secs = 600\n"), "");
-    let mut second = Paused::spawn(f.cmd(&["deploy", "main"]), "lock-wait", &f.tmp.path().join("p2"));
+    let mut second = Paused::spawn(
+        f.cmd(&["deploy", "main"]),
+        "lock-wait",
+        &f.tmp.path().join("p2"),
+    );
     second.wait_paused();
     second.resume();
     first.resume();
@@ -164,7 +210,10 @@ fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     assert!(out.contains("then took it"), "{out}");
     let cur = f.current().unwrap();
     assert_ne!(Some(cur.clone()), first_release);
-    assert_eq!(f.meta(&cur)["previous"].as_str().map(str::to_string), first_release);
+    assert_eq!(
+        f.meta(&cur)["previous"].as_str().map(str::to_string),
+        first_release
+    );
     f.expect(&["status"], 0);
 }
 
@@ -174,9 +223,16 @@ fn a_corrupt_status_file_is_a_clear_error_and_nothing_is_lost() {
     let a = f.current().unwrap();
     std::fs::write(f.root.join("status.json"), "{ not json").unwrap();
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(stderr(&o).contains("status.json is corrupt"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("status.json is corrupt"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains(".bad"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(f.root.join("status.json")).unwrap(), "{ not json");
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("status.json")).unwrap(),
+        "{ not json"
+    );
     assert_eq!(f.current().unwrap(), a);
     assert!(!f.root.join("lock").exists(), "the lock is released");
     let text = stdout(&f.expect(&["status"], 2));
@@ -269,11 +325,17 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
 #[test]
 fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     let f = Fixture::new("", "");
-    let mut service = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+    let mut service = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
     let pidfile = f.tmp.path().join("app.pid");
     std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
     f.set_policy(
-        &format!("pidfile = \"{}\"\nreload_signal = \"CONT\"\n", pidfile.display()),
+        &format!(
+            "pidfile = \"{}\"\nreload_signal = \"CONT\"\n",
+            pidfile.display()
+        ),
         "",
     );
     f.expect(&["deploy", "main"], 0);
@@ -283,7 +345,10 @@ fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     let o = f.expect(&["deploy", "main"], 2);
     let out = stdout(&o);
     assert!(out.contains("cannot read the pidfile"), "{out}");
-    assert!(out.contains(&format!("switched back to releases/{a}")), "{out}");
+    assert!(
+        out.contains(&format!("switched back to releases/{a}")),
+        "{out}"
+    );
     assert_eq!(f.current().unwrap(), a);
     f.assert_complete(&a);
     let s = f.status_json();

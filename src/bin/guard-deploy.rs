@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use git_guard::deploy::{self, Deployer, Layout, NoRecords};
+use git_guard::deploy::{self, Deployer, Layout, RepoGate};
 use git_guard::identity::{self, Actor};
 use git_guard::policy::Policy;
 
@@ -134,7 +134,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         policy: &policy,
         actor: &actor,
         layout,
-        gate: &NoRecords,
+        gate: &RepoGate { policy: &policy },
         pause: &pause,
     };
     let outcome = match cli.command {

@@ -85,7 +85,13 @@ impl Fixture {
     /// The release `current` points at.
     pub fn current(&self) -> Option<String> {
         let t = std::fs::read_link(self.root.join("current")).ok()?;
-        Some(t.strip_prefix("releases").unwrap().to_str().unwrap().to_string())
+        Some(
+            t.strip_prefix("releases")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string(),
+        )
     }
 
     pub fn status_json(&self) -> serde_json::Value {

@@ -1,0 +1,110 @@
+//! `guard-exec`: run a command for the agent under the policy's `[commands]` section.
+//!
+//! Exit status: the command's own; 124 when the time limit ended it; 126 when it could not be
+//! run and 127 when it was not found (as shells); 1 when the policy refused it (the reason on
+//! standard error); 2 when nothing could be judged (no workspace, a broken policy).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+use clap::Parser;
+use git_guard::exec::{self, Program, Request};
+
+/// Run a command for the agent under the policy's [commands] section: deny and allow patterns,
+/// the workspace's writable roots, a time limit on the whole process group, and a log.
+#[derive(Parser)]
+#[command(name = "guard-exec", version)]
+struct Cli {
+    /// Time limit in seconds (default: the policy's commands.timeout_secs).
+    #[arg(long, value_name = "S")]
+    timeout: Option<f64>,
+    /// Directory to run in (default: the workspace's code-repo); must be inside code-repo or
+    /// sandbox.
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Judge and log, but do not run.
+    #[arg(long)]
+    dry_run: bool,
+    /// The workspace (default: $AGENT_DATA_ROOT).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// The policy file (default: the one the workspace recorded).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// A simple shell line to judge command by command and run with `sh -c`.
+    #[arg(long, value_name = "STRING", conflicts_with = "command")]
+    sh: Option<String>,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+static INTERRUPT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: nix::libc::c_int) {
+    INTERRUPT.store(sig, Ordering::SeqCst);
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    match run(cli, &mut err) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            let _ = writeln!(err, "guard-exec: Error: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(err, "Caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli, err: &mut dyn Write) -> anyhow::Result<i32> {
+    let root = match cli
+        .root
+        .or_else(|| std::env::var_os("AGENT_DATA_ROOT").map(PathBuf::from))
+    {
+        Some(r) => r,
+        None => anyhow::bail!("no workspace: pass --root DIR or set AGENT_DATA_ROOT"),
+    };
+    let program = match (cli.sh, cli.command.is_empty()) {
+        (Some(s), _) => Program::Shell(s),
+        (None, false) => Program::Argv(cli.command),
+        (None, true) => anyhow::bail!("nothing to run: give `-- CMD ARGS...` or --sh 'LINE'"),
+    };
+    let timeout = match cli.timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+        Some(t) => anyhow::bail!("--timeout {t}: give a positive number of seconds"),
+        None => None,
+    };
+    // Passed on to the command's process group, which does not receive terminal signals.
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_signal),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    for sig in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { nix::sys::signal::sigaction(sig, &action) }?;
+    }
+    let req = Request {
+        root,
+        policy: cli.policy,
+        program,
+        cwd: cli.cwd,
+        timeout,
+        dry_run: cli.dry_run,
+        grace: Duration::from_secs(2),
+    };
+    let report = exec::execute(&req, err, Some(&INTERRUPT))?;
+    Ok(report.code)
+}

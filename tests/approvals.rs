@@ -1,0 +1,980 @@
+//! Approvals: records bound to a commit and its tree, the receive-time judgement of the
+//! approvals namespace, push records, signatures with real ssh-keygen keys, and the
+//! `git guard approve / revoke / approvals / flags / test` commands run for real.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use git_guard::approvals::{self, Record, RecordKind, Status};
+use git_guard::changes::RefUpdate;
+use git_guard::identity::Actor;
+use git_guard::policy::{Policy, PolicySource, Role};
+use git_guard::verdict::Severity;
+use gix::ObjectId;
+
+const ACTORS: &str =
+    "[actors]\nhumans = [\"alice\", \"bob\"]\nadmins = [\"root-admin\"]\nagents = [\"bot\"]\n";
+
+fn policy(extra: &str) -> Policy {
+    Policy::parse(&format!("{ACTORS}{extra}"), PolicySource::Builtin).unwrap()
+}
+
+fn actor(name: &str, p: &Policy) -> Actor {
+    Actor::new(name, "test", p)
+}
+
+/// A work repository with two commits and a bare server holding them.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    work: PathBuf,
+    server: PathBuf,
+    commit: ObjectId,
+    tree: ObjectId,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    let server = tmp.path().join("server.git");
+    init_repo(&work);
+    write(&work, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
+    commit_all(&work, "base");
+    write(
+        &work,
+        "tests/t.rs",
+        "#[test]\nfn t() { assert_eq!(1, 1); }\n",
+    );
+    let c = commit_all(&work, "add a test");
+    git(
+        tmp.path(),
+        &["init", "-q", "--bare", "-b", "main", "server.git"],
+    );
+    git(&work, &["push", "-q", server.to_str().unwrap(), "main"]);
+    let tree = git(&work, &["rev-parse", "HEAD^{tree}"]);
+    Fixture {
+        work,
+        server,
+        commit: ObjectId::from_hex(c.as_bytes()).unwrap(),
+        tree: ObjectId::from_hex(tree.trim().as_bytes()).unwrap(),
+        _tmp: tmp,
+    }
+}
+
+fn record(f: &Fixture, approver: &str, role: Role) -> Record {
+    Record {
+        version: 1,
+        kind: RecordKind::Approve,
+        commit: f.commit.to_string(),
+        tree: f.tree.to_string(),
+        flags: vec!["tests.changed:tests/t.rs".into()],
+        revokes: None,
+        approver: approver.into(),
+        role,
+        source: "test".into(),
+        host: "test".into(),
+        at: approvals::rfc3339(1_767_225_600),
+        at_unix: 1_767_225_600,
+        why: "read the test".into(),
+        pusher: None,
+    }
+}
+
+/// Write a record blob (optionally followed by a signature) into `repo`; the ref update that
+/// would create its approval ref.
+fn blob_update(repo: &gix::Repository, commit: ObjectId, data: &[u8]) -> RefUpdate {
+    let id = repo.write_blob(data).unwrap().detach();
+    RefUpdate {
+        old: ObjectId::null(gix::hash::Kind::Sha1),
+        new: id,
+        name: format!("refs/guard/approvals/{commit}/{id}"),
+    }
+}
+
+fn rules(findings: &[git_guard::verdict::Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| f.severity == Severity::Violation)
+        .map(|f| f.rule.clone())
+        .collect()
+}
+
+#[test]
+fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+
+    // A valid record, pushed by the approver it names.
+    let ok = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "alice", Role::Human).payload().unwrap(),
+    );
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &ok);
+    assert!(rules(&found).is_empty(), "{found:?}");
+    assert!(
+        found.iter().any(|f| f.rule == "approvals.recorded"),
+        "{found:?}"
+    );
+
+    // An agent may never approve, whatever the record says.
+    let found = approvals::judge_ref_update(&repo, &p, &actor("bot", &p), &ok);
+    assert_eq!(rules(&found), ["approvals.approver"]);
+    // Nor may an identity the policy does not list (default role: agent).
+    let found = approvals::judge_ref_update(&repo, &p, &actor("mallory", &p), &ok);
+    assert_eq!(rules(&found), ["approvals.approver"]);
+
+    // The approver named in the record must be the one pushing it.
+    let found = approvals::judge_ref_update(&repo, &p, &actor("bob", &p), &ok);
+    assert_eq!(rules(&found), ["approvals.identity"]);
+
+    // Bound to the tree: a record for another tree of the same commit is refused.
+    let mut other = record(&f, "alice", Role::Human);
+    other.tree = "0123456789012345678901234567890123456789".into();
+    let u = blob_update(&repo, f.commit, &other.payload().unwrap());
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &u);
+    assert_eq!(rules(&found), ["approvals.record"]);
+    assert!(found[0].message.contains("has tree"), "{found:?}");
+
+    // Stored under another commit than the one it names.
+    let base =
+        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let mut u = ok.clone();
+    u.name = format!("refs/guard/approvals/{base}/{}", ok.new);
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &u);
+    assert_eq!(rules(&found), ["approvals.record"]);
+
+    // The ref name must end with the record's own id.
+    let mut u = ok.clone();
+    u.name = format!("refs/guard/approvals/{}/deadbeef", f.commit);
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &u);
+    assert_eq!(rules(&found), ["approvals.record"]);
+
+    // Something that is not a record at all.
+    let junk = blob_update(&repo, f.commit, b"approved!\n");
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &junk);
+    assert_eq!(rules(&found), ["approvals.record"]);
+
+    // A record for a commit the server does not have.
+    let mut missing = record(&f, "alice", Role::Human);
+    let absent = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+    missing.commit = absent.to_string();
+    let u = blob_update(&repo, absent, &missing.payload().unwrap());
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &u);
+    assert_eq!(rules(&found), ["approvals.record"]);
+    assert!(
+        found[0].message.contains("not in the repository"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+    let ok = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "alice", Role::Human).payload().unwrap(),
+    );
+    let admin = actor("root-admin", &p);
+    assert_eq!(admin.role, Role::Admin);
+
+    let delete = RefUpdate {
+        old: ok.new,
+        new: ObjectId::null(gix::hash::Kind::Sha1),
+        name: ok.name.clone(),
+    };
+    assert_eq!(
+        rules(&approvals::judge_ref_update(&repo, &p, &admin, &delete)),
+        ["approvals.immutable"]
+    );
+    let rewrite = RefUpdate {
+        old: ok.new,
+        new: f.commit,
+        name: ok.name.clone(),
+    };
+    assert_eq!(
+        rules(&approvals::judge_ref_update(&repo, &p, &admin, &rewrite)),
+        ["approvals.immutable"]
+    );
+    for name in [
+        format!("refs/guard/pushes/{}", f.commit),
+        format!("refs/guard/tests/{}", f.tree),
+        "refs/guard/other".to_string(),
+    ] {
+        let u = RefUpdate {
+            old: ObjectId::null(gix::hash::Kind::Sha1),
+            new: ok.new,
+            name,
+        };
+        assert_eq!(
+            rules(&approvals::judge_ref_update(&repo, &p, &admin, &u)),
+            ["approvals.namespace"]
+        );
+    }
+    // Refs outside the namespace are not this judge's business.
+    let u = RefUpdate {
+        old: ObjectId::null(gix::hash::Kind::Sha1),
+        new: f.commit,
+        name: "refs/heads/agent/x".into(),
+    };
+    assert!(approvals::judge_ref_update(&repo, &p, &admin, &u).is_empty());
+}
+
+#[test]
+fn the_pusher_of_a_commit_may_not_approve_it() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+    let update = RefUpdate {
+        old: ObjectId::null(gix::hash::Kind::Sha1),
+        new: f.commit,
+        name: "refs/heads/main".into(),
+    };
+    approvals::record_push(&repo, &actor("alice", &p), &update, &[f.commit]).unwrap();
+    // The first push is the one that brought the commit: a later one does not replace it.
+    approvals::record_push(&repo, &actor("bob", &p), &update, &[f.commit]).unwrap();
+    let rec = approvals::pusher_of(&repo, f.commit).unwrap().unwrap();
+    assert_eq!(
+        (rec.pusher.as_str(), rec.refname.as_str()),
+        ("alice", "refs/heads/main")
+    );
+    // The record is a ref of the repository, visible to git itself.
+    let shown = git(
+        &f.server,
+        &["cat-file", "-p", &format!("refs/guard/pushes/{}", f.commit)],
+    );
+    assert!(shown.contains("\"pusher\":\"alice\""), "{shown}");
+
+    let own = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "alice", Role::Human).payload().unwrap(),
+    );
+    let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &own);
+    assert_eq!(rules(&found), ["approvals.self"]);
+    let theirs = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "bob", Role::Human).payload().unwrap(),
+    );
+    assert!(
+        rules(&approvals::judge_ref_update(
+            &repo,
+            &p,
+            &actor("bob", &p),
+            &theirs
+        ))
+        .is_empty()
+    );
+
+    let lax = policy("[approvals]\nallow_self_approval = true\n");
+    assert!(
+        rules(&approvals::judge_ref_update(
+            &repo,
+            &lax,
+            &actor("alice", &lax),
+            &own
+        ))
+        .is_empty()
+    );
+}
+
+#[test]
+fn listing_rechecks_every_approval_under_the_current_policy() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+    let a = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "alice", Role::Human).payload().unwrap(),
+    );
+    approvals::create_ref(&repo, &a.name, a.new).unwrap();
+    let valid = approvals::valid_approvals(&repo, &p, f.commit, f.tree).unwrap();
+    assert_eq!(valid.len(), 1);
+    // Another tree: the approval does not count for it.
+    assert!(
+        approvals::valid_approvals(&repo, &p, f.commit, f.commit)
+            .unwrap()
+            .is_empty()
+    );
+
+    // Alice is no longer an approver: her approval stops counting, and the listing says why.
+    let demoted = Policy::parse("[actors]\nhumans = [\"bob\"]\n", PolicySource::Builtin).unwrap();
+    let listed = approvals::list_for_commit(&repo, &demoted, f.commit).unwrap();
+    assert!(
+        matches!(&listed[0].status, Status::Invalid(why) if why.contains("not an approver")),
+        "{:?}",
+        listed[0].status
+    );
+
+    // A revocation is honoured.
+    let mut rev = record(&f, "bob", Role::Human);
+    rev.kind = RecordKind::Revoke;
+    rev.revokes = Some(a.new.to_string());
+    rev.at_unix += 1;
+    let r = blob_update(&repo, f.commit, &rev.payload().unwrap());
+    assert!(
+        rules(&approvals::judge_ref_update(
+            &repo,
+            &p,
+            &actor("bob", &p),
+            &r
+        ))
+        .is_empty()
+    );
+    approvals::create_ref(&repo, &r.name, r.new).unwrap();
+    let listed = approvals::list_for_commit(&repo, &p, f.commit).unwrap();
+    assert!(
+        matches!(&listed[0].status, Status::Revoked(why) if why.contains("bob")),
+        "{listed:?}"
+    );
+    assert!(
+        approvals::valid_approvals(&repo, &p, f.commit, f.tree)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A revocation must name an approval the commit has.
+    let mut bad = rev.clone();
+    bad.revokes = Some("2222222222222222222222222222222222222222".into());
+    let u = blob_update(&repo, f.commit, &bad.payload().unwrap());
+    assert_eq!(
+        rules(&approvals::judge_ref_update(
+            &repo,
+            &p,
+            &actor("bob", &p),
+            &u
+        )),
+        ["approvals.record"]
+    );
+}
+
+fn have_ssh_keygen() -> bool {
+    let ok = std::process::Command::new("ssh-keygen")
+        .arg("-?")
+        .output()
+        .is_ok();
+    if !ok {
+        eprintln!("skipped: ssh-keygen is not installed");
+    }
+    ok
+}
+
+/// A fresh ed25519 key pair in `dir`; returns the private key path and the public key text.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+#[test]
+fn signatures_are_verified_against_allowed_signers_when_required() {
+    if !have_ssh_keygen() {
+        return;
+    }
+    let f = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_key, alice_pub) = keygen(keys.path(), "alice");
+    let (mallory_key, _) = keygen(keys.path(), "mallory");
+    let signers = keys.path().join("allowed_signers");
+    std::fs::write(&signers, format!("alice {alice_pub}\n")).unwrap();
+    let p = policy(&format!(
+        "[approvals]\nrequire_signature = true\nallowed_signers = {:?}\n",
+        signers.display().to_string()
+    ));
+    let repo = gix::open(&f.server).unwrap();
+    let alice = actor("alice", &p);
+    let rec = record(&f, "alice", Role::Human);
+    let payload = rec.payload().unwrap();
+
+    // Unsigned: refused when the policy requires signatures.
+    let u = blob_update(&repo, f.commit, &payload);
+    let found = approvals::judge_ref_update(&repo, &p, &alice, &u);
+    assert_eq!(rules(&found), ["approvals.signature"]);
+    assert!(found[0].message.contains("not signed"), "{found:?}");
+
+    // Signed with alice's key: accepted.
+    let sig = approvals::sign(&alice_key, &payload).unwrap();
+    let mut blob = payload.clone();
+    blob.extend_from_slice(sig.as_bytes());
+    let good = blob_update(&repo, f.commit, &blob);
+    let found = approvals::judge_ref_update(&repo, &p, &alice, &good);
+    assert!(rules(&found).is_empty(), "{found:?}");
+    assert!(found[0].message.contains("(signed)"), "{found:?}");
+
+    // Signed by someone else's key in alice's name: refused.
+    let forged_sig = approvals::sign(&mallory_key, &payload).unwrap();
+    let mut forged = payload.clone();
+    forged.extend_from_slice(forged_sig.as_bytes());
+    let u = blob_update(&repo, f.commit, &forged);
+    let found = approvals::judge_ref_update(&repo, &p, &alice, &u);
+    assert_eq!(rules(&found), ["approvals.signature"]);
+    assert!(found[0].message.contains("bad signature"), "{found:?}");
+
+    // Alice's signature moved onto another record (another reason): refused.
+    let mut other = rec.clone();
+    other.why = "something else".into();
+    let mut moved = other.payload().unwrap();
+    moved.extend_from_slice(sig.as_bytes());
+    let u = blob_update(&repo, f.commit, &moved);
+    assert_eq!(
+        rules(&approvals::judge_ref_update(&repo, &p, &alice, &u)),
+        ["approvals.signature"]
+    );
+
+    // A bad signature is refused even when signatures are optional.
+    let optional = policy(&format!(
+        "[approvals]\nallowed_signers = {:?}\n",
+        signers.display().to_string()
+    ));
+    let u = blob_update(&repo, f.commit, &forged);
+    assert_eq!(
+        rules(&approvals::judge_ref_update(
+            &repo,
+            &optional,
+            &actor("alice", &optional),
+            &u
+        )),
+        ["approvals.signature"]
+    );
+
+    // At read time too: a stored signed approval counts, an unsigned one does not.
+    approvals::create_ref(&repo, &good.name, good.new).unwrap();
+    let unsigned = blob_update(&repo, f.commit, &payload);
+    approvals::create_ref(&repo, &unsigned.name, unsigned.new).unwrap();
+    let listed = approvals::list_for_commit(&repo, &p, f.commit).unwrap();
+    let status = |id: ObjectId| {
+        listed
+            .iter()
+            .find(|l| l.stored.id == id)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(status(good.new), Status::Valid);
+    assert!(matches!(status(unsigned.new), Status::Invalid(why) if why.contains("not signed")));
+}
+
+/// The test command runs in a clean checkout of exactly the commit, and its result is recorded
+/// for the tree.
+#[test]
+fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
+    let f = fixture();
+    let policy_file = f.work.parent().unwrap().join("policy.toml");
+    std::fs::write(
+        &policy_file,
+        "[tests]\ncommand = \"test -f tests/t.rs && test ! -e untracked.txt && echo checked-out-ok\"\ntimeout_secs = 60\n",
+    )
+    .unwrap();
+    // Local state the clean checkout must not see.
+    write(&f.work, "untracked.txt", "x");
+    let out = guard_cmd("git-guard", &f.work)
+        .args(["test", "HEAD", "--policy", policy_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("checked-out-ok"), "{text}");
+    assert!(text.contains("git-guard test: passed"), "{text}");
+
+    let repo = gix::open(&f.work).unwrap();
+    let run = git_guard::testrun::recorded_pass(&repo, f.tree)
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.commit, f.commit.to_string());
+    assert_eq!(run.exit_code, Some(0));
+    assert!(run.output_tail.contains("checked-out-ok"));
+    // The record is a ref git itself sees.
+    let shown = git(
+        &f.work,
+        &["cat-file", "-p", &format!("refs/guard/tests/{}", f.tree)],
+    );
+    assert!(shown.contains("\"passed\":true"), "{shown}");
+
+    // A failing run replaces it, and is no recorded pass.
+    std::fs::write(
+        &policy_file,
+        "[tests]\ncommand = \"echo boom >&2; exit 3\"\n",
+    )
+    .unwrap();
+    let out = guard_cmd("git-guard", &f.work)
+        .args(["test", "--policy", policy_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("failed (exit 3)"), "{}", stdout(&out));
+    assert!(
+        git_guard::testrun::recorded_pass(&repo, f.tree)
+            .unwrap()
+            .is_none()
+    );
+    let last = git_guard::testrun::recorded(&repo, f.tree)
+        .unwrap()
+        .unwrap();
+    assert!(last.output_tail.contains("boom"));
+
+    // No test command: could not judge.
+    std::fs::write(&policy_file, "").unwrap();
+    let out = guard_cmd("git-guard", &f.work)
+        .args(["test", "--policy", policy_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("tests.command"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_test_over_its_time_limit_is_killed_with_everything_it_started() {
+    let f = fixture();
+    let repo = gix::open(&f.work).unwrap();
+    let marker = f.work.parent().unwrap().join("child.pid");
+    // The command leaves a grandchild behind; the time limit must take it down too.
+    let cmd = format!("sleep 300 & echo $! > {}; wait", marker.display());
+    let run = git_guard::testrun::run(&repo, "HEAD", &cmd, std::time::Duration::from_secs(1), "t")
+        .unwrap();
+    assert!(run.timed_out && !run.passed, "{run:?}");
+    assert_eq!(run.exit_code, None);
+    let pid: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SIGKILL is delivered when the process is next scheduled: give it that chance.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.split_whitespace().nth(2) != Some("Z"))
+            .unwrap_or(false)
+    };
+    for _ in 0..100 {
+        if !alive() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !alive(),
+        "the test's background process {pid} survived the time limit"
+    );
+}
+
+/// A clone whose `origin` is a bare server, with a policy file naming the people, and an agent
+/// branch whose one commit changes a test file and a protected path.
+struct CloneFixture {
+    _tmp: tempfile::TempDir,
+    clone: PathBuf,
+    server: PathBuf,
+    policy: PathBuf,
+    commit: String,
+}
+
+fn clone_fixture() -> CloneFixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = tmp.path().join("seed");
+    let server = tmp.path().join("server.git");
+    let clone = tmp.path().join("clone");
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, ACTORS).unwrap();
+    init_repo(&seed);
+    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
+    write(
+        &seed,
+        "tests/t.rs",
+        "#[test]\nfn t() { assert_eq!(super::f(), 1); }\n",
+    );
+    commit_all(&seed, "base");
+    git(tmp.path(), &["clone", "-q", "--bare", "seed", "server.git"]);
+    git(tmp.path(), &["clone", "-q", "server.git", "clone"]);
+    git(&clone, &["checkout", "-q", "-b", "agent/x"]);
+    write(
+        &clone,
+        "tests/t.rs",
+        "#[test]\nfn t() { assert_eq!(super::f(), 2); }\n",
+    );
+    write(&clone, "Dockerfile", "FROM scratch\n");
+    write(&clone, "src/lib.rs", "pub fn f() -> u32 { 2 }\n");
+    let commit = commit_all(&clone, "Return 2 from f\n\nThe caller needs 2.");
+    git(&clone, &["push", "-q", "origin", "agent/x"]);
+    CloneFixture {
+        _tmp: tmp,
+        clone,
+        server,
+        policy,
+        commit,
+    }
+}
+
+fn guard(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
+    guard_cmd("git-guard", dir)
+        .args(args)
+        .arg("--policy")
+        .arg(policy)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
+    let f = clone_fixture();
+    let short = &f.commit[..12];
+
+    let out = guard(&f.clone, &f.policy, &["flags"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
+        "{text}"
+    );
+    assert!(
+        text.contains("[outstanding] paths.protected:Dockerfile"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[outstanding] tests.changed:tests/t.rs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 outstanding of 2 flags in 1 commit"),
+        "{text}"
+    );
+
+    // An agent identity never approves.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &["approve", "HEAD", "-m", "fine", "--as", "bot"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("REFUSED: approvals.approver"),
+        "{}",
+        stdout(&out)
+    );
+    // A flag the commit does not have.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "approve",
+            "HEAD",
+            "--flag",
+            "tests.changed:nope",
+            "-m",
+            "x",
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("has no flag"), "{}", stdout(&out));
+
+    // One flag, then the rest.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "approve",
+            "HEAD",
+            "--flag",
+            "paths.protected:Dockerfile",
+            "-m",
+            "base image is fine",
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("who pushed"),
+        "the pusher is unknown here and it says so: {text}"
+    );
+    assert!(text.contains("pushed to origin"), "{text}");
+    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    assert!(text.contains("1 outstanding of 2 flags"), "{text}");
+    assert!(text.contains("[approved by"), "{text}");
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "approve",
+            "HEAD",
+            "-m",
+            "test change matches the new behaviour",
+            "--as",
+            "alice",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("approved tests.changed:tests/t.rs"),
+        "{}",
+        stdout(&out)
+    );
+    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    assert!(text.contains("0 outstanding of 2 flags"), "{text}");
+
+    // The records travelled to the server, which now says the same.
+    let refs = git(
+        &f.server,
+        &[
+            "for-each-ref",
+            "--format=%(refname)",
+            "refs/guard/approvals/",
+        ],
+    );
+    assert_eq!(refs.lines().count(), 2, "{refs}");
+    assert!(
+        refs.lines()
+            .all(|r| r.starts_with(&format!("refs/guard/approvals/{}/", f.commit)))
+    );
+    let server = gix::open(&f.server).unwrap();
+    let p = Policy::load(&f.policy).unwrap();
+    let id = ObjectId::from_hex(f.commit.as_bytes()).unwrap();
+    assert!(
+        approvals::unapproved_flags(&server, &p, id)
+            .unwrap()
+            .is_empty()
+    );
+    let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
+    assert!(stdout(&out).contains("2 records"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("by alice"), "{}", stdout(&out));
+
+    // Amending makes a new commit (same tree): it needs its own approval.
+    git(
+        &f.clone,
+        &[
+            "commit",
+            "-q",
+            "--amend",
+            "--no-verify",
+            "-m",
+            "Return 2 from f (amended)",
+        ],
+    );
+    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    assert!(text.contains("2 outstanding of 2 flags"), "{text}");
+
+    // Revoking brings the flags of the original commit back.
+    let out = guard(
+        &f.clone,
+        &f.policy,
+        &[
+            "revoke",
+            &f.commit,
+            "-m",
+            "on second thought",
+            "--as",
+            "bob",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&out).matches("revoked approval").count(),
+        2,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        approvals::unapproved_flags(&server, &p, id).unwrap().len(),
+        2
+    );
+    let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
+    assert!(stdout(&out).contains("revoked by bob"), "{}", stdout(&out));
+}
+
+#[test]
+fn approving_on_the_server_writes_the_record_as_the_server_identity() {
+    let f = clone_fixture();
+    let p = Policy::load(&f.policy).unwrap();
+    let id = ObjectId::from_hex(f.commit.as_bytes()).unwrap();
+    // --as is refused on the server: the identity there is the host's.
+    let out = guard(
+        &f.server,
+        &f.policy,
+        &["approve", &f.commit, "-m", "ok", "--as", "alice"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--as is refused on the server"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The server's identity comes from the host it is configured for.
+    git(&f.server, &["config", "guard.host", "gitolite"]);
+    let out = guard_cmd("git-guard", &f.server)
+        .args([
+            "approve",
+            &f.commit,
+            "-m",
+            "reviewed on the server",
+            "--policy",
+        ])
+        .arg(&f.policy)
+        .env("GL_USER", "bob")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("as bob (human)"), "{}", stdout(&out));
+    let server = gix::open(&f.server).unwrap();
+    assert!(
+        approvals::unapproved_flags(&server, &p, id)
+            .unwrap()
+            .is_empty()
+    );
+    // And the audit log has it.
+    let log = std::fs::read_to_string(f.server.join("guard/audit.log")).unwrap();
+    assert!(
+        log.contains("\"door\":\"approve\"") && log.contains("\"actor\":\"bob\""),
+        "{log}"
+    );
+
+    // Once the server knows bob pushed a commit, bob may not approve it.
+    let update = RefUpdate {
+        old: ObjectId::null(gix::hash::Kind::Sha1),
+        new: id,
+        name: "refs/heads/agent/x".into(),
+    };
+    let other = git(&f.clone, &["rev-parse", "HEAD~1"]).trim().to_string();
+    let other_id = ObjectId::from_hex(other.as_bytes()).unwrap();
+    approvals::record_push(&server, &actor("bob", &p), &update, &[other_id]).unwrap();
+    let out = guard_cmd("git-guard", &f.server)
+        .args(["approve", &other, "-m", "mine", "--policy"])
+        .arg(&f.policy)
+        .env("GL_USER", "bob")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("REFUSED: approvals.self"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+    let base =
+        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let flag = |path: &str, commit: Option<ObjectId>| {
+        git_guard::verdict::Finding::flag("tests.changed", "changed", "")
+            .at_path(path)
+            .at_commit(commit)
+    };
+    let flags = vec![
+        flag("tests/t.rs", Some(f.commit)),
+        flag("tests/t.rs", None),
+        flag("tests/other.rs", Some(base)),
+    ];
+    assert_eq!(
+        approvals::unapproved_among(&repo, &p, f.commit, &flags)
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Alice approves tests/t.rs on the commit that changed it.
+    let a = blob_update(
+        &repo,
+        f.commit,
+        &record(&f, "alice", Role::Human).payload().unwrap(),
+    );
+    approvals::create_ref(&repo, &a.name, a.new).unwrap();
+    let left = approvals::unapproved_among(&repo, &p, f.commit, &flags).unwrap();
+    assert_eq!(
+        left,
+        vec![flags[2].clone()],
+        "the cumulative restatement is cleared too"
+    );
+
+    // Approving tests/other.rs on the deploy target clears the earlier commit's flag.
+    let mut r = record(&f, "bob", Role::Human);
+    r.flags = vec!["tests.changed:tests/other.rs".into()];
+    let b = blob_update(&repo, f.commit, &r.payload().unwrap());
+    approvals::create_ref(&repo, &b.name, b.new).unwrap();
+    assert!(
+        approvals::unapproved_among(&repo, &p, f.commit, &flags)
+            .unwrap()
+            .is_empty()
+    );
+    // But not for another target.
+    assert_eq!(
+        approvals::unapproved_among(&repo, &p, base, &flags).unwrap(),
+        vec![flags[2].clone()]
+    );
+}

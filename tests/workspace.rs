@@ -1,0 +1,446 @@
+//! `git guard workspace`: made from a real upstream, used as the agent would, and kept whole
+//! when the upstream prunes.
+
+mod common;
+#[path = "support_workspace.rs"]
+mod support;
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+
+use common::*;
+
+/// An upstream with `main` (two commits) and `feature` (one commit of its own).
+fn upstream(dir: &Path) {
+    init_repo(dir);
+    write(dir, "README.md", "hello\n");
+    write(dir, "src/lib.rs", "pub fn f() {}\n");
+    commit_all(dir, "first");
+    git(dir, &["branch", "feature"]);
+    write(dir, "src/lib.rs", "pub fn f() -> u8 { 1 }\n");
+    commit_all(dir, "second");
+    git(dir, &["checkout", "-q", "feature"]);
+    write(dir, "feature.txt", "only on feature\n");
+    commit_all(dir, "feature work");
+    git(dir, &["checkout", "-q", "main"]);
+}
+
+fn create(up: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = guard_cmd("git-guard", up.parent().unwrap());
+    c.args(["workspace", "create", "--from"])
+        .arg(up)
+        .arg("--root")
+        .arg(root)
+        .args(extra);
+    c.output().unwrap()
+}
+
+/// git in the clone without the client hooks (they need guard-hook, which these tests do not
+/// exercise).
+fn agent_git(code: &Path, args: &[&str]) -> String {
+    let mut a = vec!["-c", "core.hooksPath=/dev/null"];
+    a.extend_from_slice(args);
+    git(code, &a)
+}
+
+#[test]
+fn create_lays_out_the_workspace() {
+    let t = tempfile::tempdir().unwrap();
+    let up = t.path().join("up");
+    upstream(&up);
+    let root = t.path().join("ws");
+    let out = create(&up, &root, &["--topic", "fix-1"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("branch agent/fix-1"), "{text}");
+    assert!(
+        text.contains("files       reflinked") || text.contains("files       copied"),
+        "the upstream has a clean working tree at main: files are reflinked or copied\n{text}"
+    );
+    assert!(text.contains("took"), "{text}");
+    for d in ["code-repo", "sandbox", "hooks", "deployments", "logs"] {
+        assert!(root.join(d).is_dir(), "{d} missing");
+    }
+    let code = root.join("code-repo");
+    assert_eq!(
+        git(&code, &["symbolic-ref", "--short", "HEAD"]).trim(),
+        "agent/fix-1"
+    );
+    assert_eq!(
+        git(&code, &["rev-parse", "HEAD"]),
+        git(&up, &["rev-parse", "main"])
+    );
+    assert_eq!(
+        git(&code, &["config", "remote.origin.url"]).trim(),
+        up.canonicalize().unwrap().to_str().unwrap()
+    );
+    let root_c = root.canonicalize().unwrap();
+    assert_eq!(
+        git(&code, &["config", "core.hooksPath"]).trim(),
+        root_c.join("hooks").to_str().unwrap()
+    );
+    // Objects are borrowed, not copied.
+    let alternates = std::fs::read_to_string(code.join(".git/objects/info/alternates")).unwrap();
+    assert!(alternates.contains("up/.git/objects"), "{alternates}");
+    assert_eq!(
+        git(&code, &["count-objects", "-v"])
+            .lines()
+            .find(|l| l.starts_with("count:"))
+            .unwrap(),
+        "count: 0"
+    );
+    assert_eq!(git(&code, &["status", "--porcelain"]), "");
+    assert_eq!(
+        std::fs::read_to_string(code.join("src/lib.rs")).unwrap(),
+        "pub fn f() -> u8 { 1 }\n"
+    );
+    for h in [
+        "pre-commit",
+        "commit-msg",
+        "pre-push",
+        "reference-transaction",
+    ] {
+        assert!(root.join("hooks").join(h).is_file(), "hook {h}");
+    }
+    assert!(root.join("hooks/policy.toml").is_file());
+    let env = std::fs::read_to_string(root.join("agent.env")).unwrap();
+    for k in [
+        "AGENT_DATA_ROOT=",
+        "AGENT_CODE_REPO_PATH=",
+        "AGENT_SANDBOX_PATH=",
+        "GIT_AUTHOR_NAME=",
+        "GIT_AUTHOR_EMAIL=",
+        "GIT_COMMITTER_NAME=",
+        "GIT_COMMITTER_EMAIL=",
+    ] {
+        assert!(env.contains(k), "{k} missing from\n{env}");
+    }
+    assert!(env.contains(&format!(
+        "AGENT_CODE_REPO_PATH='{}'",
+        root_c.join("code-repo").display()
+    )));
+    // The env file is usable by a shell.
+    let sh = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && printf %s \"$AGENT_SANDBOX_PATH\"",
+            root.join("agent.env").display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&sh), root_c.join("sandbox").to_str().unwrap());
+
+    // A second create into the same directory is refused.
+    let again = create(&up, &root, &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+}
+
+#[test]
+fn create_from_a_bare_upstream_checks_out_and_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    upstream(&src);
+    let bare = t.path().join("up.git");
+    git(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let root = t.path().join("ws");
+    let out = create(&bare, &root, &["--base", "feature"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("checked out") && stdout(&out).contains("bare"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(root.join("code-repo/feature.txt").is_file());
+    assert_eq!(
+        git(
+            &root.join("code-repo"),
+            &["symbolic-ref", "--short", "HEAD"]
+        )
+        .trim(),
+        "agent/ws"
+    );
+}
+
+#[test]
+fn a_failed_create_leaves_nothing_behind() {
+    let t = tempfile::tempdir().unwrap();
+    let up = t.path().join("up");
+    upstream(&up);
+    let root = t.path().join("ws");
+    let out = create(&up, &root, &["--topic", "bad..name"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(!root.exists());
+    assert_eq!(
+        git(&up, &["for-each-ref", "refs/guard/"]),
+        "",
+        "no keep-alive ref left"
+    );
+}
+
+#[test]
+fn shared_clone_survives_upstream_gc_after_branch_delete() {
+    let t = tempfile::tempdir().unwrap();
+    let up = t.path().join("up");
+    upstream(&up);
+    let root = t.path().join("ws");
+    let out = create(&up, &root, &["--base", "feature", "--topic", "f"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let code = root.join("code-repo");
+    // The agent builds on the feature branch.
+    write(&code, "notes.txt", "agent's note\n");
+    agent_git(&code, &["add", "-A"]);
+    agent_git(&code, &["commit", "-q", "-m", "agent work"]);
+
+    // Control: the same history in a second upstream, with a plain shared clone of it (no
+    // keep-alive refs), treated the same way.
+    let up2 = t.path().join("up2");
+    git(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            up.to_str().unwrap(),
+            up2.to_str().unwrap(),
+        ],
+    );
+    git(
+        &up2,
+        &["for-each-ref", "--format=delete %(refname)", "refs/guard/"],
+    )
+    .lines()
+    .for_each(|l| {
+        git(&up2, &["update-ref", "-d", l.trim_start_matches("delete ")]);
+    });
+    let plain = t.path().join("plain");
+    git(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            "--shared",
+            "-b",
+            "feature",
+            up2.to_str().unwrap(),
+            plain.to_str().unwrap(),
+        ],
+    );
+    git(&up2, &["branch", "-D", "feature"]);
+    git(&up2, &["reflog", "expire", "--expire=now", "--all"]);
+    git(&up2, &["gc", "-q", "--prune=now"]);
+
+    // The upstream drops the branch and prunes everything unreachable.
+    git(&up, &["branch", "-D", "feature"]);
+    git(&up, &["reflog", "expire", "--expire=now", "--all"]);
+    git(&up, &["gc", "-q", "--prune=now"]);
+
+    let control = git_out(&plain, &["fsck", "--no-dangling"]);
+    assert!(
+        !control.status.success(),
+        "the control clone should be broken by the prune, or this test proves nothing"
+    );
+
+    let fsck = git_out(&code, &["fsck", "--no-dangling"]);
+    assert!(
+        fsck.status.success(),
+        "workspace broken: {}{}",
+        stdout(&fsck),
+        stderr(&fsck)
+    );
+    let log = git(&code, &["log", "--format=%s"]);
+    assert_eq!(log, "agent work\nfeature work\nfirst\n");
+    assert_eq!(
+        std::fs::read_to_string(code.join("feature.txt")).unwrap(),
+        "only on feature\n"
+    );
+}
+
+#[test]
+fn status_reset_and_remove() {
+    let t = tempfile::tempdir().unwrap();
+    let up = t.path().join("up");
+    upstream(&up);
+    let root = t.path().join("ws");
+    assert!(create(&up, &root, &["--topic", "s"]).status.success());
+    let code = root.join("code-repo");
+    write(&code, "src/new.rs", "pub fn g() {}\n");
+    agent_git(&code, &["add", "-A"]);
+    agent_git(&code, &["commit", "-q", "-m", "agent: add g"]);
+    // The upstream moves on too.
+    write(&up, "CHANGELOG", "x\n");
+    commit_all(&up, "upstream moves");
+
+    let st = guard_cmd("git-guard", t.path())
+        .args(["workspace", "status", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let text = stdout(&st);
+    assert!(
+        text.contains("branch      agent/s"),
+        "{text}{}",
+        stderr(&st)
+    );
+    assert!(text.contains("1 ahead, 1 behind"), "{text}");
+    assert!(text.contains("  findings    "), "{text}");
+    // guard-exec's log shows in status.
+    let ge = guard_cmd("guard-exec", t.path())
+        .arg("--root")
+        .arg(&root)
+        .args(["--", "git", "push"])
+        .output()
+        .unwrap();
+    assert_eq!(ge.status.code(), Some(1));
+    let st = guard_cmd("git-guard", t.path())
+        .args(["workspace", "status", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&st).contains("last exec   exec git push: denied [commands.deny]"),
+        "{}",
+        stdout(&st)
+    );
+
+    // Reset: a fresh clone at the upstream's tip; the sandbox is kept.
+    write(&root, "sandbox/keep.txt", "scratch\n");
+    write(&code, "untracked.tmp", "x\n");
+    let rs = guard_cmd("git-guard", t.path())
+        .args(["workspace", "reset", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(rs.status.success(), "{}", stderr(&rs));
+    assert!(
+        stdout(&rs).contains("discarded   1 local commit"),
+        "{}",
+        stdout(&rs)
+    );
+    assert_eq!(
+        git(&code, &["rev-parse", "HEAD"]),
+        git(&up, &["rev-parse", "main"])
+    );
+    assert_eq!(
+        git(&code, &["symbolic-ref", "--short", "HEAD"]).trim(),
+        "agent/s"
+    );
+    assert!(!code.join("untracked.tmp").exists());
+    assert!(!code.join("src/new.rs").exists());
+    assert!(root.join("sandbox/keep.txt").exists());
+    assert_eq!(git(&code, &["status", "--porcelain"]), "");
+
+    // Remove: the directory and the keep-alive refs go.
+    assert_ne!(git(&up, &["for-each-ref", "refs/guard/workspaces/"]), "");
+    let rm = guard_cmd("git-guard", t.path())
+        .args(["workspace", "remove", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(rm.status.success(), "{}", stderr(&rm));
+    assert!(!root.exists());
+    assert_eq!(git(&up, &["for-each-ref", "refs/guard/workspaces/"]), "");
+    // Removing something that is not a workspace is refused.
+    let rm = guard_cmd("git-guard", t.path())
+        .args(["workspace", "remove", "--root"])
+        .arg(&up)
+        .output()
+        .unwrap();
+    assert_eq!(rm.status.code(), Some(2));
+    assert!(up.exists());
+}
+
+#[test]
+fn agent_user_owns_only_code_repo_and_sandbox() {
+    let user = match support::TestUser::create() {
+        Ok(u) => u,
+        Err(why) => return support::skip("agent_user_owns_only_code_repo_and_sandbox", &why),
+    };
+    let t = tempfile::tempdir().unwrap();
+    support::open_up(t.path());
+    let up = t.path().join("up");
+    upstream(&up);
+    let root = t.path().join("ws");
+    let out = create(&up, &root, &["--agent-user", &user.name, "--topic", "u"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("agent user  {}", user.name)));
+    for (p, agent_owned) in [
+        ("code-repo", true),
+        ("code-repo/.git/config", true),
+        ("code-repo/src/lib.rs", true),
+        ("sandbox", true),
+        ("hooks", false),
+        ("hooks/pre-commit", false),
+        ("hooks/policy.toml", false),
+        ("deployments", false),
+        ("logs", false),
+        ("agent.env", false),
+        ("workspace.json", false),
+        ("", false),
+    ] {
+        let m = std::fs::symlink_metadata(root.join(p)).unwrap();
+        assert_eq!(m.uid() == user.uid, agent_owned, "owner of {p:?}");
+        if !agent_owned {
+            assert_eq!(m.mode() & 0o022, 0, "{p:?} is group or world writable");
+        }
+    }
+    // The agent works in its clone as itself.
+    let code = root.join("code-repo");
+    let home = root.join("sandbox");
+    let mut c = git_cmd(&code);
+    c.args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "as agent",
+    ]);
+    let o = user.apply(&mut c, &home).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // ...and cannot write the hooks.
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c").arg(format!(
+        "echo x >> '{}'",
+        root.join("hooks/pre-commit").display()
+    ));
+    let o = user.apply(&mut c, &home).output().unwrap();
+    assert!(!o.status.success(), "the agent wrote its hooks");
+
+    // Status run by root reads the clone as the agent (no dubious-ownership failure).
+    let st = guard_cmd("git-guard", t.path())
+        .args(["workspace", "status", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", stderr(&st));
+    assert!(stdout(&st).contains("1 ahead, 0 behind"), "{}", stdout(&st));
+    // Reset gives the fresh clone to the agent again.
+    let rs = guard_cmd("git-guard", t.path())
+        .args(["workspace", "reset", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(rs.status.success(), "{}", stderr(&rs));
+    assert_eq!(std::fs::metadata(&code).unwrap().uid(), user.uid);
+    assert_eq!(
+        std::fs::metadata(code.join(".git/HEAD")).unwrap().uid(),
+        user.uid
+    );
+    let rm = guard_cmd("git-guard", t.path())
+        .args(["workspace", "remove", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(rm.status.success(), "{}", stderr(&rm));
+}
