@@ -307,3 +307,43 @@ fn materialise_plumbing_writes_the_tree() {
         "version 1\n"
     );
 }
+
+#[test]
+fn a_policy_violation_since_the_deployed_commit_is_refused() {
+    let f = Fixture::new(OK_HOOKS, "");
+    f.expect(&["deploy", "main"], 0);
+    let a = f.current().unwrap();
+    // Whatever skipped a hook on the way in is caught here.
+    write(&f.repo, ".env", "PASSWORD=x\n");
+    commit_all(&f.repo, "add env");
+    f.commit(3);
+    let o = f.expect(&["deploy", "main"], 1);
+    let out = stdout(&o);
+    assert!(out.contains("paths.deny"), "{out}");
+    assert!(out.contains("REFUSED: the policy rejects"), "{out}");
+    assert_eq!(f.current().unwrap(), a);
+    assert_eq!(f.status_json()["step"], "check");
+}
+
+#[test]
+fn a_flag_refuses_until_approved_for_exactly_this_commit() {
+    let f = Fixture::new(OK_HOOKS, "");
+    f.expect(&["deploy", "main"], 0);
+    write(&f.repo, "tests/it.sh", "#!/bin/sh\nexit 0\n");
+    let flagged = commit_all(&f.repo, "add a test");
+    let o = f.expect(&["deploy", "main"], 1);
+    let out = stdout(&o);
+    assert!(out.contains("not approved"), "{out}");
+    assert!(out.contains("git guard approve"), "{out}");
+    assert_eq!(f.status_json()["step"], "approvals");
+
+    let policy = f.policy.to_str().unwrap();
+    let o = guard_cmd("git-guard", &f.repo)
+        .args(["approve", &flagged, "--as", "alice", "--no-push", "-m", "read it"])
+        .args(["--policy", policy])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    f.expect(&["deploy", "main"], 0);
+    assert_eq!(f.status_json()["commit"], flagged.as_str());
+}
