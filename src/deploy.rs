@@ -719,6 +719,16 @@ fn run_shell(cmd: &str, dir: &Path, env: &[(&str, String)], limit: Duration) -> 
     })
 }
 
+/// `: <output>` when a command said something, else nothing.
+fn with_tail(tail: &str) -> String {
+    let t = tail.trim();
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!(": {t}")
+    }
+}
+
 /// GET an `http://` URL; `Ok(())` on a 2xx answer.
 fn http_get(url: &str, limit: Duration) -> std::result::Result<(), String> {
     use std::net::{TcpStream, ToSocketAddrs as _};
@@ -1319,7 +1329,7 @@ impl<'a> Deployer<'a> {
             if ran.ok {
                 return Ok(format!("ran `{cmd}`"));
             }
-            bail!("`{cmd}` {}: {}", ran.how, ran.tail.trim());
+            bail!("`{cmd}` {}{}", ran.how, with_tail(&ran.tail));
         }
         if let Some(pidfile) = &d.pidfile {
             let sig = parse_signal(&d.reload_signal)?;
@@ -1377,7 +1387,7 @@ impl<'a> Deployer<'a> {
             let r = if let Some(cmd) = &d.health_command {
                 match run_shell(cmd, &self.layout.root, &self.env_for(id, commit), left) {
                     Ok(r) if r.ok => Ok(format!("`{cmd}` passed")),
-                    Ok(r) => Err(format!("`{cmd}` {}: {}", r.how, r.tail.trim())),
+                    Ok(r) => Err(format!("`{cmd}` {}{}", r.how, with_tail(&r.tail))),
                     Err(e) => Err(format!("{e:#}")),
                 }
             } else {

@@ -339,7 +339,15 @@ fn a_flag_refuses_until_approved_for_exactly_this_commit() {
 
     let policy = f.policy.to_str().unwrap();
     let o = guard_cmd("git-guard", &f.repo)
-        .args(["approve", &flagged, "--as", "alice", "--no-push", "-m", "read it"])
+        .args([
+            "approve",
+            &flagged,
+            "--as",
+            "alice",
+            "--no-push",
+            "-m",
+            "read it",
+        ])
         .args(["--policy", policy])
         .output()
         .unwrap();

@@ -153,8 +153,12 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
 fn a_failing_health_check_rolls_back() {
     let f = deployed_fixture("");
     let a = f.current().unwrap();
+    // Healthy only when the release checked is A (version 1).
     f.set_policy(
-        "health_command = \"exit 3\"\nhealth_retries = 3\nhealth_interval_ms = 1\n",
+        r#"health_command = 'grep -q "version 1" "$GUARD_RELEASE_DIR/app.txt"'
+health_retries = 3
+health_interval_ms = 1
+"#,
         "",
     );
     let o = f.expect(&["deploy", "main"], 1);
