@@ -1,0 +1,228 @@
+//! Client hooks in an agent's clone, through real `git commit`, `git push`, `git update-ref`.
+//! The unix user running the tests is not named in the test policy, so it is an agent.
+
+mod common;
+mod support_hooks;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use support_hooks::*;
+
+/// An unguarded bare upstream with main seeded, and an agent clone with client hooks.
+fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
+    let upstream = dir.join("upstream.git");
+    std::fs::create_dir_all(&upstream).unwrap();
+    git(&upstream, &["init", "-q", "--bare", "-b", "main"]);
+    let work = dir.join("work");
+    git(
+        dir,
+        &[
+            "clone",
+            "-q",
+            upstream.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    write(&work, "README.md", "hello\n");
+    commit_all(&work, "seed");
+    git(&work, &["push", "-q", "origin", "main"]);
+    git(&work, &["remote", "set-head", "origin", "main"]);
+    let policy = policy_file(dir, policy_extra);
+    let o = guard_cmd("git-guard", dir)
+        .args([
+            "install",
+            "--client",
+            "--policy",
+            policy.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    (upstream, work)
+}
+
+#[test]
+fn pre_commit_judges_the_staged_change() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, work) = setup(t.path(), "");
+    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    write(&work, "deploy/.env", "SECRET=1\n");
+    git(&work, &["add", "-A"]);
+    let o = git_out(&work, &["commit", "-q", "-m", "env"]);
+    assert!(!o.status.success(), "the commit should be refused");
+    let err = stderr(&o);
+    assert!(
+        err.contains("error[paths.deny]") && err.contains("deploy/.env"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint:"),
+        "the agent is told what to do:\n{err}"
+    );
+    assert!(
+        !git_out(&work, &["rev-parse", "-q", "--verify", "HEAD~1"])
+            .status
+            .success()
+    );
+
+    git(&work, &["rm", "-q", "--cached", "deploy/.env"]);
+    write(&work, "src/main.rs", "fn main() {}\n");
+    git(&work, &["add", "src/main.rs"]);
+    let o = git_out(&work, &["commit", "-q", "-m", "main"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn pre_commit_honours_the_temporary_index_of_commit_a() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, work) = setup(t.path(), "");
+    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    write(&work, "notes.txt", "a\n");
+    commit_all(&work, "notes");
+    // Nothing is staged in the real index; `commit -a` stages into a temporary one.
+    write(
+        &work,
+        "notes.txt",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let o = git_out(&work, &["commit", "-q", "-a", "-m", "key"]);
+    assert!(
+        !o.status.success(),
+        "the key should be caught:\n{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("secrets."), "{}", stderr(&o));
+}
+
+#[test]
+fn pre_commit_on_a_protected_branch_says_where_to_work() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, work) = setup(t.path(), "");
+    write(&work, "a.txt", "a\n");
+    git(&work, &["add", "a.txt"]);
+    let o = git_out(&work, &["commit", "-q", "-m", "a"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("error[refs.protected] refs/heads/main"),
+        "{err}"
+    );
+    assert!(err.contains("git switch -c agent/<topic>"), "{err}");
+}
+
+#[test]
+fn json_output_for_agents() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, work) = setup(t.path(), "");
+    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    write(&work, "x.pem", "k\n");
+    git(&work, &["add", "-A"]);
+    let o = git_cmd(&work)
+        .env("GUARD_FORMAT", "json")
+        .args(["commit", "-q", "-m", "pem"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let doc: serde_json::Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(doc["outcome"], "rejected");
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "paths.deny")
+    );
+}
+
+#[test]
+fn commit_msg_judges_the_message_as_git_records_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, work) = setup(t.path(), "[commits]\nrequired_trailers = [\"Agent-Run\"]\n");
+    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    write(&work, "a.txt", "a\n");
+    git(&work, &["add", "a.txt"]);
+    let o = git_out(&work, &["commit", "-q", "-m", "add a"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("commits."), "{}", stderr(&o));
+    // With the trailer the policy asks for, the same commit goes through.
+    let o = git_out(&work, &["commit", "-q", "-m", "add a\n\nAgent-Run: 42"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn pre_push_judges_exactly_what_would_be_sent() {
+    let t = tempfile::tempdir().unwrap();
+    let (up, work) = setup(t.path(), "");
+    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    write(&work, "ok.txt", "ok\n");
+    commit_all(&work, "ok");
+    // Committed past the client hooks, as a careless agent could.
+    write(&work, "credentials/db.json", "{}\n");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "--no-verify", "-m", "creds"]);
+    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("credentials/db.json"), "{}", stderr(&o));
+    assert!(
+        !git_out(
+            &up,
+            &["rev-parse", "-q", "--verify", "refs/heads/agent/topic"]
+        )
+        .status
+        .success()
+    );
+
+    // What the remote already has is not judged again: push it past the hook, then build on it.
+    git(
+        &work,
+        &["push", "-q", "--no-verify", "origin", "agent/topic"],
+    );
+    write(&work, "more.txt", "more\n");
+    commit_all(&work, "more");
+    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Pushing to a protected branch is refused before the server hears of it.
+    let o = git_out(&work, &["push", "-q", "origin", "agent/topic:main"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("refs.protected"), "{}", stderr(&o));
+}
+
+#[test]
+fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, work) = setup(t.path(), "");
+    let main = git(&work, &["rev-parse", "main"]);
+    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    write(&work, "a.txt", "a\n");
+    let topic = commit_all(&work, "a");
+
+    for args in [
+        vec!["update-ref", "refs/heads/main", topic.as_str()],
+        vec!["branch", "-f", "main", "agent/topic"],
+        vec!["update-ref", "-d", "refs/heads/main"],
+        vec!["branch", "release/1.0"],
+    ] {
+        let o = git_out(&work, &args);
+        assert!(!o.status.success(), "{args:?} should be refused");
+        assert!(
+            stderr(&o).contains("refs.protected"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(git(&work, &["rev-parse", "main"]), main);
+    assert!(
+        !git_out(
+            &work,
+            &["rev-parse", "-q", "--verify", "refs/heads/release/1.0"]
+        )
+        .status
+        .success()
+    );
+    // The agent's own refs move freely, and following upstream is allowed.
+    git(&work, &["branch", "-f", "agent/other", "HEAD"]);
+    git(&work, &["update-ref", "refs/heads/main", main.trim()]);
+}

@@ -1,0 +1,412 @@
+//! `git guard install` / `uninstall`: chaining with hooks already there and with
+//! `core.hooksPath`, idempotence, upgrades, the GitLab and Gitea layouts.
+
+mod common;
+mod support_hooks;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+use support_hooks::*;
+
+/// Every file under `dir` with its mode and content.
+fn tree(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
+    fn walk(d: &Path, root: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                walk(&p, root, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                out.insert(
+                    rel,
+                    (
+                        m.permissions().mode(),
+                        std::fs::read(&p).unwrap_or_default(),
+                    ),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn guard(dir: &Path, args: &[&str]) -> std::process::Output {
+    guard_cmd("git-guard", dir).args(args).output().unwrap()
+}
+
+fn local_config(repo: &Path) -> String {
+    git(repo, &["config", "--local", "--list"])
+}
+
+#[test]
+fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    let pristine = (tree(&bare), local_config(&bare));
+    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("server hooks installed"),
+        "{}",
+        stdout(&o)
+    );
+    let once = (tree(&bare), local_config(&bare));
+    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    assert!(stdout(&o).contains("nothing changed"), "{}", stdout(&o));
+    assert_eq!((tree(&bare), local_config(&bare)), once);
+    let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!((tree(&bare), local_config(&bare)), pristine);
+}
+
+#[test]
+fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    let seen = t.path().join("seen.txt");
+    let old = format!("#!/bin/sh\ncat > '{}'\necho old-hook-ran\n", seen.display());
+    std::fs::write(bare.join("hooks/pre-receive"), &old).unwrap();
+    std::fs::set_permissions(
+        bare.join("hooks/pre-receive"),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    let pristine = tree(&bare);
+
+    let policy = policy_file(t.path(), "");
+    let o = guard(
+        t.path(),
+        &[
+            "install",
+            "--host",
+            "http",
+            "--policy",
+            policy.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("pre-receive.guard-chained"),
+        "{}",
+        stdout(&o)
+    );
+
+    let work = t.path().join("w");
+    init_repo(&work);
+    write(&work, "a.txt", "a\n");
+    let head = commit_all(&work, "a");
+    let o = git_cmd(&work)
+        .env("REMOTE_USER", "alice")
+        .args(["push", bare.to_str().unwrap(), "main"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        remote_lines(&o).iter().any(|l| l == "old-hook-ran"),
+        "{}",
+        stderr(&o)
+    );
+    let zero = "0".repeat(40);
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        format!("{zero} {head} refs/heads/main\n")
+    );
+
+    // A rejected push does not reach the old hook.
+    std::fs::remove_file(&seen).unwrap();
+    git(&work, &["switch", "-q", "-c", "agent/x"]);
+    write(&work, ".env", "x\n");
+    commit_all(&work, "env");
+    let o = git_cmd(&work)
+        .env("REMOTE_USER", "bot")
+        .args(["push", bare.to_str().unwrap(), "agent/x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!seen.exists());
+
+    let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut now = tree(&bare);
+    now.retain(|k, _| {
+        !k.starts_with("guard/")
+            && !k.starts_with("objects/")
+            && !k.starts_with("refs/")
+            && k != "packed-refs"
+            && k != "logs"
+    });
+    let mut was = pristine;
+    was.retain(|k, _| !k.starts_with("objects/") && !k.starts_with("refs/"));
+    assert_eq!(now, was);
+}
+
+#[test]
+fn a_foreign_chained_file_is_never_overwritten() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    std::fs::write(bare.join("hooks/pre-receive"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::write(
+        bare.join("hooks/pre-receive.guard-chained"),
+        "#!/bin/sh\nexit 0\n",
+    )
+    .unwrap();
+    let before = tree(&bare);
+    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot keep both"), "{}", stderr(&o));
+    assert_eq!(tree(&bare), before, "a refused install touches nothing");
+}
+
+#[test]
+fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("w");
+    init_repo(&work);
+    write(&work, "README.md", "x\n");
+    commit_all(&work, "seed");
+    git(&work, &["switch", "-q", "-c", "agent/x"]);
+    let marker = t.path().join("githooks-ran");
+    write(
+        &work,
+        ".githooks/pre-commit",
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    );
+    std::fs::set_permissions(
+        work.join(".githooks/pre-commit"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    commit_all(&work, "hooks");
+    git(&work, &["config", "core.hooksPath", ".githooks"]);
+    let policy = policy_file(t.path(), "");
+    let o = guard(
+        t.path(),
+        &[
+            "install",
+            "--policy",
+            policy.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hp = git(&work, &["config", "core.hooksPath"]);
+    assert!(hp.trim().ends_with("guard/hooks"), "{hp}");
+
+    write(&work, "a.txt", "a\n");
+    git(&work, &["add", "a.txt"]);
+    git(&work, &["commit", "-q", "-m", "a"]);
+    assert!(marker.exists(), "the hooksPath hook still ran");
+    write(&work, "b.pem", "k\n");
+    git(&work, &["add", "b.pem"]);
+    let o = git_out(&work, &["commit", "-q", "-m", "b"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("paths.deny"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Twice is once.
+    let o = guard(
+        t.path(),
+        &[
+            "install",
+            "--policy",
+            policy.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout(&o).contains("nothing changed"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = guard(t.path(), &["uninstall", work.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        git(&work, &["config", "core.hooksPath"]).trim(),
+        ".githooks"
+    );
+    assert!(!work.join(".git/guard/hooks").exists());
+}
+
+#[test]
+fn an_older_shim_is_upgraded() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    guard(t.path(), &["install", bare.to_str().unwrap()]);
+    let shim = bare.join("hooks/pre-receive");
+    let current = std::fs::read_to_string(&shim).unwrap();
+    let old = current
+        .replace(&format!("v{}", env!("CARGO_PKG_VERSION")), "v0.0.1")
+        .replace("--shim", "--old-flag");
+    std::fs::write(&shim, old).unwrap();
+    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("pre-receive: upgraded"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&shim).unwrap(), current);
+}
+
+/// Gitea's own per-repository pre-receive: it runs every executable in pre-receive.d/, each
+/// with the same input.
+const GITEA_DISPATCHER: &str = r#"#!/usr/bin/env bash
+data=$(cat)
+exitcodes=""
+hookname=$(basename $0)
+GIT_DIR=${GIT_DIR:-$(dirname $0)/..}
+for hook in ${GIT_DIR}/hooks/${hookname}.d/*; do
+  test -x "${hook}" && test -f "${hook}" || continue
+  echo "${data}" | "${hook}"
+  exitcodes="${exitcodes} $?"
+done
+for i in ${exitcodes}; do
+  [ ${i} -eq 0 ] || exit ${i}
+done
+"#;
+
+#[test]
+fn gitea_layout_runs_beside_giteas_own_hook() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    for h in ["pre-receive", "post-receive"] {
+        let p = bare.join("hooks").join(h);
+        std::fs::write(&p, GITEA_DISPATCHER).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let d = bare.join("hooks").join(format!("{h}.d"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("gitea"),
+            "#!/bin/sh\ncat >/dev/null\necho gitea-hook-ran\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(d.join("gitea"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let pristine = tree(&bare);
+    let policy = policy_file(t.path(), "");
+    let o = guard(
+        t.path(),
+        &[
+            "install",
+            "--layout",
+            "gitea",
+            "--policy",
+            policy.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(bare.join("hooks/pre-receive.d/git-guard").exists());
+    assert_eq!(
+        std::fs::read_to_string(bare.join("hooks/pre-receive")).unwrap(),
+        GITEA_DISPATCHER
+    );
+
+    let work = t.path().join("w");
+    init_repo(&work);
+    git(&work, &["switch", "-q", "-c", "agent/x"]);
+    write(&work, ".env", "x\n");
+    commit_all(&work, "env");
+    let o = git_cmd(&work)
+        .env("GITEA_PUSHER_NAME", "bot")
+        .args(["push", bare.to_str().unwrap(), "agent/x"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let lines = remote_lines(&o);
+    assert!(
+        lines.iter().any(|l| l.contains("paths.deny")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        lines.iter().any(|l| l == "gitea-hook-ran"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut now = tree(&bare);
+    now.retain(|k, _| k.starts_with("hooks/"));
+    let mut was = pristine;
+    was.retain(|k, _| k.starts_with("hooks/"));
+    assert_eq!(now, was);
+}
+
+#[test]
+fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    let o = guard(
+        t.path(),
+        &["install", "--layout", "gitlab", bare.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shim = bare.join("custom_hooks/pre-receive.d/git-guard");
+    assert!(
+        std::fs::read_to_string(&shim)
+            .unwrap()
+            .contains("# git-guard-shim v")
+    );
+    let config = std::fs::read_to_string(bare.join("custom_hooks/git-guard.toml")).unwrap();
+    assert!(config.contains("host = \"gitlab\""), "{config}");
+    guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
+    assert!(!bare.join("custom_hooks").exists());
+
+    std::fs::create_dir_all(bare.join("custom_hooks/pre-receive.d")).unwrap();
+    std::fs::write(
+        bare.join("custom_hooks/pre-receive.d/git-guard"),
+        "#!/bin/sh\nexit 0\n",
+    )
+    .unwrap();
+    let o = guard(
+        t.path(),
+        &["install", "--layout", "gitlab", bare.to_str().unwrap()],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is not git-guard's"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_broken_policy_is_refused_at_install() {
+    let t = tempfile::tempdir().unwrap();
+    let bare = t.path().join("s.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare"]);
+    let p = t.path().join("bad.toml");
+    std::fs::write(&p, "[refs]\nprotectd = []\n").unwrap();
+    let o = guard(
+        t.path(),
+        &[
+            "install",
+            "--policy",
+            p.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("protectd"), "{}", stderr(&o));
+    assert!(!bare.join("hooks/git-guard.toml").exists());
+}
