@@ -431,6 +431,49 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
             );
         }
     }
+    // The shims read DIR/hooks/git-guard.toml, which must name the recorded policy, and run a
+    // guard-hook that exists.
+    let config_path = hooks.join(crate::hook::CONFIG_FILE);
+    let config_problem = match crate::hook::HookConfig::load(&config_path) {
+        Err(e) => Some(format!("{e:#}")),
+        Ok(c) if c.policy.as_deref() != Some(record.policy.as_path()) => Some(format!(
+            "{} names the policy {} instead of the recorded {}",
+            config_path.display(),
+            c.policy
+                .as_deref()
+                .map_or("(none)".into(), |p| p.display().to_string()),
+            record.policy.display()
+        )),
+        Ok(_) => None,
+    };
+    if let Some(why) = config_problem {
+        r.add(
+            Level::Medium,
+            "client-hooks-config",
+            format!("{why}: the client hooks do not judge by the workspace's policy"),
+            format!("`git guard workspace reset --root {}`", root.display()),
+        );
+    }
+    let client_guard_hook = std::fs::read_to_string(hooks.join("pre-commit"))
+        .ok()
+        .and_then(|t| exec_program(&t));
+    if let Some(b) = client_guard_hook
+        .as_ref()
+        .filter(|b| b.is_absolute() && !b.is_file())
+    {
+        r.add(
+            Level::Medium,
+            "client-hooks-broken",
+            format!(
+                "the client hooks run {}, which does not exist: every commit fails",
+                b.display()
+            ),
+            format!(
+                "install guard-hook, then `git guard workspace reset --root {}`",
+                root.display()
+            ),
+        );
+    }
     if !record.policy.is_file() {
         r.add(
             Level::High,
@@ -485,6 +528,15 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
             "the agent can change the environment its harness starts it with",
         ),
     ];
+    let mut walls: Vec<(&str, PathBuf, Level, &str)> = walls.into();
+    if let Some(b) = client_guard_hook.filter(|b| b.is_absolute()) {
+        walls.push((
+            "binary-writable",
+            b,
+            Level::High,
+            "the agent can replace the guard-hook its client hooks run",
+        ));
+    }
     for (id, path, level, why) in walls {
         if let Some((e, n)) = tree_exposure(who, &path) {
             r.add(
@@ -740,7 +792,7 @@ fn report_server_guards(r: &mut Report, repo: &Path, guards: &[ServerGuard]) {
             Level::Info,
             "server-guard",
             format!(
-                "{} ({} layout) runs {}{runs}, with {}; policy {}; audit log {}",
+                "{} ({} layout) runs {}{runs}; configuration {}; policy {}; audit log {}",
                 g.shim.display(),
                 g.layout,
                 g.guard_hook
@@ -748,7 +800,7 @@ fn report_server_guards(r: &mut Report, repo: &Path, guards: &[ServerGuard]) {
                     .map_or("(nothing)".into(), |b| b.display().to_string()),
                 g.config
                     .as_deref()
-                    .map_or("no configuration".into(), |c| c.display().to_string()),
+                    .map_or("none".into(), |c| c.display().to_string()),
                 g.policy.as_deref().map_or(
                     "policy.toml of the base branch, else the built-in".into(),
                     |p| p.display().to_string()
@@ -934,4 +986,34 @@ fn check_upstream(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hook::Hook;
+
+    #[test]
+    fn shim_program_and_config_are_read_back() {
+        let t = crate::install::shim_text(
+            Hook::PreReceive,
+            Path::new("/opt/it's here/guard-hook"),
+            "../git-guard.toml",
+        );
+        assert_eq!(
+            exec_program(&t),
+            Some(PathBuf::from("/opt/it's here/guard-hook"))
+        );
+        assert_eq!(
+            shim_config(&t, Path::new("/r/custom_hooks/pre-receive.d/git-guard")),
+            Some(PathBuf::from("/r/custom_hooks/git-guard.toml"))
+        );
+        let shipped = crate::install::shipped_shim_text(Hook::PreReceive);
+        assert_eq!(exec_program(&shipped), Some(PathBuf::from("guard-hook")));
+        assert_eq!(
+            shim_config(&shipped, Path::new("/r/hooks/pre-receive")),
+            None
+        );
+        assert_eq!(exec_program("#!/bin/sh\nexec other-tool\n"), None);
+    }
 }
