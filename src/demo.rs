@@ -330,7 +330,8 @@ impl Demo<'_> {
             "\nEvery decision above is in audit.log, one hash-chained line each:"
         )?;
         self.say(format!("{HUMAN}$ git guard log --file audit.log --verify"))?;
-        self.show(&text, &["intact", "records", "verified"], 2)?;
+        self.require(&text, "intact", "an intact hash chain")?;
+        self.show(&text, &["intact"], 1)?;
         Ok(())
     }
 
@@ -652,7 +653,7 @@ impl Demo<'_> {
         self.require(&text, "refused the approval", "the forged approval refused")?;
         self.show(&text, &["refused the approval", "remote: error["], 2)?;
         self.ok(format!(
-            "approved by {HUMAN}, bound to commit {c} and its tree; the agent's forgery was refused"
+            "approved by {HUMAN}, bound to commit {c} and its tree; the server knew {AGENT} was pushing and refused its forgery"
         ))
     }
 
@@ -678,13 +679,13 @@ impl Demo<'_> {
     /// 11. A broken release rolls back.
     fn rollback(&mut self) -> Result<()> {
         self.title("A broken release fails its health check and rolls back by itself")?;
-        self.write(&format!("{CODE}/app/version.txt"), "version 3\n")?;
+        self.write(&format!("{CODE}/app/version.txt"), "version 2.1\n")?;
         self.cmd(AGENT, CODE, "git", &["rm", "-q", "app/healthy"], 0)?;
         self.cmd(
             AGENT,
             CODE,
             "git",
-            &["commit", "-q", "-am", "Serve version 3; tidy up app/"],
+            &["commit", "-q", "-am", "Serve version 2.1; tidy up app/"],
             0,
         )?;
         let text = self.cmd(AGENT, CODE, "git", &["push", "origin", "agent/feature"], 0)?;
@@ -795,14 +796,22 @@ impl Demo<'_> {
     fn stop_service(&mut self) -> Option<u32> {
         let mut child = self.service.take()?;
         let pid = child.id();
-        if let Ok(raw) = i32::try_from(pid) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(raw),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        let group = i32::try_from(pid).ok().map(nix::unistd::Pid::from_raw);
+        if let Some(g) = group {
+            let _ = nix::sys::signal::killpg(g, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = child.kill();
         let _ = child.wait();
+        // The shell's children are reaped by whoever inherits them: wait (a little) until the
+        // group is empty, so that "stopped" is true when it is said.
+        if let Some(g) = group {
+            for _ in 0..200 {
+                if nix::sys::signal::killpg(g, None).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         Some(pid)
     }
 }

@@ -5,18 +5,18 @@ mod common;
 
 use common::*;
 
-/// The text of step `n` (from its title to the next step or the end).
+/// The text of step `n`: from its title to the blank line that ends it.
 fn step(text: &str, n: usize) -> &str {
     let start = text
         .find(&format!("\n[{n}/11] "))
         .unwrap_or_else(|| panic!("no step {n}:\n{text}"));
     let rest = &text[start + 1..];
-    let end = rest.find("\n[").map_or(rest.len(), |e| e + 1);
+    let end = rest.find("\n\n").map_or(rest.len(), |e| e + 1);
     &rest[..end]
 }
 
-/// Processes whose process group is `pgid`, from /proc.
-fn group_members(pgid: u32) -> Vec<u32> {
+/// Live processes whose process group is `pgid`, from /proc: pid and command line.
+fn group_members(pgid: u32) -> Vec<String> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -30,8 +30,14 @@ fn group_members(pgid: u32) -> Vec<u32> {
             continue;
         };
         let fields: Vec<&str> = after.split_whitespace().collect();
-        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
-            found.push(pid);
+        // A zombie is dead already, waiting for its parent to read its status.
+        let dead = fields.first() == Some(&"Z");
+        if !dead && fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{pid} {}",
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            ));
         }
     }
     found
@@ -113,7 +119,7 @@ fn the_demo_tells_every_step_and_cleans_up() {
             "| git-guard approve: approved tests.changed:tests/version.sh on ",
             "agent-bot:workspace/code-repo$ git guard approve ",
             "origin refused the approval",
-            "| remote: error[approvals.",
+            "remote: error[approvals.",
         ],
         &[
             "| guard-deploy: tests: passed",
@@ -152,6 +158,7 @@ fn the_demo_tells_every_step_and_cleans_up() {
             "step {n}: no outcome line:\n{s}"
         );
     }
+    assert!(text.contains("| audit.log: intact: "), "{text}");
     assert!(text.contains("demo complete: 11 steps"), "{text}");
 
     // Nothing left behind: the scratch directory is gone, and so is the service it started
@@ -173,7 +180,7 @@ fn the_demo_tells_every_step_and_cleans_up() {
     );
     assert_eq!(
         group_members(pid),
-        Vec::<u32>::new(),
+        Vec::<String>::new(),
         "processes of the service's group are still alive"
     );
 }
