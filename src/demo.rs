@@ -16,12 +16,13 @@
 //! The demo leaves the machine as it found it: git reads no configuration but the scratch
 //! directory's, `HOME` points into it, the service it starts is killed with its process group
 //! (and stops by itself if the demo dies first), and the scratch directory is removed unless
-//! asked to keep it. Every step checks its outcome; the first one that does not go as told
+//! asked to keep it, also when the person interrupts it (see [`DemoOptions::interrupted`]). Every step checks its outcome; the first one that does not go as told
 //! stops the demo with what it saw.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -35,6 +36,9 @@ pub struct DemoOptions {
     pub keep: bool,
     /// Where the git-guard binaries are (`git-guard`, `guard-hook`, `guard-deploy`).
     pub bin_dir: PathBuf,
+    /// Set (by a signal handler) when the person interrupts the demo: it stops at the next
+    /// command and still cleans up. The commands it runs get the terminal's SIGINT too.
+    pub interrupted: Option<&'static AtomicBool>,
 }
 
 /// The number of steps the demo tells.
@@ -86,6 +90,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         step: 0,
         service: None,
         agent_env: Vec::new(),
+        interrupted: opts.interrupted,
     };
     let result = demo.story();
     let stopped = match demo.stop_service() {
@@ -130,11 +135,19 @@ struct Demo<'a> {
     service: Option<Child>,
     /// The agent's environment from the workspace's `agent.env`, as its harness sources it.
     agent_env: Vec<(String, String)>,
+    interrupted: Option<&'static AtomicBool>,
 }
 
 impl Demo<'_> {
     fn p(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    fn check_interrupted(&self) -> Result<()> {
+        if self.interrupted.is_some_and(|i| i.load(Ordering::SeqCst)) {
+            bail!("interrupted at step {}", self.step);
+        }
+        Ok(())
     }
 
     fn title(&mut self, text: &str) -> Result<()> {
@@ -230,6 +243,7 @@ impl Demo<'_> {
         args: &[&str],
         code: i32,
     ) -> Result<String> {
+        self.check_interrupted()?;
         let o = self
             .command(program, dir, who)
             .args(args)
@@ -240,6 +254,7 @@ impl Demo<'_> {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         ));
+        self.check_interrupted()?;
         if o.status.code() != Some(code) {
             bail!(
                 "step {}: `{program} {}` in {} exited {:?}, expected {code}:\n{text}",
@@ -779,6 +794,7 @@ impl Demo<'_> {
         let file = self.p("served.txt");
         let mut seen = String::new();
         for _ in 0..400 {
+            self.check_interrupted()?;
             seen = std::fs::read_to_string(&file).unwrap_or_default();
             if seen.trim() == want {
                 return Ok(());

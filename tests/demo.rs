@@ -222,3 +222,54 @@ fn the_demo_refuses_a_directory_that_is_not_empty() {
         1
     );
 }
+
+#[test]
+fn an_interrupted_demo_still_stops_its_service_and_removes_its_directory() {
+    use std::io::{BufRead as _, BufReader};
+    use std::os::unix::process::CommandExt as _;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let scratch = tmp.path().join("demo");
+    // Its own process group, as a terminal's foreground job: Ctrl-C goes to every process in it.
+    let mut child = guard_cmd("git-guard", tmp.path())
+        .args(["demo", "--dir"])
+        .arg(&scratch)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    let mut sent = false;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.starts_with("[3/11]") {
+            nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+            sent = true;
+            break;
+        }
+    }
+    assert!(sent, "the demo never reached step 3:\n{text}");
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(text.contains("demo stopped; service (pid "), "{text}");
+    assert!(!scratch.exists(), "the scratch directory was left behind");
+    let pid: u32 = text
+        .split("the service runs as pid ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no service pid in:\n{text}"));
+    assert_eq!(group_members(pid), Vec::<String>::new(), "{text}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
