@@ -360,7 +360,10 @@ pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Resul
             (Some(p), _) => return Ok(Policy::load(p)?),
             (None, _) => {
                 return hook::installed_policy(repo, &config).with_context(|| {
-                    format!("the policy of the hooks installed here ({})", config_path.display())
+                    format!(
+                        "the policy of the hooks installed here ({})",
+                        config_path.display()
+                    )
                 });
             }
         }
@@ -430,7 +433,11 @@ pub fn local_actor(
             policy,
         ));
     }
-    Ok(Actor::new(crate::identity::unix_user(), "unix user", policy))
+    Ok(Actor::new(
+        crate::identity::unix_user(),
+        "unix user",
+        policy,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

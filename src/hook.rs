@@ -829,8 +829,8 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
         let units = if changes.is_empty() {
             Vec::new()
         } else {
-            let known = commit_tips(&repo, &HashSet::new())
-                .context("cannot list the repository's refs")?;
+            let known =
+                commit_tips(&repo, &HashSet::new()).context("cannot list the repository's refs")?;
             model::updates(&repo, &changes, &known, model_options(&policy))
                 .context("cannot read the pushed changes")?
         };
