@@ -384,6 +384,17 @@ pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Resul
     Ok(Policy::builtin())
 }
 
+/// The audit log of commands run in `repo`: the installed hooks' (`--audit-log` at install),
+/// else the policy's `audit.log`, else `<git dir>/guard/audit.log`, as for the hooks.
+pub fn audit_log_for_repo(repo: &gix::Repository, policy: &Policy) -> PathBuf {
+    hook::installed_config(repo)
+        .ok()
+        .flatten()
+        .and_then(|(_, c)| c.audit_log)
+        .or_else(|| policy.audit.log.clone())
+        .unwrap_or_else(|| repo.git_dir().join("guard").join("audit.log"))
+}
+
 fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
