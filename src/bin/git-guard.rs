@@ -283,6 +283,9 @@ enum WorkspaceCommand {
         /// `Name <email>` for the agent to commit with.
         #[arg(long, value_name = "IDENT")]
         identity: Option<String>,
+        /// The guard-hook the client hooks run (default: next to git-guard, else on PATH).
+        #[arg(long, value_name = "FILE")]
+        guard_hook: Option<PathBuf>,
     },
     /// Branch, ahead/behind the upstream, outstanding findings, last verdict.
     Status {
@@ -295,6 +298,9 @@ enum WorkspaceCommand {
         /// The workspace (default: $AGENT_DATA_ROOT).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        /// The guard-hook the client hooks run (default: next to git-guard, else on PATH).
+        #[arg(long, value_name = "FILE")]
+        guard_hook: Option<PathBuf>,
     },
     /// Delete the workspace and its keep-alive refs in the upstream.
     Remove {
@@ -687,6 +693,7 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
             base,
             policy,
             identity,
+            guard_hook,
         } => {
             let created = workspace::create(&workspace::CreateOptions {
                 upstream: from,
@@ -696,6 +703,7 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
                 base,
                 policy,
                 identity,
+                guard_hook,
             })?;
             writeln!(out, "{created}")?;
         }
@@ -703,8 +711,8 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
             let status = workspace::status(&workspace_root(root)?)?;
             writeln!(out, "{status}")?;
         }
-        WorkspaceCommand::Reset { root } => {
-            let created = workspace::reset(&workspace_root(root)?)?;
+        WorkspaceCommand::Reset { root, guard_hook } => {
+            let created = workspace::reset(&workspace_root(root)?, guard_hook.as_deref())?;
             writeln!(out, "{created}")?;
         }
         WorkspaceCommand::Remove { root } => {
