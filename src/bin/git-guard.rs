@@ -191,8 +191,9 @@ struct DemoArgs {
 
 #[derive(clap::Args)]
 struct RepoOpts {
-    /// The policy file (default: git config guard.policy, else policy.toml on the protected
-    /// base branch, else the built-in default).
+    /// The policy file (default: the installed hooks' policy, else policy.toml on the
+    /// protected base branch, else the built-in default; on a server with hooks installed,
+    /// only the hooks' own file is accepted).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
 }
@@ -948,11 +949,7 @@ fn audit(
     outcome: &str,
     detail: serde_json::Value,
 ) {
-    let path = policy
-        .audit
-        .log
-        .clone()
-        .unwrap_or_else(|| repo.git_dir().join("guard").join("audit.log"));
+    let path = approvals::audit_log_for_repo(repo, policy);
     let event = git_guard::audit::Event {
         door: door.to_string(),
         action,
