@@ -717,12 +717,7 @@ impl Demo<'_> {
         self.require(&text, "ROLLED BACK", "a rollback")?;
         self.show(
             &text,
-            &[
-                "reload:",
-                "health check failed",
-                "(the backup)",
-                "ROLLED BACK",
-            ],
+            &["current ->", "health check failed", "ROLLED BACK"],
             4,
         )?;
         self.wait_served("version 2")?;
