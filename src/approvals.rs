@@ -29,6 +29,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use crate::changes::{CommitChanges, RefUpdate, Unit};
+use crate::hook::{self, Side};
 use crate::identity::{Actor, Host};
 use crate::model::{self, ModelOptions};
 use crate::policy::{Policy, PolicySource, Role};
@@ -325,18 +326,50 @@ fn hostname() -> String {
 // Policy and identity for the command line.
 // ---------------------------------------------------------------------------------------------
 
-/// The policy for commands run in a repository. Never read from what is being judged: an
-/// explicit file, else the file `git config guard.policy` names, else `policy.toml` at the tip
-/// of the protected base branch (`main`, then `master`), else the built-in default.
+/// The policy for commands run in a repository. Never read from what is being judged.
+///
+/// Where git-guard's hooks are installed, it is the policy they use (see
+/// [`hook::installed_config`]): the file `git guard install --policy` recorded in
+/// `git-guard.toml`, else `policy.toml` at the tip of the base branch. On a server an explicit
+/// file that is not the hooks' is refused: `git guard approve` there writes records the hooks
+/// would otherwise judge, so both must read the same policy. Without installed hooks: the
+/// explicit file, else `policy.toml` at the tip of `main` (then `master`), else the built-in
+/// default.
 pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Result<Policy> {
+    if let Some((config_path, config)) = hook::installed_config(repo)? {
+        let on_server = config.side == Side::Server;
+        match (explicit, &config.policy) {
+            (Some(p), Some(installed)) if on_server && !same_file(p, installed) => {
+                bail!(
+                    "the server hooks of this repository use the policy {} ({}): drop --policy {}, \
+                     or reinstall the hooks with `git guard install --server --policy FILE`",
+                    installed.display(),
+                    config_path.display(),
+                    p.display()
+                )
+            }
+            (Some(p), None) if on_server => {
+                bail!(
+                    "the server hooks of this repository use policy.toml of the base branch \
+                     ({}): drop --policy {}, or reinstall the hooks with `git guard install \
+                     --server --policy FILE`",
+                    config_path.display(),
+                    p.display()
+                )
+            }
+            (Some(p), _) => return Ok(Policy::load(p)?),
+            (None, _) => {
+                return hook::installed_policy(repo, &config).with_context(|| {
+                    format!(
+                        "the policy of the hooks installed here ({})",
+                        config_path.display()
+                    )
+                });
+            }
+        }
+    }
     if let Some(p) = explicit {
         return Ok(Policy::load(p)?);
-    }
-    if let Some(p) = repo.config_snapshot().string("guard.policy") {
-        let p = PathBuf::from(p.to_string());
-        return Policy::load(&p)
-            .map_err(anyhow::Error::from)
-            .context("the policy named by git config guard.policy");
     }
     for branch in ["refs/heads/main", "refs/heads/master"] {
         let Ok(spec) = repo.rev_parse_single(format!("{branch}:policy.toml").as_str()) else {
@@ -351,23 +384,37 @@ pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Resul
     Ok(Policy::builtin())
 }
 
-/// Who runs a command in `repo`. On the server (a bare repository) the identity is the host's
-/// (`git config guard.host` names it; its variable is read) or else the unix user; `as_name` is
-/// refused there. In a clone the name may be given with `as_name` or `git config guard.identity`
-/// (it must be the name the server knows the pusher by: the server checks it again), else the
-/// unix user.
+/// The audit log of commands run in `repo`: the installed hooks' (`--audit-log` at install),
+/// else the policy's `audit.log`, else `<git dir>/guard/audit.log`, as for the hooks.
+pub fn audit_log_for_repo(repo: &gix::Repository, policy: &Policy) -> PathBuf {
+    hook::installed_config(repo)
+        .ok()
+        .flatten()
+        .and_then(|(_, c)| c.audit_log)
+        .or_else(|| policy.audit.log.clone())
+        .unwrap_or_else(|| repo.git_dir().join("guard").join("audit.log"))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Who runs a command in `repo`.
+///
+/// On the server (a bare repository) the identity is the one the hooks would see: when server
+/// hooks are installed, the variable of the host they were installed for (`GL_USER` for
+/// gitolite, `REMOTE_USER` for http, ...), which must then be set; otherwise, and for a plain
+/// install, the unix user. `as_name` is refused there. In a clone the name may be given with
+/// `as_name` or `git config guard.identity` (it must be the name the server knows the pusher
+/// by: the server checks it again), else the unix user.
 pub fn local_actor(
     repo: &gix::Repository,
     policy: &Policy,
     as_name: Option<&str>,
 ) -> Result<Actor> {
-    let config = repo.config_snapshot();
-    let host = match config.string("guard.host") {
-        Some(h) => Host::parse(&h.to_string()).ok_or_else(|| {
-            anyhow!("git config guard.host = {h:?} is not a host (plain, gitlab, gitolite, gitea, github, http)")
-        })?,
-        None => Host::Plain,
-    };
     let env = |k: &str| std::env::var(k).ok();
     if repo.is_bare() {
         if as_name.is_some() {
@@ -375,21 +422,33 @@ pub fn local_actor(
                 "--as is refused on the server: the identity there is the host's (hint: run the command from a clone to approve as another name)"
             );
         }
-        return Ok(Actor::from_host(host, policy, env)
-            .unwrap_or_else(|_| Actor::new(crate::identity::unix_user(), "unix user", policy)));
+        let host = match hook::installed_config(repo)? {
+            Some((_, config)) if config.side == Side::Server => config.host()?,
+            _ => Host::Plain,
+        };
+        return Actor::from_host(host, policy, env).map_err(|e| {
+            e.context(format!(
+                "the server hooks here take the identity from {}: set it to the name the host \
+                 knows you by, or run the command from a clone",
+                host.variable().unwrap_or("the unix user")
+            ))
+        });
     }
     if let Some(name) = as_name.filter(|n| !n.trim().is_empty()) {
         return Ok(Actor::new(name.trim(), "--as", policy));
     }
-    if let Some(name) = config.string("guard.identity") {
+    if let Some(name) = repo.config_snapshot().string("guard.identity") {
         return Ok(Actor::new(
             name.to_string(),
             "git config guard.identity",
             policy,
         ));
     }
-    Ok(Actor::from_host(host, policy, env)
-        .unwrap_or_else(|_| Actor::new(crate::identity::unix_user(), "unix user", policy)))
+    Ok(Actor::new(
+        crate::identity::unix_user(),
+        "unix user",
+        policy,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -900,7 +959,11 @@ pub fn record_push(
     update: &RefUpdate,
     commits: &[ObjectId],
 ) -> Result<()> {
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
     let (_, at) = now();
+    // One ref transaction for the whole push: a push of thousands of commits writes thousands
+    // of records, and one lock-and-commit each would dominate post-receive.
+    let mut edits = Vec::new();
     for c in commits {
         let refname = format!("{PUSHES_PREFIX}{c}");
         if repo.try_find_reference(refname.as_str())?.is_some() {
@@ -920,7 +983,26 @@ pub fn record_push(
             .write_blob(&data)
             .context("cannot write a push record")?
             .detach();
-        create_ref(repo, &refname, blob)?;
+        edits.push(RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: "git-guard: push record".into(),
+                },
+                expected: PreviousValue::MustNotExist,
+                new: gix::refs::Target::Object(blob),
+            },
+            name: refname
+                .as_str()
+                .try_into()
+                .with_context(|| format!("{refname} is not a ref name"))?,
+            deref: false,
+        });
+    }
+    if !edits.is_empty() {
+        repo.edit_references(edits)
+            .context("cannot write the push records")?;
     }
     Ok(())
 }
@@ -1165,6 +1247,52 @@ pub fn judge_ref_update(
             "",
         )
         .at_ref(Some(name)),
+    ]
+}
+
+/// [`judge_ref_update`] inside one push: `pushed_now` holds the commits the same push brings.
+/// An approval of one of them is the pusher approving their own change (the push record is
+/// only written once the push is accepted), refused unless the policy allows self-approval.
+pub fn judge_push_ref_update(
+    repo: &gix::Repository,
+    policy: &Policy,
+    actor: &Actor,
+    update: &RefUpdate,
+    pushed_now: &std::collections::HashSet<ObjectId>,
+) -> Vec<Finding> {
+    let findings = judge_ref_update(repo, policy, actor, update);
+    if policy.approvals.allow_self_approval
+        || findings.iter().any(|f| f.severity == Severity::Violation)
+    {
+        return findings;
+    }
+    let commit = update
+        .name
+        .strip_prefix(APPROVALS_PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(c, _)| ObjectId::from_hex(c.as_bytes()).ok());
+    let Some(commit) = commit.filter(|c| pushed_now.contains(c)) else {
+        return findings;
+    };
+    let is_approval = read_blob(repo, update.new)
+        .ok()
+        .and_then(|d| parse_blob(&d).ok())
+        .is_some_and(|(r, _, _)| r.kind == RecordKind::Approve);
+    if !is_approval {
+        return findings;
+    }
+    vec![
+        Finding::violation(
+            "approvals.self",
+            format!(
+                "{} pushes commit {} in this same push and may not approve it",
+                actor.name,
+                short(&commit)
+            ),
+            "push the commit alone; another approver reviews it",
+        )
+        .at_ref(Some(update.name.as_str()))
+        .at_commit(Some(update.new)),
     ]
 }
 

@@ -421,7 +421,7 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
             format!("`git guard workspace reset --root {}`", root.display()),
         );
     }
-    for h in workspace::CLIENT_HOOKS {
+    for h in crate::hook::Hook::CLIENT.iter().map(|h| h.name()) {
         if !hooks.join(h).is_file() {
             r.add(
                 Level::Medium,
@@ -430,6 +430,49 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
                 format!("`git guard workspace reset --root {}`", root.display()),
             );
         }
+    }
+    // The shims read DIR/hooks/git-guard.toml, which must name the recorded policy, and run a
+    // guard-hook that exists.
+    let config_path = hooks.join(crate::hook::CONFIG_FILE);
+    let config_problem = match crate::hook::HookConfig::load(&config_path) {
+        Err(e) => Some(format!("{e:#}")),
+        Ok(c) if c.policy.as_deref() != Some(record.policy.as_path()) => Some(format!(
+            "{} names the policy {} instead of the recorded {}",
+            config_path.display(),
+            c.policy
+                .as_deref()
+                .map_or("(none)".into(), |p| p.display().to_string()),
+            record.policy.display()
+        )),
+        Ok(_) => None,
+    };
+    if let Some(why) = config_problem {
+        r.add(
+            Level::Medium,
+            "client-hooks-config",
+            format!("{why}: the client hooks do not judge by the workspace's policy"),
+            format!("`git guard workspace reset --root {}`", root.display()),
+        );
+    }
+    let client_guard_hook = std::fs::read_to_string(hooks.join("pre-commit"))
+        .ok()
+        .and_then(|t| exec_program(&t));
+    if let Some(b) = client_guard_hook
+        .as_ref()
+        .filter(|b| b.is_absolute() && !b.is_file())
+    {
+        r.add(
+            Level::Medium,
+            "client-hooks-broken",
+            format!(
+                "the client hooks run {}, which does not exist: every commit fails",
+                b.display()
+            ),
+            format!(
+                "install guard-hook, then `git guard workspace reset --root {}`",
+                root.display()
+            ),
+        );
     }
     if !record.policy.is_file() {
         r.add(
@@ -485,6 +528,15 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
             "the agent can change the environment its harness starts it with",
         ),
     ];
+    let mut walls: Vec<(&str, PathBuf, Level, &str)> = walls.into();
+    if let Some(b) = client_guard_hook.filter(|b| b.is_absolute()) {
+        walls.push((
+            "binary-writable",
+            b,
+            Level::High,
+            "the agent can replace the guard-hook its client hooks run",
+        ));
+    }
     for (id, path, level, why) in walls {
         if let Some((e, n)) = tree_exposure(who, &path) {
             r.add(
@@ -518,6 +570,259 @@ fn check_workspace(r: &mut Report, who: Option<&Who>, root: &Path, record: &Reco
     }
 }
 
+/// git-guard's pre-receive as found in a repository, in one of the places install writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerGuard {
+    /// `plain`, `gitlab` or `gitea`.
+    pub layout: &'static str,
+    /// The executable that git (or the host) runs.
+    pub shim: PathBuf,
+    /// The `guard-hook` it runs, as written in it (absolute, or a name looked up on `PATH`).
+    pub guard_hook: Option<PathBuf>,
+    /// The hook configuration it reads.
+    pub config: Option<PathBuf>,
+    /// The policy that configuration names (absent: the base branch's, else the built-in).
+    pub policy: Option<PathBuf>,
+    /// The audit log the server hooks append to.
+    pub audit_log: PathBuf,
+    /// Why it would reject every push (fail closed) rather than judge, if it would.
+    pub broken: Option<String>,
+}
+
+/// The directory git runs the repository's hooks from: `core.hooksPath` from the repository's
+/// own config file (relative to the working tree, or the git directory when bare), else
+/// `<git dir>/hooks`.
+fn hooks_dir_of(repo: &Path, git_dir: &Path) -> PathBuf {
+    config_value(&git_dir.join("config"), "core.hooksPath")
+        .map(|p| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { repo.join(p) }
+        })
+        .unwrap_or_else(|| git_dir.join("hooks"))
+}
+
+/// Find the git directory of `repo` without running git there.
+pub fn git_dir_of(repo: &Path) -> Result<PathBuf> {
+    if repo.join(".git").is_dir() {
+        Ok(repo.join(".git"))
+    } else if repo.join("HEAD").is_file() && repo.join("objects").is_dir() {
+        Ok(repo.to_path_buf())
+    } else {
+        bail!("{} is not a git repository", repo.display())
+    }
+}
+
+/// Every git-guard pre-receive of the repository: `<hooks dir>/pre-receive` (plain layout,
+/// `core.hooksPath` installs included), `<hooks dir>/pre-receive.d/*` (Gitea, Forgejo) and
+/// `<git dir>/custom_hooks/pre-receive(.d/*)` (GitLab). A file counts when it is executable
+/// and is a shim (its marker line) or runs `guard-hook`; a hook install moved aside
+/// (`pre-receive.guard-chained`) is not git-guard's and does not count.
+pub fn server_guards(repo: &Path, git_dir: &Path) -> Vec<ServerGuard> {
+    let hooks_dir = hooks_dir_of(repo, git_dir);
+    let custom = git_dir.join("custom_hooks");
+    let mut candidates: Vec<(&'static str, PathBuf)> = vec![
+        ("plain", hooks_dir.join("pre-receive")),
+        ("gitlab", custom.join("pre-receive")),
+    ];
+    for (layout, dir) in [
+        ("gitea", hooks_dir.join("pre-receive.d")),
+        ("gitlab", custom.join("pre-receive.d")),
+    ] {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+            names.sort();
+            candidates.extend(names.into_iter().map(|p| (layout, p)));
+        }
+    }
+    candidates
+        .into_iter()
+        .filter_map(|(layout, shim)| server_guard_at(layout, &shim, git_dir))
+        .collect()
+}
+
+fn server_guard_at(layout: &'static str, shim: &Path, git_dir: &Path) -> Option<ServerGuard> {
+    let meta = std::fs::metadata(shim).ok()?;
+    if !meta.is_file() || meta.mode() & 0o111 == 0 {
+        return None;
+    }
+    let text = String::from_utf8(std::fs::read(shim).ok()?).ok()?;
+    let marked = crate::install::shim_version(&text).is_some();
+    if !marked && !text.contains("guard-hook") {
+        return None;
+    }
+    let guard_hook = exec_program(&text);
+    let config = shim_config(&text, shim).or_else(|| crate::hook::config_beside(shim));
+    let mut broken = None;
+    match &guard_hook {
+        None => broken = Some(format!("{} runs no guard-hook it names", shim.display())),
+        Some(b) if b.is_absolute() => {
+            if !std::fs::metadata(b).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0) {
+                broken = Some(format!(
+                    "{} runs {}, which is not an executable file",
+                    shim.display(),
+                    b.display()
+                ));
+            }
+        }
+        Some(b) => {
+            if which::which(b).is_err() {
+                broken = Some(format!(
+                    "{} runs {} from PATH, which is not on this PATH (the git server's may differ)",
+                    shim.display(),
+                    b.display()
+                ));
+            }
+        }
+    }
+    let loaded = match &config {
+        Some(c) if c.exists() => match crate::hook::HookConfig::load(c) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                broken.get_or_insert(format!("{e:#}"));
+                None
+            }
+        },
+        Some(c) if marked => {
+            broken.get_or_insert(format!("its configuration {} is missing", c.display()));
+            None
+        }
+        _ => None,
+    };
+    let policy = loaded.as_ref().and_then(|c| c.policy.clone());
+    let policy_loaded = policy.as_deref().map(crate::policy::Policy::load);
+    if let (Some(p), Some(Err(e))) = (&policy, &policy_loaded) {
+        broken.get_or_insert(format!(
+            "the policy it names, {}, does not load: {e:#}",
+            p.display()
+        ));
+    }
+    let audit_log = loaded
+        .as_ref()
+        .and_then(|c| c.audit_log.clone())
+        .or_else(|| match policy_loaded {
+            Some(Ok(p)) => p.audit.log.clone(),
+            _ => None,
+        })
+        .unwrap_or_else(|| crate::audit::default_path(git_dir));
+    Some(ServerGuard {
+        layout,
+        shim: shim.to_path_buf(),
+        guard_hook,
+        config,
+        policy,
+        audit_log,
+        broken,
+    })
+}
+
+/// The program of a shim's `exec` line, shell quoting undone.
+fn exec_program(text: &str) -> Option<PathBuf> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("exec ") && l.contains("guard-hook"))?;
+    let rest = line.strip_prefix("exec ")?.trim_start();
+    let word = if let Some(quoted) = rest.strip_prefix('\'') {
+        // 'a'\''b' is how install quotes a path holding a quote.
+        let mut out = String::new();
+        let mut it = quoted;
+        loop {
+            let end = it.find('\'')?;
+            out.push_str(&it[..end]);
+            it = &it[end + 1..];
+            match it.strip_prefix("\\''") {
+                Some(more) => {
+                    out.push('\'');
+                    it = more;
+                }
+                None => break,
+            }
+        }
+        out
+    } else {
+        rest.split_whitespace().next()?.to_string()
+    };
+    Some(PathBuf::from(word))
+}
+
+/// The configuration a shim names with `--config "$(dirname -- "$0")/REL"`.
+fn shim_config(text: &str, shim: &Path) -> Option<PathBuf> {
+    let marker = "--config \"$(dirname -- \"$0\")/";
+    let at = text.find(marker)? + marker.len();
+    let rel = &text[at..];
+    let rel = &rel[..rel.find('"')?];
+    let dir = shim.parent()?;
+    let joined = dir.join(rel);
+    // `..` is resolved lexically, as the shell resolves it for a directory that exists.
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+fn report_server_guards(r: &mut Report, repo: &Path, guards: &[ServerGuard]) {
+    if guards.is_empty() {
+        r.add(
+            Level::High,
+            "server-guard-missing",
+            format!(
+                "{} has no pre-receive hook running guard-hook: pushes are not judged by anyone the agent does not control",
+                repo.display()
+            ),
+            format!(
+                "`git guard install --server {}` (add `--layout gitlab` or `--layout gitea` on those hosts)",
+                repo.display()
+            ),
+        );
+        return;
+    }
+    for g in guards {
+        let runs = match g.layout {
+            "gitlab" => " when GitLab (Gitaly) runs the repository's custom hooks",
+            "gitea" => " when Gitea or Forgejo runs the repository's pre-receive.d hooks",
+            _ => "",
+        };
+        r.add(
+            Level::Info,
+            "server-guard",
+            format!(
+                "{} ({} layout) runs {}{runs}; configuration {}; policy {}; audit log {}",
+                g.shim.display(),
+                g.layout,
+                g.guard_hook
+                    .as_deref()
+                    .map_or("(nothing)".into(), |b| b.display().to_string()),
+                g.config
+                    .as_deref()
+                    .map_or("none".into(), |c| c.display().to_string()),
+                g.policy.as_deref().map_or(
+                    "policy.toml of the base branch, else the built-in".into(),
+                    |p| p.display().to_string()
+                ),
+                g.audit_log.display()
+            ),
+            "nothing to fix: this is the wall that holds when client hooks are skipped",
+        );
+        if let Some(why) = &g.broken {
+            r.add(
+                Level::Medium,
+                "server-guard-broken",
+                format!("{why}: every push is rejected (the guard fails closed)"),
+                format!(
+                    "`git guard install --server {}` again, with guard-hook installed",
+                    repo.display()
+                ),
+            );
+        }
+    }
+}
+
 fn check_upstream(
     r: &mut Report,
     who: Option<&Who>,
@@ -530,39 +835,10 @@ fn check_upstream(
         .with_context(|| format!("cannot find the repository {}", repo.display()))?;
     // Found without running git there: the repository may belong to the agent, and git run
     // as root in it would read the agent's configuration.
-    let git_dir = if repo.join(".git").is_dir() {
-        repo.join(".git")
-    } else if repo.join("HEAD").is_file() && repo.join("objects").is_dir() {
-        repo.clone()
-    } else {
-        bail!("{} is not a git repository", repo.display());
-    };
-    // The server guard: a pre-receive hook that runs guard-hook.
-    let hooks_dir = config_value(&git_dir.join("config"), "core.hooksPath")
-        .map(|p| {
-            let p = PathBuf::from(p);
-            if p.is_absolute() { p } else { repo.join(p) }
-        })
-        .unwrap_or_else(|| git_dir.join("hooks"));
-    let mentions_guard = |p: &Path| {
-        std::fs::read_to_string(p).is_ok_and(|t| t.contains("guard-hook"))
-            && std::fs::metadata(p).is_ok_and(|m| m.mode() & 0o111 != 0)
-    };
-    let mut guarded = mentions_guard(&hooks_dir.join("pre-receive"));
-    if let Ok(rd) = std::fs::read_dir(hooks_dir.join("pre-receive.d")) {
-        guarded |= rd.flatten().any(|e| mentions_guard(&e.path()));
-    }
-    if !guarded {
-        r.add(
-            Level::High,
-            "server-guard-missing",
-            format!(
-                "{} has no pre-receive hook running guard-hook: pushes are not judged by anyone the agent does not control",
-                repo.display()
-            ),
-            format!("install git-guard's server hooks in {}", repo.display()),
-        );
-    }
+    let git_dir = git_dir_of(&repo)?;
+    let guards = server_guards(&repo, &git_dir);
+    let hooks_dir = hooks_dir_of(&repo, &git_dir);
+    report_server_guards(r, &repo, &guards);
     if let (Some(root), Some(record)) = (root, record) {
         let base = format!("{}{}/base", workspace::KEEPALIVE_PREFIX, record.id);
         // rev-parse only reads refs, whoever owns the repository.
@@ -643,11 +919,44 @@ fn check_upstream(
             "the agent can rewrite or remove the server hooks",
         ),
     ];
+    let mut parts: Vec<(&str, PathBuf, &str)> = parts.into();
+    for g in &guards {
+        parts.push((
+            "upstream-hooks-writable",
+            g.shim.clone(),
+            "the agent can rewrite or remove the server hooks",
+        ));
+        if let Some(c) = &g.config {
+            parts.push((
+                "upstream-hooks-writable",
+                c.clone(),
+                "the agent can rewrite the server hooks' configuration (policy, audit log, host)",
+            ));
+        }
+        if let Some(p) = &g.policy {
+            parts.push((
+                "server-policy-writable",
+                p.clone(),
+                "the agent can rewrite the policy the server hooks judge pushes by",
+            ));
+        }
+        if let Some(b) = g.guard_hook.as_ref().filter(|b| b.is_absolute()) {
+            parts.push((
+                "binary-writable",
+                b.clone(),
+                "the agent can replace the guard-hook the server hooks run",
+            ));
+        }
+    }
+    // Parents sort before what they hold: a finding on a directory covers its files.
+    parts.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut reported: Vec<PathBuf> = Vec::new();
     for (id, path, why) in parts {
-        if !path.exists() {
+        if !path.exists() || reported.iter().any(|p| path.starts_with(p)) {
             continue;
         }
         if let Some((e, n)) = tree_exposure(who, &path) {
+            reported.push(path.clone());
             r.add(
                 Level::High,
                 id,
@@ -677,4 +986,34 @@ fn check_upstream(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hook::Hook;
+
+    #[test]
+    fn shim_program_and_config_are_read_back() {
+        let t = crate::install::shim_text(
+            Hook::PreReceive,
+            Path::new("/opt/it's here/guard-hook"),
+            "../git-guard.toml",
+        );
+        assert_eq!(
+            exec_program(&t),
+            Some(PathBuf::from("/opt/it's here/guard-hook"))
+        );
+        assert_eq!(
+            shim_config(&t, Path::new("/r/custom_hooks/pre-receive.d/git-guard")),
+            Some(PathBuf::from("/r/custom_hooks/git-guard.toml"))
+        );
+        let shipped = crate::install::shipped_shim_text(Hook::PreReceive);
+        assert_eq!(exec_program(&shipped), Some(PathBuf::from("guard-hook")));
+        assert_eq!(
+            shim_config(&shipped, Path::new("/r/hooks/pre-receive")),
+            None
+        );
+        assert_eq!(exec_program("#!/bin/sh\nexec other-tool\n"), None);
+    }
 }

@@ -22,12 +22,13 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
+use crate::approvals;
 use crate::audit;
 use crate::changes::{RefUpdate, Unit};
 use crate::engine;
 use crate::identity::{Actor, Host};
 use crate::model::{self, ModelOptions};
-use crate::policy::{Policy, PolicySource, Role};
+use crate::policy::{Mode, Policy, PolicySource, Role};
 use crate::quarantine::{self, ObjectEnv, ObjectStore};
 use crate::verdict::{self, Finding, Verdict};
 
@@ -327,6 +328,38 @@ pub fn config_beside(shim: &Path) -> Option<PathBuf> {
         .is_some_and(|n| n.ends_with(".d"));
     let up = dir.parent()?.join(CONFIG_FILE);
     (is_dot_d && up.is_file()).then_some(up)
+}
+
+/// The configuration git-guard's hooks were installed with in `repo`, found where
+/// `git guard install` writes it: `<git dir>/guard/hooks/` (beside an existing
+/// `core.hooksPath`), `<git dir>/hooks/` (plain and Gitea layouts), `<git dir>/custom_hooks/`
+/// (GitLab). Commands run in the repository (`git guard approve` on the server) read it so
+/// that they use the same policy and the same identity rules as the hooks.
+pub fn installed_config(repo: &gix::Repository) -> Result<Option<(PathBuf, HookConfig)>> {
+    let git_dir = repo.git_dir();
+    for dir in [
+        git_dir.join("guard").join("hooks"),
+        git_dir.join("hooks"),
+        git_dir.join("custom_hooks"),
+    ] {
+        let path = dir.join(CONFIG_FILE);
+        if path.is_file() {
+            let config = HookConfig::load(&path)?;
+            return Ok(Some((path, config)));
+        }
+    }
+    Ok(None)
+}
+
+/// The policy the installed hooks use when nothing is being pushed: the configured file, else
+/// `policy.toml` at the tip of the base branch (the server's HEAD branch, or in a clone the
+/// remote's default branch), else the built-in default.
+pub fn installed_policy(repo: &gix::Repository, config: &HookConfig) -> Result<Policy> {
+    let base = match config.side {
+        Side::Server => server_base(repo)?,
+        Side::Client => client_base(repo, "origin")?,
+    };
+    resolve_policy(repo, config, base.as_deref(), &[])
 }
 
 /// Whether the hook a shim moved aside runs after git-guard: always after the hooks whose
@@ -787,10 +820,38 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
                 .with_context(|| format!("update {} ({}) cannot be judged", i + 1, u.name))?;
         }
         let actor = actor(&job_inv, &policy)?;
-        let known = model::all_ref_tips(&repo).context("cannot list the repository's refs")?;
-        let units = model::updates(&repo, &updates, &known, model_options(&policy))
-            .context("cannot read the pushed changes")?;
-        let verdict = engine::judge_units(&policy, &actor, units);
+        // git-guard's own refs point at records, not commits: the approvals judge them, the
+        // change rules judge the rest.
+        let (guard, changes): (Vec<RefUpdate>, Vec<RefUpdate>) = updates
+            .iter()
+            .cloned()
+            .partition(|u| approvals::is_guard_ref(&u.name));
+        let units = if changes.is_empty() {
+            Vec::new()
+        } else {
+            let known =
+                commit_tips(&repo, &HashSet::new()).context("cannot list the repository's refs")?;
+            model::updates(&repo, &changes, &known, model_options(&policy))
+                .context("cannot read the pushed changes")?
+        };
+        let pushed_now: HashSet<ObjectId> = units
+            .iter()
+            .flat_map(|u| u.commits.iter().filter_map(|c| c.id))
+            .collect();
+        let mut verdict = engine::judge_units(&policy, &actor, units);
+        let guard_findings: Vec<Finding> = guard
+            .iter()
+            .flat_map(|u| approvals::judge_push_ref_update(&repo, &policy, &actor, u, &pushed_now))
+            .collect();
+        if guard_findings
+            .iter()
+            .any(|f| f.severity == verdict::Severity::Violation)
+        {
+            // The approvals namespace is append-only in every mode and for every role: a
+            // deleted revocation would revive the approval it revoked.
+            verdict.mode = Mode::Enforce;
+        }
+        verdict.findings.extend(guard_findings);
         Ok(Judged {
             audit_log,
             updates,
@@ -870,6 +931,86 @@ fn check_update_objects(repo: &gix::Repository, u: &RefUpdate) -> Result<()> {
     Ok(())
 }
 
+/// The tips of the repository's refs (peeled), leaving out git-guard's own records (they point
+/// at blobs, one per pushed commit, and bound no history) and the refs named in `skip`.
+fn commit_tips(repo: &gix::Repository, skip: &HashSet<&str>) -> Result<Vec<ObjectId>> {
+    let refs = repo
+        .references()
+        .map_err(|e| anyhow!("{e}"))
+        .context("cannot read the refs")?;
+    let mut tips = Vec::new();
+    for r in refs
+        .all()
+        .map_err(|e| anyhow!("{e}"))
+        .context("cannot list the refs")?
+    {
+        let mut r = r.map_err(|e| anyhow!("cannot read a ref: {e}"))?;
+        let name = r.name().as_bstr().to_string();
+        if approvals::is_guard_ref(&name) || skip.contains(name.as_str()) {
+            continue;
+        }
+        match r.peel_to_id() {
+            Ok(id) => tips.push(id.detach()),
+            // A dangling symbolic ref (an unborn branch) names no commit.
+            Err(_) if r.target().try_id().is_none() => {}
+            Err(e) => {
+                return Err(anyhow!("{e}")).with_context(|| {
+                    format!("ref {name} points to a missing object; hint: `git fsck`")
+                });
+            }
+        }
+    }
+    tips.sort();
+    tips.dedup();
+    Ok(tips)
+}
+
+/// The commits an accepted update brought, in post-receive, where the refs have already moved:
+/// those reachable from its new tip and from no ref as it stood before the push (every other
+/// ref's tip, and the old ids of the updated refs).
+fn commits_brought(
+    repo: &gix::Repository,
+    updates: &[RefUpdate],
+    u: &RefUpdate,
+) -> Result<Vec<ObjectId>> {
+    if u.is_delete() {
+        return Ok(Vec::new());
+    }
+    let Ok(tip) = repo
+        .find_object(u.new)
+        .with_context(|| format!("cannot read {}", u.new))?
+        .peel_to_kind(gix::object::Kind::Commit)
+    else {
+        // A ref may name a tree or a blob: no commit came with it.
+        return Ok(Vec::new());
+    };
+    let moved: HashSet<&str> = updates.iter().map(|x| x.name.as_str()).collect();
+    let mut hidden = commit_tips(repo, &moved)?;
+    hidden.extend(updates.iter().map(|x| x.old).filter(|o| !o.is_null()));
+    let hidden: Vec<ObjectId> = hidden
+        .into_iter()
+        .filter(|id| {
+            repo.find_object(*id)
+                .is_ok_and(|o| o.kind == gix::object::Kind::Commit)
+        })
+        .collect();
+    let walk = repo
+        .rev_walk([tip.id])
+        .with_hidden(hidden)
+        .all()
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("cannot walk the history of {}", tip.id))?;
+    let mut out = Vec::new();
+    for info in walk {
+        out.push(
+            info.map_err(|e| anyhow!("{e}"))
+                .with_context(|| format!("cannot walk the history of {}", tip.id))?
+                .id,
+        );
+    }
+    Ok(out)
+}
+
 fn audit_path(inv: &Invocation, policy: Option<&Policy>, git_dir: &Path) -> PathBuf {
     inv.config
         .audit_log
@@ -933,15 +1074,17 @@ pub fn update(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Result<
     judge_push(inv, Hook::Update, UpdateInput::Args(args.to_vec()), out)
 }
 
-/// post-receive: record every accepted update in the audit log.
+/// post-receive: record every accepted update in the audit log, and who pushed each commit it
+/// brought (`refs/guard/pushes/`, read by the approvals).
 pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
     let repo = open_repo(&inv.cwd, None)?;
     let updates = parse_update_lines(stdin, repo.object_hash())?;
     let base = server_base(&repo)?;
     let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &updates)?;
     let log = audit_path(inv, Some(&policy), repo.git_dir());
-    let (name, role, source) = match actor(inv, &policy) {
-        Ok(a) => (a.name, Some(a.role), a.source),
+    let pusher = actor(inv, &policy);
+    let (name, role, source) = match &pusher {
+        Ok(a) => (a.name.clone(), Some(a.role), a.source.clone()),
         Err(e) => (actor_name_for_audit(inv), None, format!("{e}")),
     };
     for u in &updates {
@@ -965,6 +1108,15 @@ pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Resu
             }),
         };
         audit::append(&log, &event)?;
+    }
+    // Who brought each commit, as the server saw it: what keeps people from approving their
+    // own changes.
+    let pusher = pusher.context("cannot record who pushed the new commits")?;
+    for u in updates.iter().filter(|u| !approvals::is_guard_ref(&u.name)) {
+        let commits = commits_brought(&repo, &updates, u)
+            .with_context(|| format!("cannot list the commits {} brought", u.name))?;
+        approvals::record_push(&repo, &pusher, u, &commits)
+            .with_context(|| format!("cannot record who pushed the commits of {}", u.name))?;
     }
     if inv.format() == Format::Json {
         writeln!(
@@ -1160,7 +1312,13 @@ pub fn pre_push(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let units = model::updates(&repo, &updates, &known, model_options(&policy))
+    // Approval records point at blobs, not commits; `git guard approve` judged them before
+    // pushing and the server judges them again.
+    let changes: Vec<RefUpdate> = updates
+        .into_iter()
+        .filter(|u| !approvals::is_guard_ref(&u.name))
+        .collect();
+    let units = model::updates(&repo, &changes, &known, model_options(&policy))
         .context("cannot read the changes this push would send")?;
     let verdict = engine::judge_units(&policy, &actor, units);
     write_verdict(out, inv.format(), &verdict)?;

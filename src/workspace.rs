@@ -4,8 +4,9 @@
 //! DIR/code-repo     the clone: objects borrowed from the upstream (alternates, as
 //!                   `git clone --shared`), the agent's branch checked out; agent-writable
 //! DIR/sandbox       scratch space; agent-writable
-//! DIR/hooks         client hook shims (the clone's core.hooksPath) and policy.toml, the
-//!                   policy they and guard-exec use; not agent-writable
+//! DIR/hooks         client hook shims (the clone's core.hooksPath), git-guard.toml (their
+//!                   configuration, naming the policy) and policy.toml, the policy they and
+//!                   guard-exec use; not agent-writable
 //! DIR/deployments   for the deploy user; not agent-writable
 //! DIR/logs          guard-exec's audit log; not agent-writable
 //! DIR/agent.env     the environment for the agent's harness
@@ -27,7 +28,7 @@
 //! could be made to run the agent's programs (hooks, `core.fsmonitor`).
 
 use std::io::Read as _;
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,19 +36,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::hook::{HookConfig, Side};
+use crate::install;
 use crate::policy::{DEFAULT_POLICY, Policy};
 
 /// The file in DIR that describes the workspace.
 pub const RECORD: &str = "workspace.json";
 /// The policy file in DIR/hooks.
 pub const POLICY_FILE: &str = "policy.toml";
-/// The client hooks the workspace's clone runs.
-pub const CLIENT_HOOKS: &[&str] = &[
-    "pre-commit",
-    "commit-msg",
-    "pre-push",
-    "reference-transaction",
-];
 /// Where the keep-alive refs of workspaces live in the upstream.
 pub const KEEPALIVE_PREFIX: &str = "refs/guard/workspaces/";
 
@@ -107,6 +103,8 @@ pub struct CreateOptions {
     pub policy: Option<PathBuf>,
     /// `Name <email>` to commit with (default: from the agent user or the topic).
     pub identity: Option<String>,
+    /// The `guard-hook` the client hooks run (default: next to this program, else on `PATH`).
+    pub guard_hook: Option<PathBuf>,
 }
 
 /// What `create` and `reset` did.
@@ -122,6 +120,8 @@ pub struct Created {
     pub env_file: PathBuf,
     pub policy: PathBuf,
     pub policy_source: String,
+    /// The `guard-hook` the client hook shims in `DIR/hooks` run.
+    pub guard_hook: PathBuf,
     pub agent_user: Option<String>,
     pub keepalive_refs: usize,
     /// Local commits dropped (reset only).
@@ -161,6 +161,12 @@ impl std::fmt::Display for Created {
             "  policy      {} (from {})",
             self.policy.display(),
             self.policy_source
+        )?;
+        writeln!(
+            f,
+            "  hooks       {} (client shims running {})",
+            self.root.join("hooks").display(),
+            self.guard_hook.display()
         )?;
         writeln!(f, "  env file    {}", self.env_file.display())?;
         if let Some(u) = &self.agent_user {
@@ -485,7 +491,8 @@ fn create_in(
         git_email,
         created_unix: now_unix(),
     };
-    write_client_hooks_fallback(&root.join("hooks"), &policy_path)?;
+    let guard_hook = guard_hook_binary(opts.guard_hook.as_deref())?;
+    write_client_hooks(&root.join("hooks"), &policy_path, &guard_hook)?;
     let record_path = root.join(RECORD);
     std::fs::write(&record_path, serde_json::to_string_pretty(&record)? + "\n")
         .with_context(|| format!("cannot write {}", record_path.display()))?;
@@ -509,6 +516,7 @@ fn create_in(
         env_file,
         policy: policy_path,
         policy_source,
+        guard_hook,
         agent_user: record.agent_user,
         keepalive_refs,
         discarded_commits: 0,
@@ -565,25 +573,33 @@ fn write_env_file(root: &Path, record: &Record) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Write the client hook shims and the recorded policy path into `hooks`.
-///
-/// Each shim runs `guard-hook <hook>` with the workspace's policy. (A fallback kept in this
-/// module until the shared installer writes the same shims.)
-pub fn write_client_hooks_fallback(hooks: &Path, policy: &Path) -> Result<()> {
-    let recorded = hooks.join("policy-path");
-    std::fs::write(&recorded, format!("{}\n", policy.display()))
-        .with_context(|| format!("cannot write {}", recorded.display()))?;
-    set_mode(&recorded, 0o644)?;
-    for hook in CLIENT_HOOKS {
-        let p = hooks.join(hook);
-        let text = format!(
-            "#!/bin/sh\n# git-guard client hook: fast feedback for the agent. It can be skipped;\n# the server's pre-receive and guard-deploy check everything again.\nexec guard-hook {hook} --policy {} \"$@\"\n",
-            single_quote(&policy.display().to_string())
+/// Write the client hook shims and their `git-guard.toml` into `DIR/hooks`: the configuration
+/// names the workspace's policy, and each shim runs `guard_hook` by its absolute path, so the
+/// agent's `PATH` cannot substitute another program. Files are the caller's, 0755 and 0644.
+fn write_client_hooks(hooks: &Path, policy: &Path, guard_hook: &Path) -> Result<()> {
+    let mut config = HookConfig::new(Side::Client);
+    config.policy = Some(policy.to_path_buf());
+    install::write_hooks_dir(hooks, &config, guard_hook)
+        .with_context(|| format!("cannot write the client hooks in {}", hooks.display()))?;
+    set_mode(hooks, 0o755)
+}
+
+/// The `guard-hook` binary the shims run: absolute, or why there is none.
+fn guard_hook_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let p = match given {
+        Some(p) => p.to_path_buf(),
+        None => install::find_guard_hook()?,
+    };
+    let p =
+        std::path::absolute(&p).with_context(|| format!("cannot make {} absolute", p.display()))?;
+    let executable = std::fs::metadata(&p).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0);
+    if !executable {
+        bail!(
+            "{} is not an executable file: the client hooks need guard-hook",
+            p.display()
         );
-        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
-        set_mode(&p, 0o755)?;
     }
-    Ok(())
+    Ok(p)
 }
 
 /// Clone the upstream into DIR/code-repo sharing its objects, check out the agent's branch.
@@ -872,7 +888,7 @@ pub struct Status {
     pub findings: Vec<String>,
     /// Why findings could not be computed, if they could not.
     pub findings_error: Option<String>,
-    /// The last decision of the client hooks, from the clone's audit log.
+    /// The upstream's last verdict on a push of the agent's branch (its server hooks' log).
     pub last_verdict: Option<String>,
     /// The last guard-exec run.
     pub last_exec: Option<String>,
@@ -903,7 +919,7 @@ impl std::fmt::Display for Status {
         }
         writeln!(
             f,
-            "  last verdict {}",
+            "  last push   {}",
             self.last_verdict.as_deref().unwrap_or("(none recorded)")
         )?;
         writeln!(
@@ -942,6 +958,29 @@ fn last_event(path: &Path, want: impl Fn(&serde_json::Value) -> bool) -> Option<
             out.push_str(&format!(" [{}]", rules.join(", ")));
         }
         Some(out)
+    })
+}
+
+/// The upstream's last pre-receive verdict on a push of the agent's branch, from the audit log
+/// its server hooks append to.
+fn last_push_verdict(record: &Record) -> Option<String> {
+    let git_dir = crate::doctor::git_dir_of(&record.upstream).ok()?;
+    let want = format!("refs/heads/{}", record.branch);
+    let mut logs: Vec<PathBuf> = crate::doctor::server_guards(&record.upstream, &git_dir)
+        .into_iter()
+        .map(|g| g.audit_log)
+        .collect();
+    logs.dedup();
+    logs.iter().find_map(|log| {
+        last_event(log, |v| {
+            v.get("door").and_then(|d| d.as_str()) == Some("pre-receive")
+                && v.pointer("/detail/updates")
+                    .and_then(|u| u.as_array())
+                    .is_some_and(|u| {
+                        u.iter()
+                            .any(|x| x.get("ref").and_then(|r| r.as_str()) == Some(&want))
+                    })
+        })
     })
 }
 
@@ -993,7 +1032,7 @@ pub fn status(root: &Path) -> Result<Status> {
             Err(e) => (Vec::new(), Some(format!("{e:#}"))),
         }
     };
-    let last_verdict = last_event(&root.join("code-repo/.git/guard/audit.log"), |_| true);
+    let last_verdict = last_push_verdict(&record);
     let last_exec = last_event(&root.join("logs/audit.log"), |v| {
         v.get("door").and_then(|d| d.as_str()) == Some("exec")
     });
@@ -1048,7 +1087,7 @@ fn judge_ahead(root: &Path, record: &Record, upstream_tip: &str) -> Result<Vec<S
 
 /// Back to a fresh clone of the upstream: the clone is made again (its objects are borrowed,
 /// so this costs a checkout, not a copy of the history). The sandbox is kept.
-pub fn reset(root: &Path) -> Result<Created> {
+pub fn reset(root: &Path, guard_hook: Option<&Path>) -> Result<Created> {
     let start = Instant::now();
     let root = root
         .canonicalize()
@@ -1076,7 +1115,8 @@ pub fn reset(root: &Path) -> Result<Created> {
     .to_string();
     let code = root.join("code-repo");
     std::fs::remove_dir_all(&code).with_context(|| format!("cannot remove {}", code.display()))?;
-    write_client_hooks_fallback(&root.join("hooks"), &record.policy)?;
+    let guard_hook = guard_hook_binary(guard_hook)?;
+    write_client_hooks(&root.join("hooks"), &record.policy, &guard_hook)?;
     let (files, files_note, file_count) = make_clone(&root, &record, &base_commit)?;
     if let Some(a) = &agent {
         chown_tree(&code, a)?;
@@ -1093,6 +1133,7 @@ pub fn reset(root: &Path) -> Result<Created> {
         env_file: root.join("agent.env"),
         policy: record.policy,
         policy_source: record.policy_source,
+        guard_hook,
         agent_user: record.agent_user,
         keepalive_refs,
         discarded_commits: discarded,

@@ -860,8 +860,14 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         stderr(&out)
     );
 
-    // The server's identity comes from the host it is configured for.
-    git(&f.server, &["config", "guard.host", "gitolite"]);
+    // The server's identity comes from the host its hooks were installed for.
+    let o = guard_cmd("git-guard", &f.server)
+        .args(["install", "--server", "--host", "gitolite", "--policy"])
+        .arg(&f.policy)
+        .arg(&f.server)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = guard_cmd("git-guard", &f.server)
         .args([
             "approve",

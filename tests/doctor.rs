@@ -28,12 +28,27 @@ fn setup(t: &Path, agent: Option<&str>) -> (PathBuf, PathBuf) {
     (up, root)
 }
 
-/// What a server install leaves: a pre-receive hook that runs guard-hook.
-fn fake_server_guard(up: &Path) {
+/// The real server install: `git guard install --server` (plain layout unless told).
+fn install_server(repo: &Path, extra: &[&str]) {
+    let o = guard_cmd("git-guard", repo.parent().unwrap())
+        .args(["install", "--server"])
+        .args(extra)
+        .arg(repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}
+
+fn bare_repo(t: &Path, name: &str) -> PathBuf {
+    let p = t.join(name);
+    git(t, &["init", "-q", "--bare", p.to_str().unwrap()]);
+    p
+}
+
+fn chmod_x(p: &Path, on: bool) {
     use std::os::unix::fs::PermissionsExt as _;
-    let hook = up.join(".git/hooks/pre-receive");
-    std::fs::write(&hook, "#!/bin/sh\nexec guard-hook pre-receive \"$@\"\n").unwrap();
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mode = if on { 0o755 } else { 0o644 };
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 fn doctor(t: &Path, args: &[&str]) -> (Option<i32>, String) {
@@ -56,7 +71,7 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
     assert!(text.contains("INFO   client-hooks-skippable"), "{text}");
     assert!(text.contains("the upstream's pre-receive"), "{text}");
     assert!(text.contains("CANNOT CHECK: no agent user"), "{text}");
-    fake_server_guard(&up);
+    install_server(&up, &[]);
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(2), "{text}");
     assert!(!text.contains("server-guard-missing"), "{text}");
@@ -67,6 +82,16 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
     );
     let (_, text) = doctor(t.path(), &["--root", r]);
     assert!(text.contains("MEDIUM client-hooks-off"), "{text}");
+    // Their configuration pointed at another policy.
+    assert!(!text.contains("client-hooks-config"), "{text}");
+    let cfg = root.join("hooks/git-guard.toml");
+    let other = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("hooks/policy.toml", "sandbox/policy.toml");
+    std::fs::write(&cfg, other).unwrap();
+    let (_, text) = doctor(t.path(), &["--root", r]);
+    assert!(text.contains("MEDIUM client-hooks-config"), "{text}");
+    assert!(text.contains("instead of the recorded"), "{text}");
     // Nothing to examine cannot be checked.
     let (code, _) = doctor(t.path(), &[]);
     assert_eq!(code, Some(2));
@@ -83,7 +108,7 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     let t = tempfile::tempdir().unwrap();
     support::open_up(t.path());
     let (up, root) = setup(t.path(), Some(&user.name));
-    fake_server_guard(&up);
+    install_server(&up, &[]);
     let r = root.to_str().unwrap();
 
     // As made: nothing high.
@@ -155,7 +180,7 @@ fn an_agent_in_a_privileged_group_is_high() {
     let t = tempfile::tempdir().unwrap();
     support::open_up(t.path());
     let (up, root) = setup(t.path(), Some(&user.name));
-    fake_server_guard(&up);
+    install_server(&up, &[]);
     // `disk` exists on Debian-like systems; add the group when it does not.
     let _ = std::process::Command::new("groupadd").arg("disk").output();
     let o = std::process::Command::new("usermod")
@@ -166,4 +191,172 @@ fn an_agent_in_a_privileged_group_is_high() {
     let (code, text) = doctor(t.path(), &["--root", root.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("HIGH   agent-privileged-group"), "{text}");
+}
+
+#[test]
+fn server_guard_is_found_where_install_puts_it() {
+    let t = tempfile::tempdir().unwrap();
+    let guard_hook = bin("guard-hook");
+    let found = |repo: &Path| {
+        let (code, text) = doctor(repo.parent().unwrap(), &[repo.to_str().unwrap()]);
+        assert!(code == Some(1) || code == Some(2), "{text}");
+        text
+    };
+
+    // Plain layout: <git dir>/hooks/pre-receive.
+    let up = bare_repo(t.path(), "plain.git");
+    let text = found(&up);
+    assert!(text.contains("HIGH   server-guard-missing"), "{text}");
+    install_server(&up, &[]);
+    let text = found(&up);
+    assert!(!text.contains("server-guard-missing"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "INFO   server-guard: {} (plain layout) runs {}; configuration {}",
+            up.join("hooks/pre-receive").display(),
+            guard_hook.display(),
+            up.join("hooks/git-guard.toml").display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "audit log {}",
+            up.join("guard/audit.log").display()
+        )),
+        "{text}"
+    );
+    // Not executable: git would not run it.
+    chmod_x(&up.join("hooks/pre-receive"), false);
+    assert!(found(&up).contains("HIGH   server-guard-missing"));
+    chmod_x(&up.join("hooks/pre-receive"), true);
+    // Uninstalled: gone.
+    let o = guard_cmd("git-guard", t.path())
+        .arg("uninstall")
+        .arg(&up)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(found(&up).contains("HIGH   server-guard-missing"));
+
+    // A hook of someone else's is no guard; installed over it, it is chained and the shim counts.
+    let up = bare_repo(t.path(), "chained.git");
+    write(&up, "hooks/pre-receive", "#!/bin/sh\nexit 0\n");
+    chmod_x(&up.join("hooks/pre-receive"), true);
+    assert!(found(&up).contains("HIGH   server-guard-missing"));
+    install_server(&up, &[]);
+    assert!(up.join("hooks/pre-receive.guard-chained").is_file());
+    let text = found(&up);
+    assert!(!text.contains("server-guard-missing"), "{text}");
+    // One guard: the shim; the hook moved aside is not counted as one.
+    assert_eq!(text.matches("INFO   server-guard: ").count(), 1, "{text}");
+    assert!(
+        text.contains(&format!(
+            "server-guard: {} (plain layout)",
+            up.join("hooks/pre-receive").display()
+        )),
+        "{text}"
+    );
+
+    // core.hooksPath already set: <git dir>/guard/hooks, which core.hooksPath then names.
+    let up = bare_repo(t.path(), "hookspath.git");
+    std::fs::create_dir_all(t.path().join("shared-hooks")).unwrap();
+    git(
+        &up,
+        &[
+            "config",
+            "core.hooksPath",
+            t.path().join("shared-hooks").to_str().unwrap(),
+        ],
+    );
+    assert!(found(&up).contains("HIGH   server-guard-missing"));
+    install_server(&up, &[]);
+    let text = found(&up);
+    assert!(
+        text.contains(&format!(
+            "server-guard: {} (plain layout)",
+            up.join("guard/hooks/pre-receive").display()
+        )),
+        "{text}"
+    );
+
+    // GitLab: custom_hooks/pre-receive.d/git-guard.
+    let up = bare_repo(t.path(), "gitlab.git");
+    install_server(&up, &["--layout", "gitlab"]);
+    let text = found(&up);
+    assert!(
+        text.contains(&format!(
+            "server-guard: {} (gitlab layout) runs {} when GitLab (Gitaly) runs the repository's custom hooks; configuration {}",
+            up.join("custom_hooks/pre-receive.d/git-guard").display(),
+            guard_hook.display(),
+            up.join("custom_hooks/git-guard.toml").display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("server-guard-missing"), "{text}");
+
+    // Gitea and Forgejo: hooks/pre-receive.d/git-guard.
+    let up = bare_repo(t.path(), "gitea.git");
+    install_server(&up, &["--layout", "gitea"]);
+    let text = found(&up);
+    assert!(
+        text.contains(&format!(
+            "server-guard: {} (gitea layout)",
+            up.join("hooks/pre-receive.d/git-guard").display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("server-guard-missing"), "{text}");
+
+    // A guard that would reject every push: its policy is gone.
+    let up = bare_repo(t.path(), "broken.git");
+    let policy = t.path().join("server-policy.toml");
+    std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
+    install_server(&up, &["--policy", policy.to_str().unwrap()]);
+    let text = found(&up);
+    assert!(
+        text.contains(&format!("policy {}", policy.display())),
+        "{text}"
+    );
+    assert!(!text.contains("server-guard-broken"), "{text}");
+    std::fs::remove_file(&policy).unwrap();
+    let text = found(&up);
+    assert!(text.contains("MEDIUM server-guard-broken"), "{text}");
+    assert!(text.contains("every push is rejected"), "{text}");
+}
+
+#[test]
+fn a_server_policy_the_agent_can_write_is_high() {
+    let user = match support::TestUser::create() {
+        Ok(u) => u,
+        Err(why) => return support::skip("a_server_policy_the_agent_can_write_is_high", &why),
+    };
+    let t = tempfile::tempdir().unwrap();
+    support::open_up(t.path());
+    let (up, root) = setup(t.path(), Some(&user.name));
+    let policy = t.path().join("server-policy.toml");
+    std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
+    install_server(&up, &["--policy", policy.to_str().unwrap()]);
+    let r = root.to_str().unwrap();
+    let (code, text) = doctor(t.path(), &["--root", r]);
+    assert_eq!(code, Some(0), "{text}");
+    let o = std::process::Command::new("chown")
+        .arg(&user.name)
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let (code, text) = doctor(t.path(), &["--root", r]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("HIGH   server-policy-writable"), "{text}");
+    // The server hook configuration in the agent's hands is as bad.
+    let o = std::process::Command::new("chown")
+        .arg(&user.name)
+        .arg(up.join(".git/hooks/git-guard.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let (_, text) = doctor(t.path(), &["--root", r]);
+    assert!(text.contains("HIGH   upstream-hooks-writable"), "{text}");
+    assert!(text.contains("git-guard.toml is writable by"), "{text}");
 }

@@ -35,12 +35,49 @@ fn create(up: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
     c.output().unwrap()
 }
 
-/// git in the clone without the client hooks (they need guard-hook, which these tests do not
-/// exercise).
+/// git in the clone as the agent runs it: the client hooks of DIR/hooks active.
 fn agent_git(code: &Path, args: &[&str]) -> String {
-    let mut a = vec!["-c", "core.hooksPath=/dev/null"];
-    a.extend_from_slice(args);
-    git(code, &a)
+    git(code, args)
+}
+
+/// The same, returning the whole output whatever the status.
+fn agent_try(code: &Path, args: &[&str]) -> std::process::Output {
+    git_out(code, args)
+}
+
+fn status_text(t: &Path, root: &Path) -> String {
+    let st = guard_cmd("git-guard", t)
+        .args(["workspace", "status", "--root"])
+        .arg(root)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}{}", stdout(&st), stderr(&st));
+    stdout(&st)
+}
+
+/// A bare upstream (from `upstream`) guarded by git-guard's real server hooks.
+fn guarded_upstream(t: &Path) -> std::path::PathBuf {
+    let src = t.join("src");
+    upstream(&src);
+    let bare = t.join("up.git");
+    git(
+        t,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            src.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let o = guard_cmd("git-guard", t)
+        .args(["install", "--server"])
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(bare.join("hooks/pre-receive").is_file());
+    bare
 }
 
 #[test]
@@ -94,15 +131,44 @@ fn create_lays_out_the_workspace() {
         std::fs::read_to_string(code.join("src/lib.rs")).unwrap(),
         "pub fn f() -> u8 { 1 }\n"
     );
+    let guard_hook = bin("guard-hook");
     for h in [
         "pre-commit",
         "commit-msg",
         "pre-push",
         "reference-transaction",
     ] {
-        assert!(root.join("hooks").join(h).is_file(), "hook {h}");
+        let shim = std::fs::read_to_string(root.join("hooks").join(h)).unwrap();
+        assert!(
+            shim.starts_with("#!/bin/sh\n# git-guard-shim v"),
+            "hook {h}:\n{shim}"
+        );
+        // The shim runs guard-hook by its absolute path, not whatever the agent's PATH holds.
+        assert!(
+            shim.contains(&format!("exec '{}' --config", guard_hook.display())),
+            "hook {h}:\n{shim}"
+        );
+        let mode = std::fs::metadata(root.join("hooks").join(h))
+            .unwrap()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755, "hook {h}");
     }
+    // The shims' configuration names the workspace's recorded policy.
+    let config = std::fs::read_to_string(root.join("hooks/git-guard.toml")).unwrap();
+    assert!(config.contains("side = \"client\""), "{config}");
+    assert!(
+        config.contains(&format!(
+            "policy = \"{}\"",
+            root_c.join("hooks/policy.toml").display()
+        )),
+        "{config}"
+    );
     assert!(root.join("hooks/policy.toml").is_file());
+    assert!(!root.join("hooks/policy-path").exists());
+    assert!(
+        text.contains(&format!("client shims running {}", guard_hook.display())),
+        "{text}"
+    );
     let env = std::fs::read_to_string(root.join("agent.env")).unwrap();
     for k in [
         "AGENT_DATA_ROOT=",
@@ -396,26 +462,54 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
     // The agent works in its clone as itself.
     let code = root.join("code-repo");
     let home = root.join("sandbox");
-    let mut c = git_cmd(&code);
-    c.args([
-        "-c",
-        "core.hooksPath=/dev/null",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "as agent",
-    ]);
-    let o = user.apply(&mut c, &home).output().unwrap();
+    let as_agent = |args: &[&str]| {
+        let mut c = git_cmd(&code);
+        c.args(args);
+        user.apply(&mut c, &home).output().unwrap()
+    };
+    write(&code, "src/agent.rs", "pub fn a() {}\n");
+    let o = as_agent(&["add", "-A"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // ...and cannot write the hooks.
-    let mut c = std::process::Command::new("sh");
-    c.arg("-c").arg(format!(
-        "echo x >> '{}'",
-        root.join("hooks/pre-commit").display()
-    ));
-    let o = user.apply(&mut c, &home).output().unwrap();
-    assert!(!o.status.success(), "the agent wrote its hooks");
+    let o = as_agent(&["commit", "-q", "-m", "as agent"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The client hooks ran as the agent, and judge the agent.
+    write(&code, ".env", "TOKEN=x\n");
+    assert!(as_agent(&["add", ".env"]).status.success());
+    let o = as_agent(&["commit", "-q", "-m", "secret"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("paths.deny"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("judged as {} (agent)", user.name)),
+        "{}",
+        stderr(&o)
+    );
+    assert!(as_agent(&["rm", "-q", "--cached", ".env"]).status.success());
+    std::fs::remove_file(code.join(".env")).unwrap();
+    // ...and cannot write the hooks: not change a shim, its configuration or the policy, not
+    // add or replace a file in DIR/hooks, not point the configuration elsewhere.
+    for attempt in [
+        format!("echo x >> '{}'", root.join("hooks/pre-commit").display()),
+        format!(
+            "echo x >> '{}'",
+            root.join("hooks/git-guard.toml").display()
+        ),
+        format!("echo x >> '{}'", root.join("hooks/policy.toml").display()),
+        format!("echo x > '{}'", root.join("hooks/pre-rebase").display()),
+        format!(
+            "mv '{}' '{}'",
+            root.join("hooks/pre-commit").display(),
+            root.join("sandbox/pre-commit").display()
+        ),
+        format!("chmod 777 '{}'", root.join("hooks").display()),
+    ] {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c").arg(&attempt);
+        let o = user.apply(&mut c, &home).output().unwrap();
+        assert!(!o.status.success(), "the agent could: {attempt}");
+    }
+    assert!(!root.join("hooks/pre-rebase").exists());
+    let m = std::fs::metadata(root.join("hooks")).unwrap();
+    assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o755));
 
     // Status run by root reads the clone as the agent (no dubious-ownership failure).
     let st = guard_cmd("git-guard", t.path())
@@ -443,4 +537,154 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
         .output()
         .unwrap();
     assert!(rm.status.success(), "{}", stderr(&rm));
+}
+
+/// The agent's day, through the real hooks: the client hooks block and flag early, the
+/// server's pre-receive holds when the agent skips them.
+#[test]
+fn agent_commits_and_pushes_through_the_guard() {
+    let t = tempfile::tempdir().unwrap();
+    let up = guarded_upstream(t.path());
+    let root = t.path().join("ws");
+    let out = create(&up, &root, &["--topic", "t"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let code = root.join("code-repo");
+
+    // A secret file: pre-commit refuses, naming the rule and the path.
+    write(&code, ".env", "API_TOKEN=abc\n");
+    agent_git(&code, &["add", ".env"]);
+    let o = agent_try(&code, &["commit", "-q", "-m", "add env"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("paths.deny") && err.contains(".env"), "{err}");
+    assert!(err.contains("git-guard: REJECTED"), "{err}");
+    assert_eq!(
+        agent_git(&code, &["rev-list", "--count", "HEAD"]).trim(),
+        "2"
+    );
+    agent_git(&code, &["rm", "-q", "--cached", ".env"]);
+    std::fs::remove_file(code.join(".env")).unwrap();
+
+    // Over the cap of 10 files a commit.
+    for i in 0..11 {
+        write(&code, &format!("gen/f{i}.txt"), format!("{i}\n"));
+    }
+    agent_git(&code, &["add", "-A"]);
+    let o = agent_try(&code, &["commit", "-q", "-m", "too much"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("caps.files"), "{}", stderr(&o));
+    agent_git(&code, &["rm", "-q", "-r", "--cached", "gen"]);
+    std::fs::remove_dir_all(code.join("gen")).unwrap();
+
+    // A test change: accepted, and flagged.
+    write(&code, "tests/it.rs", "#[test]\nfn t() {}\n");
+    write(&code, "src/lib.rs", "pub fn f() -> u8 { 2 }\n");
+    agent_git(&code, &["add", "-A"]);
+    let o = agent_try(
+        &code,
+        &["commit", "-q", "-m", "agent: f returns 2, with a test"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("tests.changed") && err.contains("tests/it.rs"),
+        "{err}"
+    );
+    assert!(
+        err.contains("git-guard: PASSED: 0 violations, 1 flag"),
+        "{err}"
+    );
+    let good = agent_git(&code, &["rev-parse", "HEAD"]);
+
+    // The agent's branch is pushed; pre-push and the server's pre-receive both pass it.
+    let o = agent_try(&code, &["push", "-q", "origin", "agent/t"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(git(&up, &["rev-parse", "refs/heads/agent/t"]), good);
+
+    // Status shows the outstanding flag and the server's verdict on the push.
+    let st = status_text(t.path(), &root);
+    assert!(st.contains("findings    1 outstanding"), "{st}");
+    assert!(st.contains("flag tests.changed: tests/it.rs"), "{st}");
+    assert!(
+        st.contains("last push   pre-receive push refs/heads/agent/t: passed [tests.changed]"),
+        "{st}"
+    );
+
+    // The agent skips its client hooks: the commit lands locally, the server refuses it.
+    write(&code, ".env", "API_TOKEN=abc\n");
+    agent_git(&code, &["add", ".env"]);
+    agent_git(&code, &["commit", "-q", "--no-verify", "-m", "sneak env"]);
+    for skip in [
+        &["push", "--no-verify", "origin", "agent/t"][..],
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "push",
+            "origin",
+            "agent/t",
+        ][..],
+    ] {
+        let o = agent_try(&code, skip);
+        assert!(!o.status.success(), "{skip:?} was accepted");
+        let err = stderr(&o);
+        assert!(err.contains("remote: error[paths.deny]"), "{skip:?}: {err}");
+        assert!(err.contains("pre-receive hook declined"), "{skip:?}: {err}");
+        assert_eq!(git(&up, &["rev-parse", "refs/heads/agent/t"]), good);
+    }
+    // The same commit made with the hooks switched off for the commit too.
+    agent_git(&code, &["reset", "-q", "--hard", "HEAD~1"]);
+    write(&code, ".env", "API_TOKEN=abc\n");
+    agent_git(&code, &["add", ".env"]);
+    agent_git(
+        &code,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "commit",
+            "-q",
+            "-m",
+            "env",
+        ],
+    );
+    let o = agent_try(
+        &code,
+        &[
+            "-c",
+            "core.hooksPath=/dev/null",
+            "push",
+            "origin",
+            "agent/t",
+        ],
+    );
+    assert!(
+        stderr(&o).contains("remote: error[paths.deny]"),
+        "{}",
+        stderr(&o)
+    );
+    // Nor may the agent push its work to the protected branch, hooks or not.
+    let o = agent_try(
+        &code,
+        &[
+            "push",
+            "--no-verify",
+            "origin",
+            &format!("{}:refs/heads/main", good.trim()),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("remote: error[refs.protected]"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        git(&up, &["rev-parse", "main"]),
+        git(&t.path().join("src"), &["rev-parse", "main"])
+    );
+    let st = status_text(t.path(), &root);
+    assert!(
+        st.contains("last push   pre-receive push refs/heads/agent/t: rejected [paths.deny"),
+        "{st}"
+    );
+    assert!(st.contains("violation paths.deny: .env"), "{st}");
 }

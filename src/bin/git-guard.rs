@@ -191,8 +191,9 @@ struct DemoArgs {
 
 #[derive(clap::Args)]
 struct RepoOpts {
-    /// The policy file (default: git config guard.policy, else policy.toml on the protected
-    /// base branch, else the built-in default).
+    /// The policy file (default: the installed hooks' policy, else policy.toml on the
+    /// protected base branch, else the built-in default; on a server with hooks installed,
+    /// only the hooks' own file is accepted).
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
 }
@@ -282,6 +283,9 @@ enum WorkspaceCommand {
         /// `Name <email>` for the agent to commit with.
         #[arg(long, value_name = "IDENT")]
         identity: Option<String>,
+        /// The guard-hook the client hooks run (default: next to git-guard, else on PATH).
+        #[arg(long, value_name = "FILE")]
+        guard_hook: Option<PathBuf>,
     },
     /// Branch, ahead/behind the upstream, outstanding findings, last verdict.
     Status {
@@ -294,6 +298,9 @@ enum WorkspaceCommand {
         /// The workspace (default: $AGENT_DATA_ROOT).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+        /// The guard-hook the client hooks run (default: next to git-guard, else on PATH).
+        #[arg(long, value_name = "FILE")]
+        guard_hook: Option<PathBuf>,
     },
     /// Delete the workspace and its keep-alive refs in the upstream.
     Remove {
@@ -349,6 +356,29 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Note SIGINT, SIGTERM and SIGHUP instead of dying of them, so that the demo can stop its
+/// service and remove its scratch directory. A handler (not SIG_IGN) is reset by exec, so the
+/// commands the demo runs still stop at the terminal's Ctrl-C.
+fn catch_interrupts() -> &'static std::sync::atomic::AtomicBool {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+    &INTERRUPTED
 }
 
 fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
@@ -541,6 +571,7 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 dir: args.dir,
                 keep: args.keep,
                 bin_dir,
+                interrupted: Some(catch_interrupts()),
             };
             demo::run(&opts, out)?;
             Ok(0)
@@ -686,6 +717,7 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
             base,
             policy,
             identity,
+            guard_hook,
         } => {
             let created = workspace::create(&workspace::CreateOptions {
                 upstream: from,
@@ -695,6 +727,7 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
                 base,
                 policy,
                 identity,
+                guard_hook,
             })?;
             writeln!(out, "{created}")?;
         }
@@ -702,8 +735,8 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
             let status = workspace::status(&workspace_root(root)?)?;
             writeln!(out, "{status}")?;
         }
-        WorkspaceCommand::Reset { root } => {
-            let created = workspace::reset(&workspace_root(root)?)?;
+        WorkspaceCommand::Reset { root, guard_hook } => {
+            let created = workspace::reset(&workspace_root(root)?, guard_hook.as_deref())?;
             writeln!(out, "{created}")?;
         }
         WorkspaceCommand::Remove { root } => {
@@ -916,11 +949,7 @@ fn audit(
     outcome: &str,
     detail: serde_json::Value,
 ) {
-    let path = policy
-        .audit
-        .log
-        .clone()
-        .unwrap_or_else(|| repo.git_dir().join("guard").join("audit.log"));
+    let path = approvals::audit_log_for_repo(repo, policy);
     let event = git_guard::audit::Event {
         door: door.to_string(),
         action,

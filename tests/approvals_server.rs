@@ -1,0 +1,541 @@
+//! Approvals through the real server hooks: a bare repository guarded by
+//! `git guard install --server`, pushes over a local path with the pusher named by the installed
+//! host's variable (receive-pack inherits the pusher's environment over a local path, which is
+//! how these tests pose as different server users), `git guard approve` from clones and on the
+//! server, and the push records post-receive writes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use git_guard::approvals::{self, Record, RecordKind};
+use git_guard::policy::{Policy, Role};
+use gix::ObjectId;
+
+const POLICY: &str = r#"
+[actors]
+humans = ["alice", "bob"]
+agents = ["bot"]
+admins = ["root-admin"]
+default_role = "agent"
+"#;
+
+struct Server {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    bare: PathBuf,
+    policy: PathBuf,
+}
+
+/// A bare server whose main holds a library and its test, guarded for `host` with the policy
+/// above (installed before any push, as an admin would).
+fn server(host: &str) -> Server {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let seed = dir.join("seed");
+    init_repo(&seed);
+    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
+    write(
+        &seed,
+        "tests/t.rs",
+        "#[test]\nfn t() { assert_eq!(1, 1); }\n",
+    );
+    commit_all(&seed, "seed");
+    let bare = dir.join("server.git");
+    git(
+        &dir,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            seed.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let o = guard_cmd("git-guard", &dir)
+        .args(["install", "--server", "--host", host, "--policy"])
+        .arg(&policy)
+        .arg(&bare)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    Server {
+        _tmp: tmp,
+        dir,
+        bare,
+        policy,
+    }
+}
+
+impl Server {
+    fn clone(&self, name: &str) -> PathBuf {
+        let work = self.dir.join(name);
+        git(
+            &self.dir,
+            &[
+                "clone",
+                "-q",
+                self.bare.to_str().unwrap(),
+                work.to_str().unwrap(),
+            ],
+        );
+        work
+    }
+
+    fn refs(&self, prefix: &str) -> Vec<(String, String)> {
+        git(
+            &self.bare,
+            &["for-each-ref", "--format=%(refname) %(objectname)", prefix],
+        )
+        .lines()
+        .map(|l| {
+            let (n, id) = l.split_once(' ').unwrap();
+            (n.to_string(), id.to_string())
+        })
+        .collect()
+    }
+
+    fn policy(&self) -> Policy {
+        Policy::load(&self.policy).unwrap()
+    }
+
+    fn outstanding(&self, commit: &str) -> usize {
+        let repo = gix::open(&self.bare).unwrap();
+        let id = ObjectId::from_hex(commit.as_bytes()).unwrap();
+        approvals::unapproved_flags(&repo, &self.policy(), id)
+            .unwrap()
+            .len()
+    }
+}
+
+/// `git push ARGS` from `work` as `user` (the installed host's variable is `var`).
+fn push(work: &Path, var: &str, user: &str, args: &[&str]) -> Output {
+    git_cmd(work)
+        .env(var, user)
+        .arg("push")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `git guard ARGS` in `dir` with `var=user` in its environment (and so in its `git push`).
+fn guard_as(dir: &Path, var: &str, user: &str, args: &[&str]) -> Output {
+    guard_cmd("git-guard", dir)
+        .env(var, user)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn all(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// A commit on a new branch of `work` changing the test file; its id.
+fn change_test(work: &Path, branch: &str, body: &str) -> String {
+    git(work, &["switch", "-q", "-c", branch]);
+    write(
+        work,
+        "tests/t.rs",
+        format!("#[test]\nfn t() {{ {body} }}\n"),
+    );
+    commit_all(work, &format!("{branch}: change the test"))
+}
+
+/// A record blob written into `work`'s object store, and the ref it would go under.
+fn record_blob(work: &Path, commit: &str, approver: &str, role: Role) -> (String, String) {
+    let tree = git(work, &["rev-parse", &format!("{commit}^{{tree}}")])
+        .trim()
+        .to_string();
+    let record = Record {
+        version: 1,
+        kind: RecordKind::Approve,
+        commit: commit.to_string(),
+        tree,
+        flags: vec!["tests.changed:tests/t.rs".into()],
+        revokes: None,
+        approver: approver.into(),
+        role,
+        source: "REMOTE_USER".into(),
+        host: "test".into(),
+        at: approvals::rfc3339(1_767_225_600),
+        at_unix: 1_767_225_600,
+        why: "looks fine to me".into(),
+        pusher: None,
+    };
+    let file = work.join(".git").join("record");
+    std::fs::write(&file, record.payload().unwrap()).unwrap();
+    let blob = git(work, &["hash-object", "-w", file.to_str().unwrap()])
+        .trim()
+        .to_string();
+    let refname = format!("refs/guard/approvals/{commit}/{blob}");
+    (blob, refname)
+}
+
+#[test]
+fn flags_are_approved_only_by_another_human_and_records_never_change() {
+    let s = server("http");
+    let var = "REMOTE_USER";
+    let policy = s.policy.to_str().unwrap();
+
+    // (a) The agent pushes a branch that changes a test file: a flag, not a violation.
+    let agent = s.clone("agent");
+    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
+    let o = push(&agent, var, "bot", &["origin", "agent/feature"]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert!(all(&o).contains("tests.changed"), "{}", all(&o));
+    // post-receive recorded who brought the commit.
+    let pushes = s.refs("refs/guard/pushes/");
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0].0, format!("refs/guard/pushes/{c}"));
+    let rec = git(&s.bare, &["cat-file", "blob", &pushes[0].1]);
+    assert!(rec.contains("\"pusher\":\"bot\""), "{rec}");
+
+    // (b) The flag is outstanding, read on the server with the hooks' own policy.
+    let o = guard_cmd("git-guard", &s.bare)
+        .args(["flags", "refs/heads/agent/feature"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("[outstanding] tests.changed:tests/t.rs"),
+        "{text}"
+    );
+    assert!(text.contains("pushed by bot"), "{text}");
+    assert_eq!(s.outstanding(&c), 1);
+
+    // (c) The agent cannot approve its own commit: not as itself...
+    let (blob, refname) = record_blob(&agent, &c, "bot", Role::Agent);
+    let o = push(
+        &agent,
+        var,
+        "bot",
+        &["origin", &format!("{blob}:{refname}")],
+    );
+    assert!(!o.status.success(), "{}", all(&o));
+    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    // ...nor by writing a human's name into the record: the server knows who pushes.
+    let o = guard_as(
+        &agent,
+        var,
+        "bot",
+        &[
+            "approve", &c, "-m", "trust me", "--as", "alice", "--policy", policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    assert!(
+        all(&o).contains("bot (agent) may not approve"),
+        "{}",
+        all(&o)
+    );
+    // Nothing was recorded, there or here.
+    assert!(s.refs("refs/guard/approvals/").is_empty());
+    assert!(
+        git(&agent, &["for-each-ref", "refs/guard/approvals/"])
+            .trim()
+            .is_empty()
+    );
+    assert_eq!(s.outstanding(&c), 1);
+
+    // (d) A human approves from a clone: the record is pushed and the real pre-receive
+    // accepts it; the flag is cleared.
+    let alice = s.clone("alice");
+    let o = guard_as(
+        &alice,
+        var,
+        "alice",
+        &[
+            "approve",
+            "origin/agent/feature",
+            "-m",
+            "the new assertion is right",
+            "--as",
+            "alice",
+            "--policy",
+            policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(stdout(&o).contains("pushed to origin"), "{}", all(&o));
+    let approvals_on_server = s.refs("refs/guard/approvals/");
+    assert_eq!(approvals_on_server.len(), 1, "{approvals_on_server:?}");
+    let (approval_ref, approval_id) = approvals_on_server[0].clone();
+    assert!(approval_ref.starts_with(&format!("refs/guard/approvals/{c}/")));
+    assert_eq!(s.outstanding(&c), 0);
+    let o = guard_cmd("git-guard", &s.bare)
+        .args(["flags", "refs/heads/agent/feature"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).contains("git-guard flags: 0 outstanding of 1 flag"),
+        "{}",
+        all(&o)
+    );
+    // The approval did not go through the change rules: no branch of commits was judged, and
+    // pushing it recorded no pusher.
+    assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
+
+    // (e) Nobody deletes or rewrites a record: not the approver, not an admin.
+    let (other, _) = record_blob(&alice, &c, "alice", Role::Human);
+    for user in ["alice", "root-admin"] {
+        let o = push(&alice, var, user, &["origin", &format!(":{approval_ref}")]);
+        assert!(!o.status.success(), "{user}: {}", all(&o));
+        assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
+        let o = push(
+            &alice,
+            var,
+            user,
+            &["--force", "origin", &format!("{other}:{approval_ref}")],
+        );
+        assert!(!o.status.success(), "{user}: {}", all(&o));
+        assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
+    }
+    // Nor the push records the server writes itself.
+    let o = push(
+        &alice,
+        var,
+        "root-admin",
+        &["origin", &format!(":refs/guard/pushes/{c}")],
+    );
+    assert!(!o.status.success(), "{}", all(&o));
+    assert!(all(&o).contains("approvals.namespace"), "{}", all(&o));
+    assert_eq!(
+        s.refs("refs/guard/approvals/"),
+        vec![(approval_ref, approval_id)]
+    );
+    assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
+
+    // (f) A human who pushed a commit cannot approve it: the server recorded them as its
+    // pusher, though bob's clone did not know.
+    let bob = s.clone("bob");
+    let b = change_test(&bob, "bob/change", "assert_eq!(3, 3);");
+    let o = push(&bob, var, "bob", &["origin", "bob/change"]);
+    assert!(o.status.success(), "{}", all(&o));
+    let o = guard_as(
+        &bob,
+        var,
+        "bob",
+        &[
+            "approve",
+            &b,
+            "-m",
+            "mine is fine",
+            "--as",
+            "bob",
+            "--policy",
+            policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
+    assert_eq!(s.outstanding(&b), 1);
+    // Nor can bob pass as alice: the record must name whoever pushes it.
+    let o = guard_as(
+        &bob,
+        var,
+        "bob",
+        &[
+            "approve", &b, "-m", "as alice", "--as", "alice", "--policy", policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("approvals.identity"), "{}", all(&o));
+    assert_eq!(s.outstanding(&b), 1);
+    // Another human can.
+    git(&alice, &["fetch", "-q", "origin"]);
+    let o = guard_as(
+        &alice,
+        var,
+        "alice",
+        &[
+            "approve",
+            &b,
+            "-m",
+            "reviewed bob's test",
+            "--as",
+            "alice",
+            "--policy",
+            policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_eq!(s.outstanding(&b), 0);
+}
+
+#[test]
+fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
+    let s = server("http");
+    let var = "REMOTE_USER";
+    let policy = s.policy.to_str().unwrap();
+    let agent = s.clone("agent");
+    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
+    assert!(
+        push(&agent, var, "bot", &["origin", "agent/feature"])
+            .status
+            .success()
+    );
+
+    // Alice pushes a branch of her own and her approval of the agent's commit in one push.
+    let alice = s.clone("alice");
+    let o = guard_cmd("git-guard", &alice)
+        .args([
+            "approve",
+            "origin/agent/feature",
+            "-m",
+            "read it",
+            "--as",
+            "alice",
+            "--no-push",
+            "--policy",
+            policy,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let local = git(
+        &alice,
+        &["for-each-ref", "--format=%(refname)", "refs/guard/"],
+    );
+    let approval_ref = local.trim().to_string();
+    git(&alice, &["switch", "-q", "-c", "docs"]);
+    write(&alice, "README.md", "docs\n");
+    let d = commit_all(&alice, "docs");
+    let o = push(
+        &alice,
+        var,
+        "alice",
+        &["origin", "docs", &format!("{approval_ref}:{approval_ref}")],
+    );
+    assert!(o.status.success(), "{}", all(&o));
+    assert_eq!(git(&s.bare, &["rev-parse", "refs/heads/docs"]).trim(), d);
+    assert_eq!(s.refs("refs/guard/approvals/").len(), 1);
+    assert_eq!(s.outstanding(&c), 0);
+    // The branch's commit got its pusher; the approval ref none.
+    let pushes: Vec<String> = s
+        .refs("refs/guard/pushes/")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(pushes, {
+        let mut v = vec![
+            format!("refs/guard/pushes/{c}"),
+            format!("refs/guard/pushes/{d}"),
+        ];
+        v.sort();
+        v
+    });
+
+    // A commit and its approval in one push is the pusher approving their own change: the
+    // whole push is refused, the branch included. The approval's blob and the commit sit in
+    // the quarantine, which is what the hook reads.
+    let n = change_test(&alice, "alice/test", "assert_eq!(4, 4);");
+    let (blob, refname) = record_blob(&alice, &n, "alice", Role::Human);
+    let before = git(&s.bare, &["for-each-ref"]);
+    let o = push(
+        &alice,
+        var,
+        "alice",
+        &["origin", "alice/test", &format!("{blob}:{refname}")],
+    );
+    assert!(!o.status.success(), "{}", all(&o));
+    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert_eq!(git(&s.bare, &["for-each-ref"]), before);
+    let o = git_out(&s.bare, &["cat-file", "-e", &blob]);
+    assert!(!o.status.success(), "the refused record must not land");
+
+    // Pushed alone first (bob pushes it), alice's approval then lands in a push of its own.
+    let o = push(&alice, var, "bob", &["origin", "alice/test"]);
+    assert!(o.status.success(), "{}", all(&o));
+    let o = push(
+        &alice,
+        var,
+        "alice",
+        &["origin", &format!("{blob}:{refname}")],
+    );
+    assert!(o.status.success(), "{}", all(&o));
+    assert_eq!(s.outstanding(&n), 0);
+}
+
+#[test]
+fn approve_on_the_server_uses_the_installed_host_and_policy() {
+    let s = server("gitolite");
+    let agent = s.clone("agent");
+    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
+    let o = push(&agent, "GL_USER", "bot", &["origin", "agent/feature"]);
+    assert!(o.status.success(), "{}", all(&o));
+
+    // The identity is the installed host's variable; without it nobody is named.
+    let o = guard_cmd("git-guard", &s.bare)
+        .args(["approve", &c, "-m", "ok"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert!(all(&o).contains("GL_USER is not set"), "{}", all(&o));
+    // --as is the server's to decide, never the caller's.
+    let o = guard_as(
+        &s.bare,
+        "GL_USER",
+        "alice",
+        &["approve", &c, "-m", "ok", "--as", "bob"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    // Another policy than the hooks' is refused.
+    let other = s.dir.join("other.toml");
+    std::fs::write(&other, "[actors]\nhumans = [\"bot\"]\n").unwrap();
+    let o = guard_as(
+        &s.bare,
+        "GL_USER",
+        "bot",
+        &[
+            "approve",
+            &c,
+            "-m",
+            "ok",
+            "--policy",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert!(
+        all(&o).contains("the server hooks of this repository use the policy"),
+        "{}",
+        all(&o)
+    );
+    // The agent is an agent under the hooks' policy; its pusher record stands too.
+    let o = guard_as(&s.bare, "GL_USER", "bot", &["approve", &c, "-m", "ok"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    assert!(s.refs("refs/guard/approvals/").is_empty());
+
+    // A human named by GL_USER approves on the server, with the hooks' policy (the same file
+    // given explicitly is accepted too).
+    let o = guard_as(
+        &s.bare,
+        "GL_USER",
+        "alice",
+        &[
+            "approve",
+            &c,
+            "-m",
+            "reviewed on the server",
+            "--policy",
+            s.policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(stdout(&o).contains("as alice (human)"), "{}", all(&o));
+    assert_eq!(s.outstanding(&c), 0);
+    let listed = guard_cmd("git-guard", &s.bare)
+        .args(["approvals", &c])
+        .output()
+        .unwrap();
+    assert!(stdout(&listed).contains("alice"), "{}", all(&listed));
+}
