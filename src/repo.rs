@@ -6,11 +6,11 @@ use anyhow::{Result, anyhow};
 
 /// Decoded objects kept in memory: trees and commits are read again and again while diffing
 /// a range, and the cache makes the second read free.
-pub const OBJECT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+pub const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Delta bases kept while unpacking: a hash map, because gix's default (a 64-slot list
 /// searched linearly) showed up as a tenth of the time of a long range.
-pub const PACK_CACHE_BYTES: usize = 64 * 1024 * 1024;
+pub const PACK_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Open the repository holding `dir` (searching upwards, honouring `GIT_DIR` and the other
 /// variables git sets for hooks), with an object cache.
