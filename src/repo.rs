@@ -5,11 +5,14 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 
 /// Decoded objects kept in memory: trees and commits are read again and again while diffing
-/// a range, and the cache makes the second read free.
+/// a range, and the cache makes the second read free. Those reads are of recent objects (a
+/// commit's parent, its trees), so a small cache hits as often as a large one: 32 MiB per
+/// thread gave the same speed with twice the peak memory.
 pub const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Delta bases kept while unpacking: a hash map, because gix's default (a 64-slot list
-/// searched linearly) showed up as a tenth of the time of a long range.
+/// searched linearly) showed up as a tenth of the time of a long range. 16 MiB per thread
+/// is as fast as 64 MiB on the benchmark's ranges.
 pub const PACK_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Open the repository holding `dir` (searching upwards, honouring `GIT_DIR` and the other
