@@ -1103,12 +1103,14 @@ fn parse_push_record(data: &[u8]) -> Result<PushRecord> {
     Ok(rec)
 }
 
+/// A push log and the refs it was read from.
+type CachedPushLog = Option<(Vec<(String, ObjectId)>, std::rc::Rc<PushLog>)>;
+
 thread_local! {
     /// The last push log read, with the refs it was read from. Records are blobs, so the same
     /// ref names pointing at the same ids are the same log: one command asking about many
     /// commits reads the records once, and a record written since is never missed.
-    static PUSH_LOG: std::cell::RefCell<Option<(Vec<(String, ObjectId)>, std::rc::Rc<PushLog>)>> =
-        const { std::cell::RefCell::new(None) };
+    static PUSH_LOG: std::cell::RefCell<CachedPushLog> = const { std::cell::RefCell::new(None) };
 }
 
 /// The push log of `repo`: read once, then reused while its records stay the same.
