@@ -4,17 +4,25 @@
 //! An upstream bare repository with the server guard; a first deploy of a tiny service; an
 //! agent workspace; an agent commit blocked by a denied path; a change over the cap; a test
 //! file changed and flagged; the agent branch pushed and accepted; a deploy refused until a
-//! human approves; the approval; a deploy with reload and health check; a broken release rolled
-//! back by itself. Identities are the host's (`GL_USER`, as gitolite sets it): `agent-bot` is
-//! the agent, `alice` the human.
+//! human approves; the approval (and the agent's forged one, refused by the server); a deploy
+//! with reload and health check; a broken release rolled back by itself.
 //!
-//! The demo leaves the machine as it found it: the service it starts is killed with its process
-//! group, and the scratch directory is removed unless asked to keep it. Every step checks its
-//! outcome; the first one that does not go as told stops the demo with what it saw.
+//! Every command is the one a person would type, shown as `WHO:DIR$ COMMAND` before it runs,
+//! followed by the lines of its output that matter. Pushes go over local paths with the
+//! pusher's name in `GL_USER`, as gitolite sets it, and the server guard is installed for
+//! gitolite: `agent-bot` is the agent, `alice` the human. `git guard` runs through git, as a
+//! user runs it.
+//!
+//! The demo leaves the machine as it found it: git reads no configuration but the scratch
+//! directory's, `HOME` points into it, the service it starts is killed with its process group
+//! (and stops by itself if the demo dies first), and the scratch directory is removed unless
+//! asked to keep it, also when the person interrupts it (see [`DemoOptions::interrupted`]). Every step checks its outcome; the first one that does not go as told
+//! stops the demo with what it saw.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -28,6 +36,9 @@ pub struct DemoOptions {
     pub keep: bool,
     /// Where the git-guard binaries are (`git-guard`, `guard-hook`, `guard-deploy`).
     pub bin_dir: PathBuf,
+    /// Set (by a signal handler) when the person interrupts the demo: it stops at the next
+    /// command and still cleans up. The commands it runs get the terminal's SIGINT too.
+    pub interrupted: Option<&'static AtomicBool>,
 }
 
 /// The number of steps the demo tells.
@@ -35,6 +46,9 @@ pub const STEPS: usize = 11;
 
 const AGENT: &str = "agent-bot";
 const HUMAN: &str = "alice";
+/// The deploy user: guard-deploy acts as the unix user running it; the prompt says its job.
+const DEPLOYER: &str = "deploy";
+const CODE: &str = "workspace/code-repo";
 
 /// Run the demo, writing each step to `out`.
 pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
@@ -52,14 +66,21 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
                 );
             }
             std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-            (std::path::absolute(d)?, None)
+            let abs = d
+                .canonicalize()
+                .with_context(|| format!("cannot resolve {}", d.display()))?;
+            (abs, None)
         }
         None => {
             let t = tempfile::Builder::new()
                 .prefix("git-guard-demo-")
                 .tempdir()
                 .context("cannot create a scratch directory")?;
-            (t.path().to_path_buf(), Some(t))
+            let abs = t
+                .path()
+                .canonicalize()
+                .with_context(|| format!("cannot resolve {}", t.path().display()))?;
+            (abs, Some(t))
         }
     };
     let mut demo = Demo {
@@ -68,12 +89,13 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
         out,
         step: 0,
         service: None,
+        agent_env: Vec::new(),
+        interrupted: opts.interrupted,
     };
     let result = demo.story();
-    let stopped = if demo.stop_service() {
-        "service stopped; "
-    } else {
-        ""
+    let stopped = match demo.stop_service() {
+        Some(pid) => format!("service (pid {pid}) stopped; "),
+        None => String::new(),
     };
     let keep_note = match (opts.keep, temp) {
         (true, Some(t)) => {
@@ -111,11 +133,21 @@ struct Demo<'a> {
     out: &'a mut dyn Write,
     step: usize,
     service: Option<Child>,
+    /// The agent's environment from the workspace's `agent.env`, as its harness sources it.
+    agent_env: Vec<(String, String)>,
+    interrupted: Option<&'static AtomicBool>,
 }
 
 impl Demo<'_> {
     fn p(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
+    }
+
+    fn check_interrupted(&self) -> Result<()> {
+        if self.interrupted.is_some_and(|i| i.load(Ordering::SeqCst)) {
+            bail!("interrupted at step {}", self.step);
+        }
+        Ok(())
     }
 
     fn title(&mut self, text: &str) -> Result<()> {
@@ -131,80 +163,121 @@ impl Demo<'_> {
         Ok(())
     }
 
+    fn ok(&mut self, text: impl AsRef<str>) -> Result<()> {
+        self.say(format!("ok: {}", text.as_ref()))
+    }
+
+    /// Paths under the scratch directory, relative to it, as the commands are shown.
+    fn relative(&self, text: &str) -> String {
+        let root = self.root.display().to_string();
+        text.replace(&format!("{root}/"), "").replace(&root, ".")
+    }
+
     /// A command with the demo's environment: its binaries first on PATH, git isolated from
-    /// the machine's configuration, fixed names for commits, and `GL_USER` as `who`.
-    fn command(&self, program: &str, dir: &Path, who: &str) -> Command {
+    /// the machine's configuration, `HOME` in the scratch directory, and `GL_USER` as `who`.
+    fn command(&self, program: &str, dir: &str, who: &str) -> Command {
         let mut c = Command::new(program);
-        c.current_dir(dir);
-        for (k, _) in std::env::vars() {
+        c.current_dir(self.p(dir));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
             if k.starts_with("GIT_") || k.starts_with("GUARD_") {
-                c.env_remove(k);
+                c.env_remove(k.as_ref());
             }
         }
-        let path = format!(
-            "{}:{}",
-            self.bin_dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let mut path = std::ffi::OsString::from(self.bin_dir.as_os_str());
+        if let Some(p) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(p);
+        }
         c.env("PATH", path)
-            .env("GIT_CONFIG_GLOBAL", self.p("gitconfig"))
+            .env("HOME", self.p("home"))
+            .env("GIT_CONFIG_GLOBAL", self.p("home/gitconfig"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GL_USER", who)
             .env("RUST_LOG", "off")
             .stdin(Stdio::null());
+        if who == AGENT {
+            for (k, v) in &self.agent_env {
+                c.env(k, v);
+            }
+        }
         c
     }
 
-    fn run(&self, program: &str, dir: &Path, who: &str, args: &[&str]) -> Result<Output> {
-        self.command(program, dir, who)
-            .args(args)
-            .output()
-            .with_context(|| format!("cannot run {program} {}", args.join(" ")))
+    /// Run without showing it (setting things up, tidying after a refusal); require exit 0.
+    fn quiet(&mut self, who: &str, dir: &str, program: &str, args: &[&str]) -> Result<String> {
+        self.exec(who, dir, program, args, 0)
     }
 
-    /// Run and require exit `code`; return stdout and stderr together.
-    fn expect(
-        &self,
-        program: &str,
-        dir: &Path,
+    /// Show `WHO:DIR$ COMMAND`, run it, require exit `code`; return its output (stdout then
+    /// stderr, paths relative to the scratch directory).
+    fn cmd(
+        &mut self,
         who: &str,
+        dir: &str,
+        program: &str,
         args: &[&str],
         code: i32,
     ) -> Result<String> {
-        let o = self.run(program, dir, who, args)?;
-        let text = format!(
+        let mut line = String::from(program);
+        for a in args {
+            line.push(' ');
+            line.push_str(&shell_word(a));
+        }
+        let prompt = if dir.is_empty() {
+            format!("{who}$")
+        } else {
+            format!("{who}:{dir}$")
+        };
+        writeln!(self.out, "    {prompt} {line}")?;
+        self.out.flush()?;
+        self.exec(who, dir, program, args, code)
+    }
+
+    fn exec(
+        &mut self,
+        who: &str,
+        dir: &str,
+        program: &str,
+        args: &[&str],
+        code: i32,
+    ) -> Result<String> {
+        self.check_interrupted()?;
+        let o = self
+            .command(program, dir, who)
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run {program} {}", args.join(" ")))?;
+        let text = self.relative(&format!(
             "{}{}",
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
-        );
+        ));
+        self.check_interrupted()?;
         if o.status.code() != Some(code) {
             bail!(
                 "step {}: `{program} {}` in {} exited {:?}, expected {code}:\n{text}",
                 self.step,
                 args.join(" "),
-                dir.display(),
+                if dir.is_empty() { "." } else { dir },
                 o.status.code()
             );
         }
         Ok(text)
     }
 
-    fn git(&self, dir: &Path, who: &str, args: &[&str]) -> Result<String> {
-        self.expect("git", dir, who, args, 0)
-    }
-
-    /// Show the lines of `text` that mention any of `keys` (at most `max`).
+    /// Show the lines of `text` that contain any of `keys`, in order (at most `max`).
     fn show(&mut self, text: &str, keys: &[&str], max: usize) -> Result<()> {
-        let lines: Vec<String> = text
+        let lines: Vec<&str> = text
             .lines()
             .filter(|l| keys.iter().any(|k| l.contains(k)))
             .take(max)
-            .map(|l| l.trim_end().to_string())
             .collect();
         for l in lines {
-            writeln!(self.out, "    | {l}")?;
+            writeln!(self.out, "    | {}", l.trim_end())?;
         }
+        self.out.flush()?;
         Ok(())
     }
 
@@ -221,152 +294,243 @@ impl Demo<'_> {
     fn write(&self, rel: &str, content: &str) -> Result<()> {
         let p = self.p(rel);
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+            std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
         }
         std::fs::write(&p, content).with_context(|| format!("cannot write {}", p.display()))
     }
 
-    fn story(&mut self) -> Result<()> {
-        let root = self.root.clone();
-        self.write(
-            "gitconfig",
-            "[user]\n\tname = Demo\n\temail = demo@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
-        )?;
+    fn head(&mut self, who: &str, dir: &str) -> Result<String> {
+        Ok(self
+            .quiet(who, dir, "git", &["rev-parse", "HEAD"])?
+            .trim()
+            .to_string())
+    }
 
-        // 1. The upstream and its server guard.
+    fn story(&mut self) -> Result<()> {
+        writeln!(
+            self.out,
+            "git-guard demo: an agent's change on its way to a running service, through every door.\n\
+             Scratch directory {} (paths below are relative to it). Commands are shown as\n\
+             WHO:DIR$ COMMAND; pushes name their pusher in GL_USER, as gitolite does:\n\
+             {AGENT} is an agent, {HUMAN} a human.",
+            self.root.display()
+        )?;
+        self.write(
+            "home/gitconfig",
+            "[user]\n\tname = Alice\n\temail = alice@example.com\n[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+        )?;
+        self.write("policy.toml", &policy_text(&self.root))?;
+
+        self.upstream()?;
+        self.first_deploy()?;
+        self.workspace()?;
+        self.denied_path()?;
+        self.over_the_cap()?;
+        let v2 = self.test_changed()?;
+        self.push()?;
+        self.deploy_refused()?;
+        self.approval(&v2)?;
+        self.deploy_approved()?;
+        self.rollback()?;
+
+        let text = self.exec(
+            HUMAN,
+            "",
+            "git",
+            &["guard", "log", "--file", "audit.log", "--verify"],
+            0,
+        )?;
+        writeln!(
+            self.out,
+            "\nEvery decision above is in audit.log, one hash-chained line each:"
+        )?;
+        self.say(format!("{HUMAN}$ git guard log --file audit.log --verify"))?;
+        self.require(&text, "intact", "an intact hash chain")?;
+        self.show(&text, &["intact"], 1)?;
+        Ok(())
+    }
+
+    /// 1. The upstream and its server guard.
+    fn upstream(&mut self) -> Result<()> {
         self.title("An upstream repository people rely on, guarded on the server")?;
-        let policy = self.p("policy.toml");
-        std::fs::write(&policy, policy_text(&root))?;
         self.write("seed/app/version.txt", "version 1\n")?;
         self.write("seed/app/healthy", "ok\n")?;
         self.write(
             "seed/ci/check.sh",
             "#!/bin/sh\n# Runs every test script of the checkout.\nset -e\nfor t in tests/*.sh; do\n  [ -e \"$t\" ] || continue\n  sh \"$t\"\ndone\ngrep -q '^version' app/version.txt\n",
         )?;
-        let seed = self.p("seed");
-        self.git(&seed, HUMAN, &["init", "-q", "-b", "main"])?;
-        self.git(&seed, HUMAN, &["add", "-A"])?;
-        self.git(
-            &seed,
+        self.quiet(HUMAN, "seed", "git", &["init", "-q", "-b", "main"])?;
+        self.quiet(HUMAN, "seed", "git", &["add", "-A"])?;
+        self.quiet(
             HUMAN,
+            "seed",
+            "git",
             &["commit", "-q", "-m", "The service, version 1"],
         )?;
-        self.git(
-            &root,
+        self.quiet(
             HUMAN,
+            "",
+            "git",
             &["clone", "-q", "--bare", "seed", "upstream.git"],
         )?;
-        let upstream = self.p("upstream.git");
-        let policy_s = policy.display().to_string();
-        let text = self.expect(
-            "git-guard",
-            &upstream,
+        std::fs::remove_dir_all(self.p("seed")).context("cannot remove the seed clone")?;
+        self.say(
+            "upstream.git holds a tiny service: app/version.txt, app/healthy, ci/check.sh (its tests)",
+        )?;
+        let text = self.cmd(
             HUMAN,
+            "",
+            "git",
             &[
-                "install", "--server", "--host", "gitolite", "--policy", &policy_s,
+                "guard",
+                "install",
+                "--server",
+                "--host",
+                "gitolite",
+                "--policy",
+                "policy.toml",
+                "upstream.git",
             ],
             0,
         )?;
-        self.show(&text, &["pre-receive", "post-receive", "install"], 4)?;
-        self.say(format!(
-            "ok: {} has the server guard (identity from GL_USER; {AGENT} is an agent, {HUMAN} a human)",
-            upstream.display()
-        ))?;
+        self.require(
+            &text,
+            "server hooks installed",
+            "the server hooks installed",
+        )?;
+        self.show(&text, &["server hooks installed"], 1)?;
+        self.ok(
+            "every push to upstream.git is judged by pre-receive, as the server, on policy.toml",
+        )
+    }
 
-        // 2. The running service and its first deploy.
+    /// 2. The running service and its first deploy.
+    fn first_deploy(&mut self) -> Result<()> {
         self.title("A tiny service, deployed from main with guard-deploy")?;
-        self.start_service()?;
+        let pid = self.start_service()?;
+        self.say(format!(
+            "the service runs as pid {pid}: it serves deploy/current/app/version.txt and reloads on SIGHUP (pidfile service.pid)"
+        ))?;
         let text = self.deploy(0)?;
-        self.show(&text, &["deploy", "health", "reload"], 6)?;
-        self.wait_served("version 1")?;
-        self.say("ok: release 1 is live; the service serves \"version 1\"")?;
-
-        // 3. The agent's workspace.
-        self.title("An agent workspace: its own clone, hooks it cannot change")?;
-        let ws = self.p("workspace");
-        let ws_s = ws.display().to_string();
-        let up_s = upstream.display().to_string();
-        let text = self.expect(
-            "git-guard",
-            &root,
-            AGENT,
+        self.show(
+            &text,
             &[
+                "tests: passed",
+                "current ->",
+                "reload:",
+                "health:",
+                "deployed",
+            ],
+            5,
+        )?;
+        self.wait_served("version 1")?;
+        self.ok("release 1 is live; the service serves \"version 1\"")
+    }
+
+    /// 3. The agent's workspace.
+    fn workspace(&mut self) -> Result<()> {
+        self.title("An agent workspace: its own clone, hooks it cannot change")?;
+        let text = self.cmd(
+            HUMAN,
+            "",
+            "git",
+            &[
+                "guard",
                 "workspace",
                 "create",
                 "--from",
-                &up_s,
-                "--dir",
-                &ws_s,
-                "--name",
+                "upstream.git",
+                "--root",
+                "workspace",
+                "--topic",
                 "feature",
                 "--policy",
-                &policy_s,
-                "--ident",
+                "policy.toml",
+                "--identity",
                 "Agent Bot <agent@example.com>",
             ],
             0,
         )?;
-        self.show(&text, &["workspace", "branch", "code-repo"], 4)?;
-        let code = ws.join("code-repo");
-        let branch = self.git(&code, AGENT, &["branch", "--show-current"])?;
-        let branch = branch.trim().to_string();
+        self.show(&text, &["code-repo "], 1)?;
+        let env = std::fs::read_to_string(self.p("workspace/agent.env"))
+            .context("cannot read workspace/agent.env")?;
+        self.agent_env = parse_env_file(&env)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("GIT_") || k.starts_with("AGENT_"))
+            .collect();
         self.say(format!(
-            "ok: the agent works in {} on branch {branch}",
-            code.display()
+            "{AGENT}$ . workspace/agent.env    # the agent's harness takes its identity and paths"
         ))?;
-
-        // 4. A denied path.
-        self.title("The agent commits a .env file: blocked by the deny list")?;
-        std::fs::write(code.join(".env"), "DATABASE_PASSWORD=hunter2\n")?;
-        self.git(&code, AGENT, &["add", ".env"])?;
-        let text = self.expect("git", &code, AGENT, &["commit", "-q", "-m", "Add env"], 1)?;
-        self.require(&text, "paths.deny", "a paths.deny violation")?;
-        self.show(&text, &["paths.deny", "hint"], 3)?;
-        self.git(&code, AGENT, &["rm", "-q", "--cached", ".env"])?;
-        std::fs::remove_file(code.join(".env"))?;
-        self.say("ok: the commit was refused; nothing was recorded")?;
-
-        // 5. Over the cap.
-        self.title("The agent commits 12 files at once: over the cap of 10")?;
-        for i in 0..12 {
-            std::fs::create_dir_all(code.join("app/gen"))?;
-            std::fs::write(code.join(format!("app/gen/part{i}.txt")), format!("{i}\n"))?;
+        let branch = self.quiet(AGENT, CODE, "git", &["branch", "--show-current"])?;
+        let branch = branch.trim();
+        if branch != "agent/feature" {
+            bail!("step 3: the agent's branch is {branch:?}, expected agent/feature");
         }
-        self.git(&code, AGENT, &["add", "-A"])?;
-        let text = self.expect(
-            "git",
-            &code,
-            AGENT,
-            &["commit", "-q", "-m", "Generate parts"],
-            1,
-        )?;
-        self.require(&text, "caps.", "a caps violation")?;
-        self.show(&text, &["caps.", "hint"], 3)?;
-        self.git(&code, AGENT, &["reset", "-q"])?;
-        std::fs::remove_dir_all(code.join("app/gen"))?;
-        self.say("ok: refused with the figures and a hint to split the change")?;
+        self.ok(format!(
+            "{AGENT} works in {CODE} on branch {branch}; its hooks and policy are in workspace/hooks"
+        ))
+    }
 
-        // 6. A test changed: flagged, not blocked.
+    /// 4. A denied path.
+    fn denied_path(&mut self) -> Result<()> {
+        self.title("The agent commits a .env file: blocked by the deny list")?;
+        let before = self.head(AGENT, CODE)?;
+        self.write(&format!("{CODE}/.env"), "DATABASE_PASSWORD=hunter2\n")?;
+        self.cmd(AGENT, CODE, "git", &["add", ".env"], 0)?;
+        let text = self.cmd(AGENT, CODE, "git", &["commit", "-m", "Add env"], 1)?;
+        self.require(&text, "error[paths.deny]", "a paths.deny violation")?;
+        self.show(&text, &["error[paths.deny]", "hint:"], 2)?;
+        if self.head(AGENT, CODE)? != before {
+            bail!("step 4: the refused commit moved the agent's branch");
+        }
+        self.quiet(AGENT, CODE, "git", &["rm", "-q", "--cached", ".env"])?;
+        std::fs::remove_file(self.p(&format!("{CODE}/.env")))?;
+        self.ok("the commit was refused by pre-commit; nothing was recorded")
+    }
+
+    /// 5. Over the cap.
+    fn over_the_cap(&mut self) -> Result<()> {
+        self.title("The agent commits 12 files at once: over the cap of 10")?;
+        let before = self.head(AGENT, CODE)?;
+        for i in 0..12 {
+            self.write(&format!("{CODE}/app/gen/part{i}.txt"), &format!("{i}\n"))?;
+        }
+        self.cmd(AGENT, CODE, "git", &["add", "app/gen"], 0)?;
+        let text = self.cmd(AGENT, CODE, "git", &["commit", "-m", "Generate parts"], 1)?;
+        self.require(&text, "error[caps.files]", "a caps.files violation")?;
+        self.show(&text, &["error[caps.", "hint:"], 2)?;
+        if self.head(AGENT, CODE)? != before {
+            bail!("step 5: the refused commit moved the agent's branch");
+        }
+        self.quiet(AGENT, CODE, "git", &["reset", "-q"])?;
+        std::fs::remove_dir_all(self.p(&format!("{CODE}/app/gen")))?;
+        self.ok("refused with the figures and a hint to split the change")
+    }
+
+    /// 6. A test changed: flagged, not blocked. Returns the flagged commit.
+    fn test_changed(&mut self) -> Result<String> {
         self.title("The agent changes the code and a test: committed, and flagged")?;
-        std::fs::write(code.join("app/version.txt"), "version 2\n")?;
-        std::fs::create_dir_all(code.join("tests"))?;
-        std::fs::write(
-            code.join("tests/version.sh"),
+        self.write(&format!("{CODE}/app/version.txt"), "version 2\n")?;
+        self.write(
+            &format!("{CODE}/tests/version.sh"),
             "#!/bin/sh\ngrep -q 'version 2' app/version.txt\n",
         )?;
-        self.git(&code, AGENT, &["add", "-A"])?;
-        let text = self.git(&code, AGENT, &["commit", "-q", "-m", "Serve version 2"])?;
-        self.show(&text, &["flag"], 3)?;
-        let v2 = self
-            .git(&code, AGENT, &["rev-parse", "HEAD"])?
-            .trim()
-            .to_string();
-        let range = format!("origin/main..{v2}");
-        let text = self.expect(
-            "git-guard",
-            &code,
+        self.cmd(
             AGENT,
-            &["flags", &range, "--policy", &policy_s],
+            CODE,
+            "git",
+            &["add", "app/version.txt", "tests/version.sh"],
+            0,
+        )?;
+        let text = self.cmd(AGENT, CODE, "git", &["commit", "-m", "Serve version 2"], 0)?;
+        self.require(&text, "flag[tests.changed]", "a tests.changed flag")?;
+        self.show(&text, &["flag[tests.changed]"], 1)?;
+        let v2 = self.head(AGENT, CODE)?;
+        let text = self.cmd(
+            AGENT,
+            CODE,
+            "git",
+            &["guard", "flags", "--policy", "../hooks/policy.toml"],
             0,
         )?;
         self.require(
@@ -374,152 +538,229 @@ impl Demo<'_> {
             "[outstanding] tests.changed:tests/version.sh",
             "an outstanding test flag",
         )?;
-        self.show(&text, &["outstanding", "git-guard flags"], 4)?;
-        self.say("ok: the test change needs a person's approval before it can deploy")?;
-
-        // 7. The push.
-        self.title(&format!(
-            "The agent pushes {branch}: accepted by the server guard"
+        self.show(&text, &["[outstanding]", "git-guard flags:"], 2)?;
+        self.ok(format!(
+            "commit {} is in; its test change needs a person's approval before it can deploy",
+            short(&v2)
         ))?;
-        let text = self.expect("git", &code, AGENT, &["push", "origin", &branch], 0)?;
-        self.show(&text, &["remote:", "->"], 5)?;
-        self.git(
-            &upstream,
-            HUMAN,
-            &["rev-parse", "--verify", &format!("refs/heads/{branch}")],
+        Ok(v2)
+    }
+
+    /// 7. The agent's push, and a person taking it into main.
+    fn push(&mut self) -> Result<()> {
+        self.title("The agent pushes agent/feature: accepted by the server guard")?;
+        let text = self.cmd(AGENT, CODE, "git", &["push", "origin", "agent/feature"], 0)?;
+        self.require(&text, "remote: git-guard: PASSED", "the server's verdict")?;
+        self.require(
+            &text,
+            "judged as agent-bot (agent)",
+            "the pusher named by the server",
         )?;
-        // A person takes the branch into main (flags never block a push; they block a deploy).
-        let human = self.p("human");
-        self.git(&root, HUMAN, &["clone", "-q", &up_s, "human"])?;
-        self.git(&human, HUMAN, &["fetch", "-q", "origin", &branch])?;
-        let text = self.expect(
-            "git",
-            &human,
+        self.show(
+            &text,
+            &["remote: flag[", "remote: git-guard: PASSED", "->"],
+            3,
+        )?;
+        // Flags never block a push; they block a deploy. A person takes the branch into main.
+        self.cmd(
             HUMAN,
-            &["push", "origin", "FETCH_HEAD:refs/heads/main"],
+            "",
+            "git",
+            &["clone", "-q", "upstream.git", "human"],
             0,
         )?;
-        self.show(&text, &["remote:", "->"], 3)?;
-        self.say(format!(
-            "ok: {branch} is upstream, and {HUMAN} fast-forwarded main to it"
-        ))?;
+        self.cmd(
+            HUMAN,
+            "human",
+            "git",
+            &["merge", "-q", "--ff-only", "origin/agent/feature"],
+            0,
+        )?;
+        let text = self.cmd(HUMAN, "human", "git", &["push", "origin", "main"], 0)?;
+        self.require(&text, "remote: git-guard: PASSED", "the server's verdict")?;
+        self.show(&text, &["remote: git-guard: PASSED", "->"], 2)?;
+        self.ok(format!(
+            "agent/feature is upstream, judged as {AGENT}'s push; {HUMAN} fast-forwarded main to it"
+        ))
+    }
 
-        // 8. Deploy refused.
+    /// 8. Deploy refused.
+    fn deploy_refused(&mut self) -> Result<()> {
         self.title("A deploy of main is refused: the flag is not approved")?;
         let text = self.deploy(1)?;
         self.require(&text, "not approved", "a refusal for the unapproved flag")?;
-        self.show(&text, &["not approved", "refuse", "REFUSED"], 4)?;
-        self.say("ok: nothing changed; release 1 still serves")?;
+        self.show(
+            &text,
+            &["guard-deploy: not approved", "guard-deploy: REFUSED"],
+            2,
+        )?;
+        self.wait_served("version 1")?;
+        self.ok("nothing changed; release 1 still serves \"version 1\"")
+    }
 
-        // 9. The approval.
+    /// 9. The review and the approval; the agent's forged approval refused by the server.
+    fn approval(&mut self, v2: &str) -> Result<()> {
         self.title(&format!("{HUMAN} reviews and approves the flagged commit"))?;
-        let text = self.expect(
-            "git-guard",
-            &human,
+        let c = short(v2);
+        // Who pushed each commit, as the server recorded it, travels under refs/guard/.
+        self.cmd(
             HUMAN,
+            "human",
+            "git",
+            &["fetch", "-q", "origin", "+refs/guard/*:refs/guard/*"],
+            0,
+        )?;
+        let base = format!("{c}~1");
+        let text = self.cmd(
+            HUMAN,
+            "human",
+            "git",
             &[
+                "guard",
                 "report",
-                &v2,
+                &c,
                 "--base",
-                "origin/main~1",
+                &base,
                 "--policy",
-                &policy_s,
+                "../policy.toml",
             ],
             0,
         )?;
-        self.show(&text, &["- [x]", "- [ ]"], 8)?;
-        let text = self.expect(
-            "git-guard",
-            &human,
+        self.require(&text, "## Checklist", "the review's checklist")?;
+        self.show(&text, &["- [x]", "- [ ]"], 4)?;
+        let text = self.cmd(
             HUMAN,
+            "human",
+            "git",
             &[
+                "guard",
                 "approve",
-                &v2,
-                "-m",
-                "the test matches the new version",
+                &c,
                 "--as",
                 HUMAN,
                 "--policy",
-                &policy_s,
+                "../policy.toml",
+                "-m",
+                "the new test checks the version the service now serves",
             ],
             0,
         )?;
         self.require(&text, "pushed to origin", "the approval pushed upstream")?;
-        self.show(&text, &["git-guard approve", "remote:"], 3)?;
-        // The agent cannot approve its own work.
-        let text = self.expect(
-            "git-guard",
-            &code,
+        self.show(&text, &["git-guard approve: approved"], 1)?;
+        // The agent forges one in alice's name: the server knows who is pushing.
+        let text = self.cmd(
             AGENT,
+            CODE,
+            "git",
             &[
-                "approve", &v2, "-m", "trust me", "--policy", &policy_s, "--as", AGENT,
+                "guard",
+                "approve",
+                &c,
+                "--as",
+                HUMAN,
+                "--policy",
+                "../hooks/policy.toml",
+                "-m",
+                "looks fine to me",
             ],
             1,
         )?;
-        self.show(&text, &["REFUSED"], 2)?;
-        self.say(format!(
-            "ok: approved by {HUMAN}, bound to commit {} and its tree; the agent's own approval was refused",
-            &v2[..12]
-        ))?;
+        self.require(&text, "refused the approval", "the forged approval refused")?;
+        self.show(&text, &["refused the approval", "remote: error["], 2)?;
+        self.ok(format!(
+            "approved by {HUMAN}, bound to commit {c} and its tree; the server knew {AGENT} was pushing and refused its forgery"
+        ))
+    }
 
-        // 10. Deploy.
+    /// 10. Deploy.
+    fn deploy_approved(&mut self) -> Result<()> {
         self.title("The deploy goes through: tests, switch, reload, health check")?;
         let text = self.deploy(0)?;
-        self.show(&text, &["test", "reload", "health", "deployed"], 6)?;
-        self.wait_served("version 2")?;
-        self.say("ok: release 2 is live; the service reloaded and serves \"version 2\"")?;
-
-        // 11. A broken release rolls back.
-        self.title("A broken release fails its health check and rolls back by itself")?;
-        self.git(&code, AGENT, &["rm", "-q", "app/healthy"])?;
-        self.git(&code, AGENT, &["commit", "-q", "-m", "Tidy up app/"])?;
-        self.git(&code, AGENT, &["push", "-q", "origin", &branch])?;
-        self.git(&human, HUMAN, &["fetch", "-q", "origin", &branch])?;
-        self.git(
-            &human,
-            HUMAN,
-            &["push", "-q", "origin", "FETCH_HEAD:refs/heads/main"],
+        self.show(
+            &text,
+            &[
+                "tests: passed",
+                "current ->",
+                "reload:",
+                "health:",
+                "deployed",
+            ],
+            5,
         )?;
-        let text = self.deploy(1)?;
-        self.require(&text, "roll", "a rollback")?;
-        self.show(&text, &["health", "roll"], 5)?;
         self.wait_served("version 2")?;
-        let status = self.expect(
-            "guard-deploy",
-            &root,
-            HUMAN,
-            &["--repo", &up_s, "--policy", &policy_s, "status"],
+        self.ok("release 2 is live; the service reloaded and serves \"version 2\"")
+    }
+
+    /// 11. A broken release rolls back.
+    fn rollback(&mut self) -> Result<()> {
+        self.title("A broken release fails its health check and rolls back by itself")?;
+        self.write(&format!("{CODE}/app/version.txt"), "version 2.1\n")?;
+        self.cmd(AGENT, CODE, "git", &["rm", "-q", "app/healthy"], 0)?;
+        self.cmd(
+            AGENT,
+            CODE,
+            "git",
+            &["commit", "-q", "-am", "Serve version 2.1; tidy up app/"],
             0,
         )?;
-        self.show(&status, &["current", "commit", "release"], 4)?;
-        self.say("ok: rolled back to release 2, which still serves \"version 2\"")?;
-        Ok(())
+        let text = self.cmd(AGENT, CODE, "git", &["push", "origin", "agent/feature"], 0)?;
+        self.show(&text, &["remote: git-guard: PASSED"], 1)?;
+        self.cmd(
+            HUMAN,
+            "human",
+            "git",
+            &["pull", "-q", "--ff-only", "origin", "agent/feature"],
+            0,
+        )?;
+        self.cmd(HUMAN, "human", "git", &["push", "-q", "origin", "main"], 0)?;
+        let text = self.deploy(1)?;
+        self.require(&text, "ROLLED BACK", "a rollback")?;
+        self.show(
+            &text,
+            &["current ->", "health check failed", "ROLLED BACK"],
+            4,
+        )?;
+        self.wait_served("version 2")?;
+        let text = self.cmd(
+            DEPLOYER,
+            "",
+            "guard-deploy",
+            &["--policy", "policy.toml", "status"],
+            0,
+        )?;
+        self.show(&text, &["current:", "last run:"], 2)?;
+        self.ok("rolled back to release 2, which serves \"version 2\" again")
     }
 
     fn deploy(&mut self, code: i32) -> Result<String> {
-        let up = self.p("upstream.git").display().to_string();
-        let policy = self.p("policy.toml").display().to_string();
-        let root = self.root.clone();
-        self.expect(
+        self.cmd(
+            DEPLOYER,
+            "",
             "guard-deploy",
-            &root,
-            HUMAN,
-            &["--repo", &up, "--policy", &policy, "deploy", "main"],
+            &[
+                "--repo",
+                "upstream.git",
+                "--policy",
+                "policy.toml",
+                "deploy",
+                "main",
+            ],
             code,
         )
     }
 
-    /// The service: a shell loop that writes its pid, serves (copies) the current release's
-    /// version on start and on every SIGHUP.
-    fn start_service(&mut self) -> Result<()> {
+    /// The service: a shell loop that writes its pid and serves (copies) the current
+    /// release's version on start and on every SIGHUP. It ends by itself when the demo is gone.
+    fn start_service(&mut self) -> Result<u32> {
         let script = "echo $$ > service.pid\n\
              serve() { cat deploy/current/app/version.txt > served.txt 2>/dev/null || echo none > served.txt; }\n\
              trap serve HUP\n\
              serve\n\
-             while :; do sleep 1 & wait $!; done\n";
-        let mut c = self.command("sh", &self.root.clone(), HUMAN);
+             while kill -0 $PPID 2>/dev/null; do sleep 1 & wait $!; done\n";
+        let mut c = self.command("sh", "", HUMAN);
         {
             use std::os::unix::process::CommandExt as _;
+            // Its own process group, so that stopping it also stops what it started.
             c.process_group(0);
         }
         let child = c
@@ -531,22 +772,24 @@ impl Demo<'_> {
             .context("cannot start the demo service")?;
         let pid = child.id();
         self.service = Some(child);
-        for _ in 0..200 {
-            if self.p("service.pid").is_file() {
-                self.say(format!(
-                    "the service runs as pid {pid} (pidfile service.pid; SIGHUP reloads it)"
-                ))?;
-                return Ok(());
+        for _ in 0..400 {
+            if std::fs::read_to_string(self.p("service.pid"))
+                .is_ok_and(|s| s.trim() == pid.to_string())
+            {
+                return Ok(pid);
             }
             std::thread::sleep(Duration::from_millis(25));
         }
         bail!("the demo service did not write its pidfile")
     }
 
+    /// Wait (up to ten seconds) for the service to serve `want`: a reload is a signal, handled
+    /// when the shell next wakes.
     fn wait_served(&mut self, want: &str) -> Result<()> {
         let file = self.p("served.txt");
         let mut seen = String::new();
-        for _ in 0..200 {
+        for _ in 0..400 {
+            self.check_interrupted()?;
             seen = std::fs::read_to_string(&file).unwrap_or_default();
             if seen.trim() == want {
                 return Ok(());
@@ -560,21 +803,84 @@ impl Demo<'_> {
         )
     }
 
-    /// Kill the service and everything it started; whether there was one.
-    fn stop_service(&mut self) -> bool {
-        let Some(mut child) = self.service.take() else {
-            return false;
-        };
-        let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    /// Kill the service and everything it started; its pid, if there was one.
+    fn stop_service(&mut self) -> Option<u32> {
+        let mut child = self.service.take()?;
+        let pid = child.id();
+        let group = i32::try_from(pid).ok().map(nix::unistd::Pid::from_raw);
+        if let Some(g) = group {
+            let _ = nix::sys::signal::killpg(g, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = child.kill();
         let _ = child.wait();
-        true
+        // The shell's children are reaped by whoever inherits them: wait (a little) until the
+        // group is empty, so that "stopped" is true when it is said.
+        if let Some(g) = group {
+            for _ in 0..200 {
+                if nix::sys::signal::killpg(g, None).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Some(pid)
     }
+}
+
+/// The first 12 digits of a commit id.
+fn short(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// `word` as a shell would need it written.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().enumerate().all(|(i, c)| {
+            c.is_ascii_alphanumeric() || "-_./:=@,+%^".contains(c) || (c == '~' && i > 0)
+        });
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// `KEY='value'` lines, as `git guard workspace create` writes `agent.env` (comments and
+/// other lines skipped).
+fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            Some((k.to_string(), unquote(v)?))
+        })
+        .collect()
+}
+
+/// Undo shell single-quoting (`'it'\''s'` is `it's`); `None` for anything else.
+fn unquote(v: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = v;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("\\'") {
+            out.push('\'');
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('\'') {
+            let end = r.find('\'')?;
+            out.push_str(&r[..end]);
+            rest = &r[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 fn policy_text(root: &Path) -> String {
     format!(
-        r#"# The demo's policy.
+        r#"# The demo's policy: the defaults, with names for the people and a deploy.
 [actors]
 agents = ["{AGENT}"]
 humans = ["{HUMAN}"]
@@ -599,4 +905,29 @@ log = "{root}/audit.log"
 "#,
         root = root.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_values_unquote_as_a_shell_reads_them() {
+        let text = "# comment\nGIT_AUTHOR_NAME='Agent Bot'\nODD='it'\\''s'\nbad line\nX=unquoted\n";
+        assert_eq!(
+            parse_env_file(text),
+            vec![
+                ("GIT_AUTHOR_NAME".to_string(), "Agent Bot".to_string()),
+                ("ODD".to_string(), "it's".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn shown_words_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_word("agent/feature"), "agent/feature");
+        assert_eq!(shell_word("Add env"), "'Add env'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
 }

@@ -358,6 +358,29 @@ fn main() -> ExitCode {
     }
 }
 
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: nix::libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Note SIGINT, SIGTERM and SIGHUP instead of dying of them, so that the demo can stop its
+/// service and remove its scratch directory. A handler (not SIG_IGN) is reset by exec, so the
+/// commands the demo runs still stop at the terminal's Ctrl-C.
+fn catch_interrupts() -> &'static std::sync::atomic::AtomicBool {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_interrupt),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { sigaction(sig, &action) };
+    }
+    &INTERRUPTED
+}
+
 fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
     match command {
         Command::Check {
@@ -548,6 +571,7 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 dir: args.dir,
                 keep: args.keep,
                 bin_dir,
+                interrupted: Some(catch_interrupts()),
             };
             demo::run(&opts, out)?;
             Ok(0)
