@@ -1074,8 +1074,8 @@ pub fn update(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Result<
     judge_push(inv, Hook::Update, UpdateInput::Args(args.to_vec()), out)
 }
 
-/// post-receive: record every accepted update in the audit log, and who pushed each commit it
-/// brought (`refs/guard/pushes/`, read by the approvals).
+/// post-receive: record every accepted update in the audit log, and who pushed the commits it
+/// brought (one record per update, `refs/guard/pushes/<new-tip>`, read by the approvals).
 pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
     let repo = open_repo(&inv.cwd, None)?;
     let updates = parse_update_lines(stdin, repo.object_hash())?;
@@ -1112,17 +1112,22 @@ pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Resu
     // Who brought each commit, as the server saw it: what keeps people from approving their
     // own changes.
     let pusher = pusher.context("cannot record who pushed the new commits")?;
+    let mut push_records = 0;
     for u in updates.iter().filter(|u| !approvals::is_guard_ref(&u.name)) {
         let commits = commits_brought(&repo, &updates, u)
             .with_context(|| format!("cannot list the commits {} brought", u.name))?;
-        approvals::record_push(&repo, &pusher, u, &commits)
-            .with_context(|| format!("cannot record who pushed the commits of {}", u.name))?;
+        if approvals::record_push(&repo, &pusher, u, &commits)
+            .with_context(|| format!("cannot record who pushed the commits of {}", u.name))?
+            .is_some()
+        {
+            push_records += 1;
+        }
     }
     if inv.format() == Format::Json {
         writeln!(
             out,
             "{}",
-            serde_json::json!({"version": 1, "hook": "post-receive", "recorded": updates.len(), "log": log})
+            serde_json::json!({"version": 1, "hook": "post-receive", "recorded": updates.len(), "push_records": push_records, "log": log})
         )?;
     }
     Ok(0)

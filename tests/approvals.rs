@@ -285,6 +285,95 @@ fn the_pusher_of_a_commit_may_not_approve_it() {
 }
 
 #[test]
+fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    let p = policy("");
+    let base = git(&f.work, &["rev-parse", "HEAD~1"]).trim().to_string();
+    let base = ObjectId::from_hex(base.as_bytes()).unwrap();
+    let zero = ObjectId::null(gix::hash::Kind::Sha1);
+    let main = RefUpdate {
+        old: zero,
+        new: f.commit,
+        name: "refs/heads/main".into(),
+    };
+    // An update that brought nothing new writes nothing.
+    assert_eq!(
+        approvals::record_push(&repo, &actor("alice", &p), &main, &[]).unwrap(),
+        None
+    );
+    assert!(approvals::pusher_of(&repo, base).unwrap().is_none());
+    // Both commits of alice's push go into one record, named after the new tip.
+    let written = approvals::record_push(&repo, &actor("alice", &p), &main, &[f.commit, base])
+        .unwrap()
+        .unwrap();
+    assert_eq!(written, format!("refs/guard/pushes/{}", f.commit));
+    for c in [f.commit, base] {
+        let found = approvals::pusher_of(&repo, c).unwrap().unwrap();
+        assert_eq!(
+            (found.pusher.as_str(), found.record.as_str()),
+            ("alice", written.as_str())
+        );
+    }
+    // A later record naming a commit again (its branch was deleted and pushed anew) does not
+    // change who pushed it first.
+    let other = RefUpdate {
+        old: zero,
+        new: base,
+        name: "refs/heads/other".into(),
+    };
+    let later = approvals::record_push(&repo, &actor("bob", &p), &other, &[base])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        approvals::pusher_of(&repo, base).unwrap().unwrap().pusher,
+        "alice"
+    );
+    assert_eq!(
+        git(
+            &f.server,
+            &["for-each-ref", "--format=%(refname)", "refs/guard/pushes/"]
+        )
+        .lines()
+        .collect::<Vec<_>>(),
+        {
+            let mut v = vec![written.as_str(), later.as_str()];
+            v.sort();
+            v
+        }
+    );
+    // A record written after the log was read is seen by the next question.
+    write(&f.work, "src/lib.rs", "pub fn f() -> u32 { 2 }\n");
+    let d = commit_all(&f.work, "two");
+    git(&f.work, &["push", "-q", f.server.to_str().unwrap(), "main"]);
+    let d = ObjectId::from_hex(d.as_bytes()).unwrap();
+    assert!(approvals::pusher_of(&repo, d).unwrap().is_none());
+    let next = RefUpdate {
+        old: f.commit,
+        new: d,
+        name: "refs/heads/main".into(),
+    };
+    approvals::record_push(&repo, &actor("bob", &p), &next, &[d]).unwrap();
+    assert_eq!(
+        approvals::pusher_of(&repo, d).unwrap().unwrap().pusher,
+        "bob"
+    );
+    // A damaged record fails the question closed, naming the record.
+    let junk = f.server.join("junk");
+    std::fs::write(&junk, "not a record\n").unwrap();
+    let blob = git(&f.server, &["hash-object", "-w", junk.to_str().unwrap()]);
+    git(
+        &f.server,
+        &["update-ref", "refs/guard/pushes/junk", blob.trim()],
+    );
+    let err = approvals::pusher_of(&repo, d).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("refs/guard/pushes/junk is not a push record"),
+        "{err:#}"
+    );
+}
+
+#[test]
 fn listing_rechecks_every_approval_under_the_current_policy() {
     let f = fixture();
     let repo = gix::open(&f.server).unwrap();

@@ -539,3 +539,163 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         .unwrap();
     assert!(stdout(&listed).contains("alice"), "{}", all(&listed));
 }
+
+/// `n` commits on a new branch of `work` made with `git fast-import`, each rewriting one line of
+/// `counter.txt`; commit number `flagged` also changes the test file. Returns every new commit
+/// id (newest first) and the flagged one.
+fn many_commits(work: &Path, branch: &str, n: usize, flagged: usize) -> (Vec<String>, String) {
+    let base = git(work, &["rev-parse", "HEAD"]).trim().to_string();
+    let mut script = String::new();
+    for i in 0..n {
+        script.push_str(&format!(
+            "commit refs/heads/{branch}\nmark :{}\ncommitter B <b@example.com> {} +0000\ndata 9\nchange {}\n",
+            i + 1,
+            1_767_225_600 + i,
+            i % 10
+        ));
+        if i == 0 {
+            script.push_str(&format!("from {base}\n"));
+        }
+        let body = format!("{i}\n");
+        script.push_str(&format!(
+            "M 100644 inline counter.txt\ndata {}\n{body}\n",
+            body.len()
+        ));
+        if i == flagged {
+            let test = "#[test]\nfn t() { assert_eq!(5, 5); }\n";
+            script.push_str(&format!(
+                "M 100644 inline tests/t.rs\ndata {}\n{test}\n",
+                test.len()
+            ));
+        }
+        script.push('\n');
+    }
+    script.push_str(&format!("get-mark :{}\n", flagged + 1));
+    let mut c = git_cmd(work);
+    c.args(["fast-import", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let flagged_id = stdout(&out).trim().to_string();
+    let ids: Vec<String> = git(work, &["rev-list", branch, "--not", &base])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), n);
+    (ids, flagged_id)
+}
+
+#[test]
+fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approve() {
+    let s = server("http");
+    let var = "REMOTE_USER";
+    let policy = s.policy.to_str().unwrap();
+    let bob = s.clone("bob");
+    let (ids, middle) = many_commits(&bob, "bob/many", 400, 200);
+    let o = push(&bob, var, "bob", &["origin", "bob/many"]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert!(all(&o).contains("tests.changed"), "{}", all(&o));
+
+    // One ref for the whole update, named after its new tip, listing every commit it brought.
+    let pushes = s.refs("refs/guard/pushes/");
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0].0, format!("refs/guard/pushes/{}", ids[0]));
+    let text = git(&s.bare, &["cat-file", "blob", &pushes[0].1]);
+    let rec: approvals::PushRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (rec.pusher.as_str(), rec.refname.as_str(), rec.tip.as_str()),
+        ("bob", "refs/heads/bob/many", ids[0].as_str())
+    );
+    let mut listed = rec.commits.clone();
+    listed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let repo = gix::open(&s.bare).unwrap();
+    let mid = ObjectId::from_hex(middle.as_bytes()).unwrap();
+    let found = approvals::pusher_of(&repo, mid).unwrap().unwrap();
+    assert_eq!(
+        (found.pusher.as_str(), found.record.as_str()),
+        ("bob", pushes[0].0.as_str())
+    );
+    assert_eq!(s.outstanding(&middle), 1);
+
+    // Bob may not approve the commit in the middle of his push: not from his clone (the
+    // server refuses the record) ...
+    let o = guard_as(
+        &bob,
+        var,
+        "bob",
+        &[
+            "approve", &middle, "-m", "mine", "--as", "bob", "--policy", policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
+    // ... nor on the server itself.
+    let o = guard_as(
+        &s.bare,
+        var,
+        "bob",
+        &["approve", &middle, "-m", "mine", "--policy", policy],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert!(s.refs("refs/guard/approvals/").is_empty());
+    assert_eq!(s.outstanding(&middle), 1);
+
+    // Alice, who pushed none of it, may; pushing her approval records no pusher.
+    let alice = s.clone("alice");
+    let o = guard_as(
+        &alice,
+        var,
+        "alice",
+        &[
+            "approve",
+            &middle,
+            "-m",
+            "reviewed the test change",
+            "--as",
+            "alice",
+            "--policy",
+            policy,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_eq!(s.outstanding(&middle), 0);
+    assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
+
+    // A later push bringing more commits on top adds one record, for those commits only; the
+    // earlier ones keep their first pusher.
+    git(&alice, &["fetch", "-q", "origin"]);
+    git(
+        &alice,
+        &["switch", "-q", "-c", "alice/more", "origin/bob/many"],
+    );
+    write(&alice, "counter.txt", "more\n");
+    let top = commit_all(&alice, "one more");
+    let o = push(&alice, var, "alice", &["origin", "alice/more"]);
+    assert!(o.status.success(), "{}", all(&o));
+    let pushes = s.refs("refs/guard/pushes/");
+    assert_eq!(pushes.len(), 2, "{pushes:?}");
+    let text = git(
+        &s.bare,
+        &["cat-file", "blob", &format!("refs/guard/pushes/{top}")],
+    );
+    let rec: approvals::PushRecord = serde_json::from_str(&text).unwrap();
+    assert_eq!((rec.pusher.as_str(), rec.commits), ("alice", vec![top]));
+    let found = approvals::pusher_of(&repo, mid).unwrap().unwrap();
+    assert_eq!(found.pusher, "bob");
+}

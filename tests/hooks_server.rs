@@ -110,7 +110,7 @@ fn quarantine_case(pack: bool) {
     let (loose1, packs1) = loose_and_packs(&bare);
     if pack {
         assert!(packs1 > packs0, "the push should have been kept as a pack");
-        // The only loose objects written are post-receive's push records, one per new commit.
+        // The only loose objects written are post-receive's push records, one per ref update.
         let records = git(&bare, &["for-each-ref", "refs/guard/pushes/"])
             .lines()
             .count() as u64;
