@@ -1235,7 +1235,13 @@ pub fn update(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Result<
 pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
     let repo = open_repo(&inv.cwd, None)?;
     let updates = parse_update_lines(stdin, repo.object_hash())?;
-    let handoff = Handoff::take(repo.common_dir(), &handoff_key(stdin));
+    // A hand-off must account for every update it is used for, or it is not used at all.
+    let handoff = Handoff::take(repo.common_dir(), &handoff_key(stdin)).filter(|h| {
+        updates
+            .iter()
+            .filter(|u| !approvals::is_guard_ref(&u.name))
+            .all(|u| h.commits_of(u).is_some())
+    });
     // What pre-receive resolved for this very push (the same policy, read at the same base
     // tip, and the same identity): resolved again only when it left nothing.
     let (log, pusher, policy_source) = match &handoff {
