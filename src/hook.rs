@@ -844,13 +844,12 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
             .iter()
             .flat_map(|u| u.commits.iter().filter_map(|c| c.id))
             .collect();
-        let handoff = match &handoff_key {
-            Some(key) => Some((
+        let handoff = handoff_key.as_ref().map(|key| {
+            (
                 pending_dir(repo.common_dir()).join(key),
                 Handoff::new(key, &actor, &policy, &audit_log, &units),
-            )),
-            None => None,
-        };
+            )
+        });
         let mut verdict = engine::judge_units(&policy, &actor, units);
         let guard_findings: Vec<Finding> = guard
             .iter()
