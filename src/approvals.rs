@@ -252,14 +252,33 @@ pub fn refs_under(repo: &gix::Repository, prefix: &str) -> Result<Vec<(String, O
 
 /// Create `refname` pointing at `target`; fails when it exists.
 pub fn create_ref(repo: &gix::Repository, refname: &str, target: ObjectId) -> Result<()> {
-    use gix::refs::transaction::PreviousValue;
-    repo.reference(
-        refname,
-        target,
-        PreviousValue::MustNotExist,
-        "git-guard: record",
-    )
-    .with_context(|| format!("cannot create {refname}"))?;
+    use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+    let edit = || -> Result<RefEdit> {
+        Ok(RefEdit {
+            change: Change::Update {
+                log: LogChange {
+                    mode: RefLog::AndReference,
+                    force_create_reflog: false,
+                    message: "git-guard: record".into(),
+                },
+                expected: PreviousValue::MustNotExist,
+                new: gix::refs::Target::Object(target),
+            },
+            name: refname.try_into()?,
+            deref: false,
+        })
+    };
+    // git logs no update of refs/guard/ unless core.logAllRefUpdates is `always`: the
+    // committer's identity (which reads the local time zone) is then left unresolved. Should
+    // a reflog be needed after all (one made by hand), the edit fails before the ref is
+    // written, and is made again with the identity.
+    if repo.refs.write_reflog != gix::refs::store::WriteReflog::Always
+        && repo.edit_references_as([edit()?], None).is_ok()
+    {
+        return Ok(());
+    }
+    repo.edit_reference(edit()?)
+        .with_context(|| format!("cannot create {refname}"))?;
     Ok(())
 }
 

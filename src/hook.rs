@@ -795,6 +795,8 @@ struct Judged {
     audit_log: PathBuf,
     updates: Vec<RefUpdate>,
     verdict: Verdict,
+    /// For pre-receive: what post-receive needs, kept if the push passes.
+    handoff: Option<(PathBuf, Handoff)>,
 }
 
 /// Judge ref updates the way the server does: quarantine-aware objects, the installed policy,
@@ -807,6 +809,10 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
     let job_inv = inv.clone();
     let job = move |report: &dyn Fn(Duration)| -> Result<Judged> {
         let repo = open_repo(&job_inv.cwd, objects.as_deref())?;
+        let handoff_key = match &input {
+            UpdateInput::Lines(bytes) if hook == Hook::PreReceive => Some(handoff_key(bytes)),
+            _ => None,
+        };
         let updates = match input {
             UpdateInput::Lines(bytes) => parse_update_lines(&bytes, repo.object_hash())?,
             UpdateInput::Args(args) => parse_update_args(&args, repo.object_hash())?,
@@ -838,6 +844,12 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
             .iter()
             .flat_map(|u| u.commits.iter().filter_map(|c| c.id))
             .collect();
+        let handoff = handoff_key.as_ref().map(|key| {
+            (
+                pending_dir(repo.common_dir()).join(key),
+                Handoff::new(key, &actor, &policy, &audit_log, &units),
+            )
+        });
         let mut verdict = engine::judge_units(&policy, &actor, units);
         let guard_findings: Vec<Finding> = guard
             .iter()
@@ -856,6 +868,7 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
             audit_log,
             updates,
             verdict,
+            handoff,
         })
     };
     let outcome = with_deadline(start, deadline_of(inv, None), job);
@@ -880,6 +893,13 @@ fn judge_push(inv: &Invocation, hook: Hook, input: UpdateInput, out: &mut dyn Wr
                         e.context("the push passed but cannot be recorded, so it is refused")
                     );
                 }
+            }
+            if code == 0
+                && let Some((path, handoff)) = &j.handoff
+            {
+                // Only saves post-receive a second walk: when it cannot be written,
+                // post-receive walks.
+                handoff.write(path);
             }
             Ok(code)
         }
@@ -1059,6 +1079,141 @@ fn push_event(hook: Hook, updates: &[RefUpdate], v: &Verdict) -> audit::Event {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// From pre-receive to post-receive
+
+/// How long an unclaimed hand-off is kept: one is left behind only when a push passed
+/// pre-receive and then failed (a ref could not be locked, a later hook refused).
+const HANDOFF_STALE: Duration = Duration::from_secs(3600);
+
+/// What pre-receive learnt about a push that passed, for the post-receive of the same push:
+/// the commits each ref brought (so post-receive need not walk them again), who pushed, the
+/// policy and the audit log. Kept in `<git common dir>/guard/pending/<key>`, never in the
+/// quarantine; the key hashes receive-pack's process id and the exact update lines, so a
+/// post-receive finds only the hand-off of its own push. Anything missing, stale or not
+/// matching, and post-receive works it out again itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct Handoff {
+    version: u32,
+    key: String,
+    pusher: String,
+    role: Role,
+    source: String,
+    policy: String,
+    audit_log: PathBuf,
+    refs: Vec<HandoffRef>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct HandoffRef {
+    #[serde(rename = "ref")]
+    name: String,
+    old: String,
+    new: String,
+    /// The commits the update brought, newest first (as a push record lists them).
+    commits: Vec<String>,
+}
+
+fn pending_dir(common_dir: &Path) -> PathBuf {
+    common_dir.join("guard").join("pending")
+}
+
+/// The hand-off's name: the SHA-256 of receive-pack's process id (the parent of both hooks,
+/// which `exec` from their shims) and the update lines exactly as git gave them.
+fn handoff_key(stdin: &[u8]) -> String {
+    let mut keyed = format!("{}\n", std::os::unix::process::parent_id()).into_bytes();
+    keyed.extend_from_slice(stdin);
+    audit::sha256_hex(&keyed)
+}
+
+impl Handoff {
+    fn new(key: &str, actor: &Actor, policy: &Policy, audit_log: &Path, units: &[Unit]) -> Self {
+        let refs = units
+            .iter()
+            .filter_map(|unit| {
+                let u = unit.update.as_ref()?;
+                // Every commit of a push has its id; a unit without them is not handed off.
+                let commits: Option<Vec<String>> = unit
+                    .commits
+                    .iter()
+                    .rev()
+                    .map(|c| c.id.map(|id| id.to_string()))
+                    .collect();
+                Some(HandoffRef {
+                    name: u.name.clone(),
+                    old: u.old.to_string(),
+                    new: u.new.to_string(),
+                    commits: commits?,
+                })
+            })
+            .collect();
+        Handoff {
+            version: 1,
+            key: key.to_string(),
+            pusher: actor.name.clone(),
+            role: actor.role,
+            source: actor.source.clone(),
+            policy: policy.source.to_string(),
+            audit_log: audit_log.to_path_buf(),
+            refs,
+        }
+    }
+
+    /// Write it whole or not at all (a temporary file renamed into place), and clear
+    /// hand-offs that pushes which failed after pre-receive left behind. Failures are
+    /// ignored: without a hand-off, post-receive walks.
+    fn write(&self, path: &Path) {
+        let Some(dir) = path.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.metadata().is_ok_and(|m| is_stale(&m)) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let Ok(data) = serde_json::to_vec(self) else {
+            return;
+        };
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, &data).is_err() || std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Read and remove the hand-off named `key`; `None` when there is none, or it is stale,
+    /// damaged or for another push.
+    fn take(common_dir: &Path, key: &str) -> Option<Handoff> {
+        let path = pending_dir(common_dir).join(key);
+        let data = std::fs::read(&path).ok();
+        let stale = std::fs::metadata(&path).map_or(true, |m| is_stale(&m));
+        let _ = std::fs::remove_file(&path);
+        let h: Handoff = serde_json::from_slice(&data?).ok()?;
+        (!stale && h.version == 1 && h.key == key).then_some(h)
+    }
+
+    /// The commits `u` brought, when the hand-off names this exact update and every id parses.
+    fn commits_of(&self, u: &RefUpdate) -> Option<Vec<ObjectId>> {
+        let r = self.refs.iter().find(|r| {
+            r.name == u.name && approvals::is_id(&r.old, &u.old) && approvals::is_id(&r.new, &u.new)
+        })?;
+        r.commits
+            .iter()
+            .map(|c| ObjectId::from_hex(c.as_bytes()).ok())
+            .collect()
+    }
+}
+
+fn is_stale(m: &std::fs::Metadata) -> bool {
+    m.modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_none_or(|age| age > HANDOFF_STALE)
+}
+
 /// pre-receive: the authoritative gate over every ref of the push.
 pub fn pre_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
     judge_push(
@@ -1079,10 +1234,35 @@ pub fn update(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Result<
 pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Result<u8> {
     let repo = open_repo(&inv.cwd, None)?;
     let updates = parse_update_lines(stdin, repo.object_hash())?;
-    let base = server_base(&repo)?;
-    let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &updates)?;
-    let log = audit_path(inv, Some(&policy), repo.git_dir());
-    let pusher = actor(inv, &policy);
+    // A hand-off must account for every update it is used for, or it is not used at all.
+    let handoff = Handoff::take(repo.common_dir(), &handoff_key(stdin)).filter(|h| {
+        updates
+            .iter()
+            .filter(|u| !approvals::is_guard_ref(&u.name))
+            .all(|u| h.commits_of(u).is_some())
+    });
+    // What pre-receive resolved for this very push (the same policy, read at the same base
+    // tip, and the same identity): resolved again only when it left nothing.
+    let (log, pusher, policy_source) = match &handoff {
+        Some(h) => (
+            h.audit_log.clone(),
+            Ok(Actor {
+                name: h.pusher.clone(),
+                role: h.role,
+                source: h.source.clone(),
+            }),
+            h.policy.clone(),
+        ),
+        None => {
+            let base = server_base(&repo)?;
+            let policy = resolve_policy(&repo, &inv.config, base.as_deref(), &updates)?;
+            (
+                audit_path(inv, Some(&policy), repo.git_dir()),
+                actor(inv, &policy),
+                policy.source.to_string(),
+            )
+        }
+    };
     let (name, role, source) = match &pusher {
         Ok(a) => (a.name.clone(), Some(a.role), a.source.clone()),
         Err(e) => (actor_name_for_audit(inv), None, format!("{e}")),
@@ -1104,7 +1284,7 @@ pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Resu
             rules: vec![],
             detail: serde_json::json!({
                 "ref": u.name, "old": u.old.to_string(), "new": u.new.to_string(),
-                "actor_source": source, "policy": policy.source.to_string(),
+                "actor_source": source, "policy": policy_source,
             }),
         };
         audit::append(&log, &event)?;
@@ -1114,8 +1294,11 @@ pub fn post_receive(inv: &Invocation, stdin: &[u8], out: &mut dyn Write) -> Resu
     let pusher = pusher.context("cannot record who pushed the new commits")?;
     let mut push_records = 0;
     for u in updates.iter().filter(|u| !approvals::is_guard_ref(&u.name)) {
-        let commits = commits_brought(&repo, &updates, u)
-            .with_context(|| format!("cannot list the commits {} brought", u.name))?;
+        let commits = match handoff.as_ref().and_then(|h| h.commits_of(u)) {
+            Some(c) => c,
+            None => commits_brought(&repo, &updates, u)
+                .with_context(|| format!("cannot list the commits {} brought", u.name))?,
+        };
         if approvals::record_push(&repo, &pusher, u, &commits)
             .with_context(|| format!("cannot record who pushed the commits of {}", u.name))?
             .is_some()
