@@ -1393,7 +1393,11 @@ pub fn commit_msg(inv: &Invocation, args: &[String], out: &mut dyn Write) -> Res
     let mut findings = Vec::new();
     crate::rules::commits::check_message(&policy, &message, &mut findings);
     let verdict = verdict_of(&policy, &actor, findings, vec![]);
-    write_verdict(out, inv.format(), &verdict)?;
+    // pre-commit has already said the change passed; a message with nothing to say about it
+    // stays quiet in text, so each commit reads as one verdict line.
+    if !verdict.findings.is_empty() || inv.format() == Format::Json {
+        write_verdict(out, inv.format(), &verdict)?;
+    }
     Ok(verdict.exit_code() as u8)
 }
 
