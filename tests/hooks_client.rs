@@ -85,7 +85,7 @@ fn pre_commit_honours_the_temporary_index_of_commit_a() {
     write(
         &work,
         "notes.txt",
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n-----END RSA PRIVATE KEY-----\n",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB\n-----END RSA PRIVATE KEY-----\n", // guard:allow-secret (a test fixture)
     );
     let o = git_out(&work, &["commit", "-q", "-a", "-m", "key"]);
     assert!(

@@ -153,7 +153,7 @@ fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
     );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "config.py", "aws_key = 'AKIAIOSFODNN7EXAMPLF'\n");
+    write(&work, "config.py", "aws_key = 'AKIAIOSFODNN7EXAMPLF'\n"); // guard:allow-secret (a test fixture)
     let bad = commit_all(&work, "add key");
     write(&work, "config.py", "aws_key = None\n");
     commit_all(&work, "remove key");

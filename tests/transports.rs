@@ -87,7 +87,7 @@ fn exercise(root: &Path, bare: &Path, url: &str) {
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, "ok.txt", "fine\n");
     commit_all(&work, "fine");
-    write(&work, "keys/deploy.pem", "-----BEGIN PRIVATE KEY-----\n");
+    write(&work, "keys/deploy.pem", "-----BEGIN PRIVATE KEY-----\n"); // guard:allow-secret (a test fixture)
     let bad = commit_all(&work, "add a key");
 
     let before = snapshot(bare);
