@@ -500,6 +500,15 @@ impl FlagStatus {
     pub fn approved(&self) -> bool {
         !self.approved_by.is_empty()
     }
+
+    /// The approvals clearing this flag, by their short ids (`3f2a9c1b7d4e, 91c0...`).
+    pub fn approved_by_short(&self) -> String {
+        self.approved_by
+            .iter()
+            .map(|a| &a[..12.min(a.len())])
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// A commit, what it changes in short, and its flags.

@@ -411,6 +411,12 @@ impl Demo<'_> {
         self.say(format!(
             "the service runs as pid {pid}: it serves deploy/current/app/version.txt and reloads on SIGHUP (pidfile service.pid)"
         ))?;
+        self.deploy_and_serve("version 1")?;
+        self.ok("release 1 is live; the service serves \"version 1\"")
+    }
+
+    /// A deploy that must go through every step, then the service serving `version`.
+    fn deploy_and_serve(&mut self, version: &str) -> Result<()> {
         let text = self.deploy(0)?;
         self.show(
             &text,
@@ -423,8 +429,7 @@ impl Demo<'_> {
             ],
             5,
         )?;
-        self.wait_served("version 1")?;
-        self.ok("release 1 is live; the service serves \"version 1\"")
+        self.wait_served(version)
     }
 
     /// 3. The agent's workspace.
@@ -675,19 +680,7 @@ impl Demo<'_> {
     /// 10. Deploy.
     fn deploy_approved(&mut self) -> Result<()> {
         self.title("The deploy goes through: tests, switch, reload, health check")?;
-        let text = self.deploy(0)?;
-        self.show(
-            &text,
-            &[
-                "tests: passed",
-                "current ->",
-                "reload:",
-                "health:",
-                "deployed",
-            ],
-            5,
-        )?;
-        self.wait_served("version 2")?;
+        self.deploy_and_serve("version 2")?;
         self.ok("release 2 is live; the service reloaded and serves \"version 2\"")
     }
 

@@ -502,14 +502,7 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
         for f in &c.flags {
             let state = if f.approved() {
-                format!(
-                    "approved ({})",
-                    f.approved_by
-                        .iter()
-                        .map(|a| &a[..12.min(a.len())])
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("approved ({})", f.approved_by_short())
             } else {
                 "**outstanding**".into()
             };

@@ -269,6 +269,21 @@ fn clone_git(root: &Path, record: &Record, args: &[&str]) -> Result<String> {
 // create
 // ----------------------------------------------------------------------------------------
 
+/// The commit the upstream's base branch points at now.
+fn upstream_base_tip(record: &Record) -> Result<String> {
+    Ok(git(
+        &record.upstream,
+        &[
+            "rev-parse",
+            "--verify",
+            &format!("refs/heads/{}^{{commit}}", record.base),
+        ],
+    )
+    .with_context(|| format!("the upstream has no branch {}", record.base))?
+    .trim()
+    .to_string())
+}
+
 /// Read `DIR/workspace.json`.
 pub fn load_record(root: &Path) -> Result<Record> {
     let p = root.join(RECORD);
@@ -997,17 +1012,7 @@ pub fn status(root: &Path) -> Result<Status> {
     let branch = clone_git(&root, &record, &["symbolic-ref", "--short", "-q", "HEAD"])
         .map(|b| b.trim().to_string())
         .unwrap_or_else(|_| "(detached)".into());
-    let upstream_tip = git(
-        &record.upstream,
-        &[
-            "rev-parse",
-            "--verify",
-            &format!("refs/heads/{}^{{commit}}", record.base),
-        ],
-    )
-    .with_context(|| format!("the upstream has no branch {}", record.base))?
-    .trim()
-    .to_string();
+    let upstream_tip = upstream_base_tip(&record)?;
     // The clone sees the upstream's objects, so the upstream tip needs no fetch.
     let counts = clone_git(
         &root,
@@ -1102,17 +1107,7 @@ pub fn reset(root: &Path, guard_hook: Option<&Path>) -> Result<Created> {
     .ok()
     .and_then(|s| s.trim().parse().ok())
     .unwrap_or(0);
-    let base_commit = git(
-        &record.upstream,
-        &[
-            "rev-parse",
-            "--verify",
-            &format!("refs/heads/{}^{{commit}}", record.base),
-        ],
-    )
-    .with_context(|| format!("the upstream has no branch {}", record.base))?
-    .trim()
-    .to_string();
+    let base_commit = upstream_base_tip(&record)?;
     let code = root.join("code-repo");
     std::fs::remove_dir_all(&code).with_context(|| format!("cannot remove {}", code.display()))?;
     let guard_hook = guard_hook_binary(guard_hook)?;

@@ -584,9 +584,7 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             sign,
             write,
         } => {
-            let repo = approvals::open_repo(Path::new("."))?;
-            let policy = approvals::policy_for_repo(&repo, write.repo.policy.as_deref())?;
-            let actor = approvals::local_actor(&repo, &policy, write.as_name.as_deref())?;
+            let (repo, policy, actor) = writer(&write)?;
             let req = approvals::ApproveRequest {
                 rev,
                 flags,
@@ -605,9 +603,7 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             sign,
             write,
         } => {
-            let repo = approvals::open_repo(Path::new("."))?;
-            let policy = approvals::policy_for_repo(&repo, write.repo.policy.as_deref())?;
-            let actor = approvals::local_actor(&repo, &policy, write.as_name.as_deref())?;
+            let (repo, policy, actor) = writer(&write)?;
             let req = approvals::RevokeRequest {
                 rev,
                 approval,
@@ -752,6 +748,14 @@ fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyhow::Result<u
     Ok(0)
 }
 
+/// The repository, policy and identity `approve` and `revoke` write records with.
+fn writer(write: &WriteOpts) -> anyhow::Result<(gix::Repository, Policy, Actor)> {
+    let repo = approvals::open_repo(Path::new("."))?;
+    let policy = approvals::policy_for_repo(&repo, write.repo.policy.as_deref())?;
+    let actor = approvals::local_actor(&repo, &policy, write.as_name.as_deref())?;
+    Ok((repo, policy, actor))
+}
+
 fn flags_cmd(
     range: Option<String>,
     opts: RepoOpts,
@@ -787,14 +791,7 @@ fn flags_cmd(
         )?;
         for f in &c.flags {
             let state = if f.approved() {
-                format!(
-                    "approved by {}",
-                    f.approved_by
-                        .iter()
-                        .map(|a| &a[..12.min(a.len())])
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!("approved by {}", f.approved_by_short())
             } else {
                 "outstanding".into()
             };
