@@ -92,6 +92,15 @@ fn blob_update(repo: &gix::Repository, commit: ObjectId, data: &[u8]) -> RefUpda
     }
 }
 
+/// An approval of the fixture's commit by `approver`, written as a blob, as a push would bring it.
+fn approval_update(repo: &gix::Repository, f: &Fixture, approver: &str, role: Role) -> RefUpdate {
+    blob_update(
+        repo,
+        f.commit,
+        &record(f, approver, role).payload().unwrap(),
+    )
+}
+
 fn rules(findings: &[git_guard::verdict::Finding]) -> Vec<String> {
     findings
         .iter()
@@ -107,11 +116,7 @@ fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
     let p = policy("");
 
     // A valid record, pushed by the approver it names.
-    let ok = blob_update(
-        &repo,
-        f.commit,
-        &record(&f, "alice", Role::Human).payload().unwrap(),
-    );
+    let ok = approval_update(&repo, &f, "alice", Role::Human);
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &ok);
     assert!(rules(&found).is_empty(), "{found:?}");
     assert!(
@@ -175,11 +180,7 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
     let f = fixture();
     let repo = gix::open(&f.server).unwrap();
     let p = policy("");
-    let ok = blob_update(
-        &repo,
-        f.commit,
-        &record(&f, "alice", Role::Human).payload().unwrap(),
-    );
+    let ok = approval_update(&repo, &f, "alice", Role::Human);
     let admin = actor("root-admin", &p);
     assert_eq!(admin.role, Role::Admin);
 
@@ -250,18 +251,10 @@ fn the_pusher_of_a_commit_may_not_approve_it() {
     );
     assert!(shown.contains("\"pusher\":\"alice\""), "{shown}");
 
-    let own = blob_update(
-        &repo,
-        f.commit,
-        &record(&f, "alice", Role::Human).payload().unwrap(),
-    );
+    let own = approval_update(&repo, &f, "alice", Role::Human);
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &own);
     assert_eq!(rules(&found), ["approvals.self"]);
-    let theirs = blob_update(
-        &repo,
-        f.commit,
-        &record(&f, "bob", Role::Human).payload().unwrap(),
-    );
+    let theirs = approval_update(&repo, &f, "bob", Role::Human);
     assert!(
         rules(&approvals::judge_ref_update(
             &repo,
@@ -378,11 +371,7 @@ fn listing_rechecks_every_approval_under_the_current_policy() {
     let f = fixture();
     let repo = gix::open(&f.server).unwrap();
     let p = policy("");
-    let a = blob_update(
-        &repo,
-        f.commit,
-        &record(&f, "alice", Role::Human).payload().unwrap(),
-    );
+    let a = approval_update(&repo, &f, "alice", Role::Human);
     approvals::create_ref(&repo, &a.name, a.new).unwrap();
     let valid = approvals::valid_approvals(&repo, &p, f.commit, f.tree).unwrap();
     assert_eq!(valid.len(), 1);
@@ -1044,11 +1033,7 @@ fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
     );
 
     // Alice approves tests/t.rs on the commit that changed it.
-    let a = blob_update(
-        &repo,
-        f.commit,
-        &record(&f, "alice", Role::Human).payload().unwrap(),
-    );
+    let a = approval_update(&repo, &f, "alice", Role::Human);
     approvals::create_ref(&repo, &a.name, a.new).unwrap();
     let left = approvals::unapproved_among(&repo, &p, f.commit, &flags).unwrap();
     assert_eq!(
