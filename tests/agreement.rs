@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{commit_all, git, init_repo, write};
-use git_guard::changes::{ChangeKind, FileChange, RefUpdate, UpdateKind};
-use git_guard::model::{self, ModelOptions};
+use git_guard::engine::changes::{ChangeKind, FileChange, RefUpdate, UpdateKind};
+use git_guard::engine::model::{self, ModelOptions};
 use gix::ObjectId;
 
 /// One line of comparison: letter, old path (renames), path, added, removed, binary.
@@ -107,7 +107,7 @@ fn model_rows(files: &[FileChange]) -> Vec<Row> {
 }
 
 fn open(dir: &Path) -> gix::Repository {
-    git_guard::repo::open(dir).expect("repository opens")
+    git_guard::engine::repo::open(dir).expect("repository opens")
 }
 
 fn oid(s: &str) -> ObjectId {
@@ -788,7 +788,9 @@ fn bad_input_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let plain = tmp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let e = git_guard::repo::open(&plain).unwrap_err().to_string();
+    let e = git_guard::engine::repo::open(&plain)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("not a git repository") && e.contains("plain"),
         "{e}"

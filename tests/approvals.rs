@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use git_guard::approvals::{self, Record, RecordKind, Status};
-use git_guard::changes::RefUpdate;
-use git_guard::identity::Actor;
-use git_guard::policy::{Policy, PolicySource, Role};
-use git_guard::verdict::Severity;
+use git_guard::engine::changes::RefUpdate;
+use git_guard::engine::identity::Actor;
+use git_guard::engine::policy::{Policy, PolicySource, Role};
+use git_guard::engine::verdict::Severity;
 use gix::ObjectId;
 
 const ACTORS: &str =
@@ -101,7 +101,7 @@ fn approval_update(repo: &gix::Repository, f: &Fixture, approver: &str, role: Ro
     )
 }
 
-fn rules(findings: &[git_guard::verdict::Finding]) -> Vec<String> {
+fn rules(findings: &[git_guard::engine::verdict::Finding]) -> Vec<String> {
     findings
         .iter()
         .filter(|f| f.severity == Severity::Violation)
@@ -574,7 +574,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
     assert!(text.contains("git-guard test: passed"), "{text}");
 
     let repo = gix::open(&f.work).unwrap();
-    let run = git_guard::testrun::recorded_pass(&repo, f.tree)
+    let run = git_guard::contain::testrun::recorded_pass(&repo, f.tree)
         .unwrap()
         .unwrap();
     assert_eq!(run.commit, f.commit.to_string());
@@ -606,11 +606,11 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
     );
     assert!(stdout(&out).contains("failed (exit 3)"), "{}", stdout(&out));
     assert!(
-        git_guard::testrun::recorded_pass(&repo, f.tree)
+        git_guard::contain::testrun::recorded_pass(&repo, f.tree)
             .unwrap()
             .is_none()
     );
-    let last = git_guard::testrun::recorded(&repo, f.tree)
+    let last = git_guard::contain::testrun::recorded(&repo, f.tree)
         .unwrap()
         .unwrap();
     assert!(last.output_tail.contains("boom"));
@@ -632,8 +632,14 @@ fn a_test_over_its_time_limit_is_killed_with_everything_it_started() {
     let marker = f.work.parent().unwrap().join("child.pid");
     // The command leaves a grandchild behind; the time limit must take it down too.
     let cmd = format!("sleep 300 & echo $! > {}; wait", marker.display());
-    let run = git_guard::testrun::run(&repo, "HEAD", &cmd, std::time::Duration::from_secs(1), "t")
-        .unwrap();
+    let run = git_guard::contain::testrun::run(
+        &repo,
+        "HEAD",
+        &cmd,
+        std::time::Duration::from_secs(1),
+        "t",
+    )
+    .unwrap();
     assert!(run.timed_out && !run.passed, "{run:?}");
     assert_eq!(run.exit_code, None);
     let pid: i32 = std::fs::read_to_string(&marker)
@@ -1016,7 +1022,7 @@ fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
     let base =
         ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
     let flag = |path: &str, commit: Option<ObjectId>| {
-        git_guard::verdict::Finding::flag("tests.changed", "changed", "")
+        git_guard::engine::verdict::Finding::flag("tests.changed", "changed", "")
             .at_path(path)
             .at_commit(commit)
     };

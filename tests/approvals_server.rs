@@ -11,7 +11,7 @@ use std::process::Output;
 
 use common::*;
 use git_guard::approvals::{self, Record, RecordKind};
-use git_guard::policy::{Policy, Role};
+use git_guard::engine::policy::{Policy, Role};
 use gix::ObjectId;
 
 const POLICY: &str = r#"

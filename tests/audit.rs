@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{guard_cmd, stderr, stdout};
-use git_guard::audit::{self, Event, ZERO_HASH};
-use git_guard::policy::{AuditPolicy, Role};
+use git_guard::engine::policy::{AuditPolicy, Role};
+use git_guard::site::audit::{self, Event, ZERO_HASH};
 
 fn event(n: usize) -> Event {
     Event {

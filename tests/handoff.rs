@@ -100,7 +100,7 @@ fn a_push_that_passes_is_recorded_from_the_hand_off_which_is_then_removed() {
 fn post_receive_with(bare: &Path, line: &str, handoff: Option<(serde_json::Value, u64)>) {
     let mut keyed = format!("{}\n", std::process::id()).into_bytes();
     keyed.extend_from_slice(line.as_bytes());
-    let key = git_guard::audit::sha256_hex(&keyed);
+    let key = git_guard::site::audit::sha256_hex(&keyed);
     if let Some((mut h, age)) = handoff {
         if h["key"] == "KEY" {
             h["key"] = key.clone().into();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::{guard_cmd, stderr, stdout};
-use git_guard::policy::{DEFAULT_POLICY, KNOWN_KEYS, Policy, PolicySource};
+use git_guard::engine::policy::{DEFAULT_POLICY, KNOWN_KEYS, Policy, PolicySource};
 
 fn guard(dir: &Path, args: &[&str]) -> Output {
     guard_cmd("git-guard", dir)

@@ -6,9 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use git_guard::identity::Actor;
-use git_guard::policy::{self, Policy};
-use git_guard::{approvals, audit, check, demo, explain, report, testrun};
+use git_guard::contain::testrun;
+use git_guard::engine::explain;
+use git_guard::engine::identity::Actor;
+use git_guard::engine::policy::{self, Policy};
+use git_guard::report::check;
+use git_guard::site::audit;
+use git_guard::{approvals, demo, report};
 
 /// Guards at every door through which an AI agent's code reaches a repository people rely on.
 ///
@@ -532,17 +536,17 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Install(a) => {
-            let opts = git_guard::install::InstallOptions {
+            let opts = git_guard::hooks::install::InstallOptions {
                 side: match (a.client, a.server) {
-                    (true, _) => Some(git_guard::hook::Side::Client),
-                    (_, true) => Some(git_guard::hook::Side::Server),
+                    (true, _) => Some(git_guard::site::config::Side::Client),
+                    (_, true) => Some(git_guard::site::config::Side::Server),
                     _ => None,
                 },
-                layout: git_guard::hook::Layout::parse(&a.layout)
+                layout: git_guard::site::config::Layout::parse(&a.layout)
                     .ok_or_else(|| anyhow::anyhow!("unknown layout {}", a.layout))?,
                 host: match a.host.as_deref() {
                     Some(h) => Some(
-                        git_guard::identity::Host::parse(h)
+                        git_guard::engine::identity::Host::parse(h)
                             .ok_or_else(|| anyhow::anyhow!("unknown host {h}"))?,
                     ),
                     None => None,
@@ -550,15 +554,15 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 policy: a.policy,
                 audit_log: a.audit_log,
                 deadline_ms: a.deadline_ms,
-                guard_hook: git_guard::install::find_guard_hook()?,
+                guard_hook: git_guard::hooks::install::find_guard_hook()?,
             };
             let repo = a.repo.unwrap_or_else(|| PathBuf::from("."));
-            git_guard::install::install(&repo, &opts, out)?;
+            git_guard::hooks::install::install(&repo, &opts, out)?;
             Ok(0)
         }
         Command::Uninstall { repo } => {
             let repo = repo.unwrap_or_else(|| PathBuf::from("."));
-            git_guard::install::uninstall(&repo, out)?;
+            git_guard::hooks::install::uninstall(&repo, out)?;
             Ok(0)
         }
         Command::Demo(args) => {
@@ -691,11 +695,12 @@ fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             agent_user,
             repo,
         } => {
-            let report = git_guard::doctor::run(&git_guard::doctor::Options {
-                root,
-                agent_user,
-                repo,
-            })?;
+            let report =
+                git_guard::workspace::doctor::run(&git_guard::workspace::doctor::Options {
+                    root,
+                    agent_user,
+                    repo,
+                })?;
             report.render_text(out)?;
             Ok(report.exit_code())
         }
@@ -947,7 +952,7 @@ fn audit(
     detail: serde_json::Value,
 ) {
     let path = approvals::audit_log_for_repo(repo, policy);
-    let event = git_guard::audit::Event {
+    let event = git_guard::site::audit::Event {
         door: door.to_string(),
         action,
         actor: actor.name.clone(),
@@ -956,7 +961,7 @@ fn audit(
         rules: Vec::new(),
         detail,
     };
-    if let Err(e) = git_guard::audit::append(&path, &event) {
+    if let Err(e) = git_guard::site::audit::append(&path, &event) {
         eprintln!("warning: cannot write the audit record: {e:#}");
     }
 }

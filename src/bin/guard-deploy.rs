@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 use git_guard::deploy::{self, Deployer, Layout, RepoGate};
-use git_guard::identity::{self, Actor};
-use git_guard::policy::Policy;
+use git_guard::engine::identity::{self, Actor};
+use git_guard::engine::policy::Policy;
 
 /// Deploy a commit that the guard has re-checked, with a way back.
 ///

@@ -13,7 +13,8 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-use git_guard::hook::{self, Hook, HookConfig, Invocation};
+use git_guard::hooks::{self, Invocation};
+use git_guard::site::config::{self, Hook, HookConfig};
 
 const USAGE: &str = "usage: guard-hook [--config FILE] [--shim PATH] <hook> [args...]
 hooks: pre-commit commit-msg pre-push reference-transaction pre-receive update post-receive";
@@ -51,7 +52,7 @@ fn main() -> ExitCode {
     let stderr = std::io::stderr();
     let mut out = stderr.lock();
 
-    let config = config.or_else(|| shim.as_deref().and_then(hook::config_beside));
+    let config = config.or_else(|| shim.as_deref().and_then(config::config_beside));
     let config = match &config {
         Some(path) => match HookConfig::load(path) {
             Ok(c) => c,
@@ -61,9 +62,9 @@ fn main() -> ExitCode {
             }
         },
         None => HookConfig::new(if hook.is_server() {
-            hook::Side::Server
+            config::Side::Server
         } else {
-            hook::Side::Client
+            config::Side::Client
         }),
     };
     let inv = match Invocation::from_process(config) {
@@ -81,15 +82,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let code = hook::run(hook, &inv, &rest, &stdin, &mut out);
+    let code = hooks::run(hook, &inv, &rest, &stdin, &mut out);
     let _ = out.flush();
     drop(out);
 
     let chained = shim
         .as_deref()
-        .and_then(|s| hook::chained_hook(s, hook, &inv));
+        .and_then(|s| hooks::chained_hook(s, hook, &inv));
     if let Some(path) = chained
-        && hook::runs_chained(hook, &rest, code)
+        && hooks::runs_chained(hook, &rest, code)
     {
         let chained_code = run_chained(&path, &rest, hook.reads_stdin().then_some(&stdin[..]));
         if code == 0 {

@@ -1,0 +1,68 @@
+//! The one engine behind every door: subject -> changes -> rules -> verdict.
+
+pub mod changes;
+pub mod explain;
+pub mod identity;
+pub mod model;
+pub mod policy;
+pub mod quarantine;
+pub mod repo;
+pub mod rules;
+pub mod verdict;
+
+use crate::engine::changes::Unit;
+use crate::engine::identity::Actor;
+use crate::engine::policy::{Policy, Role};
+use crate::engine::rules::Context;
+use crate::engine::verdict::{Finding, Risk, Severity, Verdict};
+
+/// Judge already-built units. Admins bypass violations, and the bypass is recorded as a note
+/// carrying the rule it bypassed.
+pub fn judge_units(policy: &Policy, actor: &Actor, units: Vec<Unit>) -> Verdict {
+    let mut findings = Vec::new();
+    let mut risk = Risk::default();
+    for unit in &units {
+        let ctx = Context {
+            policy,
+            actor,
+            unit,
+        };
+        let r = rules::run_all(&ctx, &mut findings);
+        if r.score > risk.score || (r.score == risk.score && risk.reasons.is_empty()) {
+            risk = r;
+        }
+    }
+    if actor.role == Role::Admin {
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.severity == Severity::Violation)
+        {
+            f.severity = Severity::Note;
+            f.message = format!("bypassed by admin {}: {}", actor.name, f.message);
+        }
+    }
+    dedup(&mut findings);
+    Verdict {
+        mode: policy.mode,
+        actor: actor.clone(),
+        policy: policy.source.to_string(),
+        findings,
+        risk,
+        units,
+    }
+}
+
+/// The same finding reported twice (per commit and again on the cumulative change) is told once.
+fn dedup(findings: &mut Vec<Finding>) {
+    let mut seen = std::collections::HashSet::new();
+    findings.retain(|f| {
+        seen.insert((
+            f.rule.clone(),
+            f.refname.clone(),
+            f.commit,
+            f.path.clone(),
+            f.line,
+            f.message.clone(),
+        ))
+    });
+}
