@@ -2,15 +2,15 @@
 //! project's own history), the paths, kinds and line counts equal what
 //! `git diff-tree -r -M --name-status` and `--numstat` print against the first parent.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{commit_all, git, init_repo, write};
 use git_guard::changes::{ChangeKind, FileChange, RefUpdate, UpdateKind};
 use git_guard::model::{self, ModelOptions};
 use gix::ObjectId;
+use support::git::{commit_all, git, init_repo, write};
 
 /// One line of comparison: letter, old path (renames), path, added, removed, binary.
 type Row = (char, Option<String>, String, u32, u32, bool);
@@ -470,7 +470,7 @@ fn sha256_repository_agrees_with_git() {
 #[test]
 fn the_projects_own_history_agrees_with_git() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let probe = common::git_out(root, &["rev-parse", "--verify", "-q", "HEAD"]);
+    let probe = support::git::git_out(root, &["rev-parse", "--verify", "-q", "HEAD"]);
     if !probe.status.success() {
         eprintln!("skipped: {} is not a git checkout", root.display());
         return;

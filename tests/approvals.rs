@@ -2,17 +2,17 @@
 //! approvals namespace, push records, signatures with real ssh-keygen keys, and the
 //! `git guard approve / revoke / approvals / flags / test` commands run for real.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
 use git_guard::approvals::{self, Record, RecordKind, Status};
 use git_guard::changes::RefUpdate;
 use git_guard::identity::Actor;
 use git_guard::policy::{Policy, PolicySource, Role};
 use git_guard::verdict::Severity;
 use gix::ObjectId;
+use support::git::*;
 
 const ACTORS: &str =
     "[actors]\nhumans = [\"alice\", \"bob\"]\nadmins = [\"root-admin\"]\nagents = [\"bot\"]\n";

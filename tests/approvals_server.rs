@@ -4,15 +4,15 @@
 //! how these tests pose as different server users), `git guard approve` from clones and on the
 //! server, and the push records post-receive writes.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
 use git_guard::approvals::{self, Record, RecordKind};
 use git_guard::policy::{Policy, Role};
 use gix::ObjectId;
+use support::git::*;
 
 const POLICY: &str = r#"
 [actors]

@@ -1,15 +1,15 @@
 //! The audit log: real concurrent appends, and `git guard log --verify` through the real
 //! binary on logs edited, cut and reordered by hand.
 
-mod common;
+mod support;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{guard_cmd, stderr, stdout};
 use git_guard::audit::{self, Event, ZERO_HASH};
 use git_guard::policy::{AuditPolicy, Role};
+use support::git::{guard_cmd, stderr, stdout};
 
 fn event(n: usize) -> Event {
     Event {
@@ -315,7 +315,7 @@ fn listing_text_json_and_since() {
 fn log_of_the_repository_by_default_and_missing_log_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    common::init_repo(&repo);
+    support::git::init_repo(&repo);
     std::fs::create_dir_all(repo.join("src")).unwrap();
     let out = log_cmd(&repo.join("src"), &["--verify"]);
     assert_eq!(out.status.code(), Some(2));

@@ -1,12 +1,12 @@
 //! `git guard check` run as a real binary over real repositories: exit codes, the JSON it
 //! prints, and the changes it carries, compared with git.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{commit_all, git, guard_cmd, init_repo, stderr, stdout, write};
 use serde_json::Value;
+use support::git::{commit_all, git, guard_cmd, init_repo, stderr, stdout, write};
 
 fn check(dir: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)

@@ -1,9 +1,9 @@
 //! `git guard demo` through the real binary: every step told with its command and its key
 //! result line, and the machine left as it was found (no scratch directory, no service).
 
-mod common;
+mod support;
 
-use common::*;
+use support::git::*;
 
 /// The text of step `n`: from its title to the blank line that ends it.
 fn step(text: &str, n: usize) -> &str {

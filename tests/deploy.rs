@@ -1,11 +1,10 @@
 //! guard-deploy through the real binary: deploys, refusals, reload, health, rollback, prune,
 //! push, status and list.
 
-mod common;
-mod support_deploy;
+mod support;
 
-use common::*;
-use support_deploy::*;
+use support::deploy::*;
+use support::git::*;
 
 const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 

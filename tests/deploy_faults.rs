@@ -3,11 +3,10 @@
 //! pidfile. Each time `current` must point at a complete release, the lock must be
 //! recoverable, and `status` must tell the truth.
 
-mod common;
-mod support_deploy;
+mod support;
 
-use common::*;
-use support_deploy::*;
+use support::deploy::*;
+use support::git::*;
 
 const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 

@@ -1,13 +1,11 @@
 //! `git guard doctor`: what it finds on a real workspace, with a real second unix user where
 //! the test may create one.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
 
 fn setup(t: &Path, agent: Option<&str>) -> (PathBuf, PathBuf) {
     let up = t.join("up");
@@ -99,14 +97,17 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
 
 #[test]
 fn with_a_real_agent_user_it_finds_every_writable_wall() {
-    let user = match support::TestUser::create() {
+    let user = match support::user::TestUser::create() {
         Ok(u) => u,
         Err(why) => {
-            return support::skip("with_a_real_agent_user_it_finds_every_writable_wall", &why);
+            return support::user::skip(
+                "with_a_real_agent_user_it_finds_every_writable_wall",
+                &why,
+            );
         }
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    support::user::open_up(t.path());
     let (up, root) = setup(t.path(), Some(&user.name));
     install_server(&up, &[]);
     let r = root.to_str().unwrap();
@@ -173,12 +174,12 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
 
 #[test]
 fn an_agent_in_a_privileged_group_is_high() {
-    let user = match support::TestUser::create() {
+    let user = match support::user::TestUser::create() {
         Ok(u) => u,
-        Err(why) => return support::skip("an_agent_in_a_privileged_group_is_high", &why),
+        Err(why) => return support::user::skip("an_agent_in_a_privileged_group_is_high", &why),
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    support::user::open_up(t.path());
     let (up, root) = setup(t.path(), Some(&user.name));
     install_server(&up, &[]);
     // `disk` exists on Debian-like systems; add the group when it does not.
@@ -327,12 +328,14 @@ fn server_guard_is_found_where_install_puts_it() {
 
 #[test]
 fn a_server_policy_the_agent_can_write_is_high() {
-    let user = match support::TestUser::create() {
+    let user = match support::user::TestUser::create() {
         Ok(u) => u,
-        Err(why) => return support::skip("a_server_policy_the_agent_can_write_is_high", &why),
+        Err(why) => {
+            return support::user::skip("a_server_policy_the_agent_can_write_is_high", &why);
+        }
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    support::user::open_up(t.path());
     let (up, root) = setup(t.path(), Some(&user.name));
     let policy = t.path().join("server-policy.toml");
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();

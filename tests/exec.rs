@@ -1,13 +1,11 @@
 //! guard-exec through its denials, its time limit and its log, run as the agent's harness
 //! would run it.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
 
 /// A workspace made by `git guard workspace create` from a small upstream.
 fn workspace(t: &Path) -> PathBuf {
@@ -238,14 +236,14 @@ fn policy_commands_section_is_honoured() {
 
 #[test]
 fn runs_as_the_agent_user_when_the_workspace_has_one() {
-    let user = match support::TestUser::create() {
+    let user = match support::user::TestUser::create() {
         Ok(u) => u,
         Err(why) => {
-            return support::skip("runs_as_the_agent_user_when_the_workspace_has_one", &why);
+            return support::user::skip("runs_as_the_agent_user_when_the_workspace_has_one", &why);
         }
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    support::user::open_up(t.path());
     let up = t.path().join("up");
     init_repo(&up);
     write(&up, "README.md", "hi\n");

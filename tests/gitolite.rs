@@ -3,15 +3,14 @@
 //! `gitolite-shell` as sshd would run it. The guard tells the users apart through `GL_USER`,
 //! and gitolite's own update hook (its access rules) still runs after it.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// The `gitolite` command and `gitolite-shell` (Debian keeps the shell under /usr/share).
 fn gitolite() -> Option<(PathBuf, PathBuf)> {

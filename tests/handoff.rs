@@ -2,13 +2,13 @@
 //! push (`<git dir>/guard/pending/`), which records the push from it instead of walking the
 //! commits again, and walks whenever the hand-off is missing, stale or for another push.
 
-mod common;
+mod support;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use common::*;
+use support::git::*;
 
 /// A bare server at a seeded main with the server hooks installed, and a clone of it.
 fn server(dir: &Path) -> (PathBuf, PathBuf) {

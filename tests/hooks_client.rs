@@ -1,13 +1,12 @@
 //! Client hooks in an agent's clone, through real `git commit`, `git push`, `git update-ref`.
 //! The unix user running the tests is not named in the test policy, so it is an agent.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// An unguarded bare upstream with main seeded, and an agent clone with client hooks.
 fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {

@@ -1,15 +1,14 @@
 //! `git guard install` / `uninstall`: chaining with hooks already there and with
 //! `core.hooksPath`, idempotence, upgrades, the GitLab and Gitea layouts.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// Every file under `dir` with its mode and content.
 fn tree(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {

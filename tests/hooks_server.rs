@@ -2,11 +2,10 @@
 //! packed), judges every new commit, tells pushers apart by the installed host's variable only,
 //! reads its policy from where the admin put it, and records its verdicts.
 
-mod common;
-mod support_hooks;
+mod support;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// A server whose main already holds `files` (seeded before the hooks went in, as an admin
 /// would), guarded with `extra` install options.

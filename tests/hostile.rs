@@ -1,15 +1,14 @@
 //! Hostile and broken input at the server's door: each is rejected with its reason, none is
 //! accepted by accident, none is a panic.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 fn server(root: &Path, extra: &[&str]) -> PathBuf {
     let seed = root.join("seed");

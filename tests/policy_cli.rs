@@ -1,13 +1,13 @@
 //! `git guard policy check | explain | show` through the real binary, and the documented
 //! default policy kept in step with the code and docs/POLICY.md.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Output;
 
-use common::{guard_cmd, stderr, stdout};
 use git_guard::policy::{DEFAULT_POLICY, KNOWN_KEYS, Policy, PolicySource};
+use support::git::{guard_cmd, stderr, stdout};
 
 fn guard(dir: &Path, args: &[&str]) -> Output {
     guard_cmd("git-guard", dir)

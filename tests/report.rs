@@ -1,10 +1,10 @@
 //! `git guard report`: the evidence a reviewer reads, checked against git itself.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
 
 const POLICY: &str = "[actors]\nhumans = [\"alice\"]\n[tests]\ncommand = \"test -f src/lib.rs\"\n";
 

@@ -3,16 +3,15 @@
 //! Each shows: a rejected push leaves every ref and the object store as they were, the reason
 //! reaches the client as `remote:` lines, and an accepted push lands.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// A child process killed when the test ends.
 struct Server(Child);

@@ -1,14 +1,12 @@
 //! `git guard workspace`: made from a real upstream, used as the agent would, and kept whole
 //! when the upstream prunes.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
-use common::*;
+use support::git::*;
 
 /// An upstream with `main` (two commits) and `feature` (one commit of its own).
 fn upstream(dir: &Path) {
@@ -427,12 +425,12 @@ fn status_reset_and_remove() {
 
 #[test]
 fn agent_user_owns_only_code_repo_and_sandbox() {
-    let user = match support::TestUser::create() {
+    let user = match support::user::TestUser::create() {
         Ok(u) => u,
-        Err(why) => return support::skip("agent_user_owns_only_code_repo_and_sandbox", &why),
+        Err(why) => return support::user::skip("agent_user_owns_only_code_repo_and_sandbox", &why),
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    support::user::open_up(t.path());
     let up = t.path().join("up");
     upstream(&up);
     let root = t.path().join("ws");

@@ -1,5 +1,5 @@
-//! Shared test support: hermetic git, temp repositories, the real binaries.
-#![allow(dead_code)]
+//! Hermetic git and the project's binaries: inherited GIT_* variables cleared, no global or
+//! system configuration, a fixed identity and fixed dates; temp repositories and their files.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

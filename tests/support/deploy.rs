@@ -1,6 +1,5 @@
-//! Test support for guard-deploy: a repository, a deploy root, a policy file, and the pause
+//! Deploy roots for guard-deploy: a repository, a deploy root, a policy file, and the pause
 //! hook's fifos, so a test can stop the real binary at an exact step and kill it there.
-#![allow(dead_code)]
 
 use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
@@ -8,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use super::common::*;
+use super::git::*;
 
 pub struct Fixture {
     pub tmp: tempfile::TempDir,

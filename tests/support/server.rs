@@ -1,11 +1,10 @@
-//! Test support for the hook tests: a guarded bare server, a working clone, snapshots of a
-//! repository's refs and objects.
-#![allow(dead_code)]
+//! Servers: bare repositories with git-guard's server hooks installed, clones of them, pushes
+//! as a named user, and snapshots of a repository's refs and objects.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::common::*;
+use super::git::*;
 
 /// A policy that names `alice` human and `bot` agent, leaving the rest as the default.
 pub const TEST_POLICY: &str = r#"

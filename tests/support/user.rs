@@ -1,5 +1,4 @@
-//! Test support for the workspace, guard-exec and doctor tests: a throwaway unix user.
-#![allow(dead_code)]
+//! A throwaway unix user, for the tests that need a second one (workspace, guard-exec, doctor).
 
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
