@@ -13,6 +13,7 @@ use git_guard::policy::{Policy, PolicySource, Role};
 use git_guard::verdict::Severity;
 use gix::ObjectId;
 use support::git::*;
+use support::server::install_server;
 
 const ACTORS: &str =
     "[actors]\nhumans = [\"alice\", \"bob\"]\nadmins = [\"root-admin\"]\nagents = [\"bot\"]\n";
@@ -47,10 +48,7 @@ fn fixture() -> Fixture {
         "#[test]\nfn t() { assert_eq!(1, 1); }\n",
     );
     let c = commit_all(&work, "add a test");
-    git(
-        tmp.path(),
-        &["init", "-q", "--bare", "-b", "main", "server.git"],
-    );
+    init_bare(&server);
     git(&work, &["push", "-q", server.to_str().unwrap(), "main"]);
     let tree = git(&work, &["rev-parse", "HEAD^{tree}"]);
     Fixture {
@@ -562,13 +560,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         .args(["test", "HEAD", "--policy", policy_file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("checked-out-ok"), "{text}");
     assert!(text.contains("git-guard test: passed"), "{text}");
@@ -597,13 +589,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         .args(["test", "--policy", policy_file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 1);
     assert!(stdout(&out).contains("failed (exit 3)"), "{}", stdout(&out));
     assert!(
         git_guard::testrun::recorded_pass(&repo, f.tree)
@@ -672,8 +658,6 @@ struct CloneFixture {
 fn clone_fixture() -> CloneFixture {
     let tmp = tempfile::tempdir().unwrap();
     let seed = tmp.path().join("seed");
-    let server = tmp.path().join("server.git");
-    let clone = tmp.path().join("clone");
     let policy = tmp.path().join("policy.toml");
     std::fs::write(&policy, ACTORS).unwrap();
     init_repo(&seed);
@@ -684,8 +668,8 @@ fn clone_fixture() -> CloneFixture {
         "#[test]\nfn t() { assert_eq!(super::f(), 1); }\n",
     );
     commit_all(&seed, "base");
-    git(tmp.path(), &["clone", "-q", "--bare", "seed", "server.git"]);
-    git(tmp.path(), &["clone", "-q", "server.git", "clone"]);
+    let server = clone_bare(tmp.path(), &seed, "server.git");
+    let clone = clone(tmp.path(), &server, "clone");
     git(&clone, &["checkout", "-q", "-b", "agent/x"]);
     write(
         &clone,
@@ -720,13 +704,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     let short = &f.commit[..12];
 
     let out = guard(&f.clone, &f.policy, &["flags"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     let text = stdout(&out);
     assert!(
         text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
@@ -751,13 +729,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         &f.policy,
         &["approve", "HEAD", "-m", "fine", "--as", "bot"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 1);
     assert!(
         stdout(&out).contains("REFUSED: approvals.approver"),
         "{}",
@@ -796,13 +768,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             "alice",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     let text = stdout(&out);
     assert!(
         text.contains("who pushed"),
@@ -824,13 +790,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             "alice",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     assert!(
         stdout(&out).contains("approved tests.changed:tests/t.rs"),
         "{}",
@@ -893,13 +853,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             "bob",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     assert_eq!(
         stdout(&out).matches("revoked approval").count(),
         2,
@@ -925,13 +879,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         &f.policy,
         &["approve", &f.commit, "-m", "ok", "--as", "alice"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 2);
     assert!(
         stderr(&out).contains("--as is refused on the server"),
         "{}",
@@ -939,13 +887,11 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
     );
 
     // The server's identity comes from the host its hooks were installed for.
-    let o = guard_cmd("git-guard", &f.server)
-        .args(["install", "--server", "--host", "gitolite", "--policy"])
-        .arg(&f.policy)
-        .arg(&f.server)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    install_server(
+        &f.server,
+        &f.server,
+        &["--host", "gitolite", "--policy", f.policy.to_str().unwrap()],
+    );
     let out = guard_cmd("git-guard", &f.server)
         .args([
             "approve",
@@ -958,13 +904,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         .env("GL_USER", "bob")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     assert!(stdout(&out).contains("as bob (human)"), "{}", stdout(&out));
     let server = gix::open(&f.server).unwrap();
     assert!(
@@ -994,13 +934,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         .env("GL_USER", "bob")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 1);
     assert!(
         stdout(&out).contains("REFUSED: approvals.self"),
         "{}",

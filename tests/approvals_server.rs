@@ -13,6 +13,7 @@ use git_guard::approvals::{self, Record, RecordKind};
 use git_guard::policy::{Policy, Role};
 use gix::ObjectId;
 use support::git::*;
+use support::server::*;
 
 const POLICY: &str = r#"
 [actors]
@@ -45,24 +46,12 @@ fn server(host: &str) -> Server {
         "#[test]\nfn t() { assert_eq!(1, 1); }\n",
     );
     commit_all(&seed, "seed");
-    let bare = dir.join("server.git");
-    git(
+    let bare = clone_bare(&dir, &seed, "server.git");
+    install_server(
         &dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
+        &bare,
+        &["--host", host, "--policy", policy.to_str().unwrap()],
     );
-    let o = guard_cmd("git-guard", &dir)
-        .args(["install", "--server", "--host", host, "--policy"])
-        .arg(&policy)
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     Server {
         _tmp: tmp,
         dir,
@@ -73,17 +62,7 @@ fn server(host: &str) -> Server {
 
 impl Server {
     fn clone(&self, name: &str) -> PathBuf {
-        let work = self.dir.join(name);
-        git(
-            &self.dir,
-            &[
-                "clone",
-                "-q",
-                self.bare.to_str().unwrap(),
-                work.to_str().unwrap(),
-            ],
-        );
-        work
+        clone(&self.dir, &self.bare, name)
     }
 
     fn refs(&self, prefix: &str) -> Vec<(String, String)> {
@@ -112,16 +91,6 @@ impl Server {
     }
 }
 
-/// `git push ARGS` from `work` as `user` (the installed host's variable is `var`).
-fn push(work: &Path, var: &str, user: &str, args: &[&str]) -> Output {
-    git_cmd(work)
-        .env(var, user)
-        .arg("push")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `git guard ARGS` in `dir` with `var=user` in its environment (and so in its `git push`).
 fn guard_as(dir: &Path, var: &str, user: &str, args: &[&str]) -> Output {
     guard_cmd("git-guard", dir)
@@ -129,10 +98,6 @@ fn guard_as(dir: &Path, var: &str, user: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn all(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
 }
 
 /// A commit on a new branch of `work` changing the test file; its id.
@@ -185,7 +150,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (a) The agent pushes a branch that changes a test file: a flag, not a violation.
     let agent = s.clone("agent");
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = push(&agent, var, "bot", &["origin", "agent/feature"]);
+    let o = push_with(&agent, var, "bot", &["origin", "agent/feature"]);
     assert!(o.status.success(), "{}", all(&o));
     assert!(all(&o).contains("tests.changed"), "{}", all(&o));
     // post-receive recorded who brought the commit.
@@ -200,7 +165,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         .args(["flags", "refs/heads/agent/feature"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     let text = stdout(&o);
     assert!(
         text.contains("[outstanding] tests.changed:tests/t.rs"),
@@ -211,7 +176,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
 
     // (c) The agent cannot approve its own commit: not as itself...
     let (blob, refname) = record_blob(&agent, &c, "bot", Role::Agent);
-    let o = push(
+    let o = push_with(
         &agent,
         var,
         "bot",
@@ -228,7 +193,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
             "approve", &c, "-m", "trust me", "--as", "alice", "--policy", policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert_code(&o, 1);
     assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
     assert!(
         all(&o).contains("bot (agent) may not approve"),
@@ -262,7 +227,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
             policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     assert!(stdout(&o).contains("pushed to origin"), "{}", all(&o));
     let approvals_on_server = s.refs("refs/guard/approvals/");
     assert_eq!(approvals_on_server.len(), 1, "{approvals_on_server:?}");
@@ -285,10 +250,10 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (e) Nobody deletes or rewrites a record: not the approver, not an admin.
     let (other, _) = record_blob(&alice, &c, "alice", Role::Human);
     for user in ["alice", "root-admin"] {
-        let o = push(&alice, var, user, &["origin", &format!(":{approval_ref}")]);
+        let o = push_with(&alice, var, user, &["origin", &format!(":{approval_ref}")]);
         assert!(!o.status.success(), "{user}: {}", all(&o));
         assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
-        let o = push(
+        let o = push_with(
             &alice,
             var,
             user,
@@ -298,7 +263,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
     }
     // Nor the push records the server writes itself.
-    let o = push(
+    let o = push_with(
         &alice,
         var,
         "root-admin",
@@ -316,7 +281,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // pusher, though bob's clone did not know.
     let bob = s.clone("bob");
     let b = change_test(&bob, "bob/change", "assert_eq!(3, 3);");
-    let o = push(&bob, var, "bob", &["origin", "bob/change"]);
+    let o = push_with(&bob, var, "bob", &["origin", "bob/change"]);
     assert!(o.status.success(), "{}", all(&o));
     let o = guard_as(
         &bob,
@@ -333,7 +298,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
             policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert_code(&o, 1);
     assert!(all(&o).contains("approvals.self"), "{}", all(&o));
     assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
     assert_eq!(s.outstanding(&b), 1);
@@ -346,7 +311,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
             "approve", &b, "-m", "as alice", "--as", "alice", "--policy", policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert_code(&o, 1);
     assert!(all(&o).contains("approvals.identity"), "{}", all(&o));
     assert_eq!(s.outstanding(&b), 1);
     // Another human can.
@@ -366,7 +331,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
             policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     assert_eq!(s.outstanding(&b), 0);
 }
 
@@ -378,7 +343,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let agent = s.clone("agent");
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
     assert!(
-        push(&agent, var, "bot", &["origin", "agent/feature"])
+        push_with(&agent, var, "bot", &["origin", "agent/feature"])
             .status
             .success()
     );
@@ -399,7 +364,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     let local = git(
         &alice,
         &["for-each-ref", "--format=%(refname)", "refs/guard/"],
@@ -408,7 +373,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     git(&alice, &["switch", "-q", "-c", "docs"]);
     write(&alice, "README.md", "docs\n");
     let d = commit_all(&alice, "docs");
-    let o = push(
+    let o = push_with(
         &alice,
         var,
         "alice",
@@ -439,7 +404,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let n = change_test(&alice, "alice/test", "assert_eq!(4, 4);");
     let (blob, refname) = record_blob(&alice, &n, "alice", Role::Human);
     let before = git(&s.bare, &["for-each-ref"]);
-    let o = push(
+    let o = push_with(
         &alice,
         var,
         "alice",
@@ -452,9 +417,9 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     assert!(!o.status.success(), "the refused record must not land");
 
     // Pushed alone first (bob pushes it), alice's approval then lands in a push of its own.
-    let o = push(&alice, var, "bob", &["origin", "alice/test"]);
+    let o = push_with(&alice, var, "bob", &["origin", "alice/test"]);
     assert!(o.status.success(), "{}", all(&o));
-    let o = push(
+    let o = push_with(
         &alice,
         var,
         "alice",
@@ -469,7 +434,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
     let s = server("gitolite");
     let agent = s.clone("agent");
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = push(&agent, "GL_USER", "bot", &["origin", "agent/feature"]);
+    let o = push_with(&agent, "GL_USER", "bot", &["origin", "agent/feature"]);
     assert!(o.status.success(), "{}", all(&o));
 
     // The identity is the installed host's variable; without it nobody is named.
@@ -477,7 +442,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         .args(["approve", &c, "-m", "ok"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert_code(&o, 2);
     assert!(all(&o).contains("GL_USER is not set"), "{}", all(&o));
     // --as is the server's to decide, never the caller's.
     let o = guard_as(
@@ -486,7 +451,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         "alice",
         &["approve", &c, "-m", "ok", "--as", "bob"],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert_code(&o, 2);
     // Another policy than the hooks' is refused.
     let other = s.dir.join("other.toml");
     std::fs::write(&other, "[actors]\nhumans = [\"bot\"]\n").unwrap();
@@ -503,7 +468,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
             other.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    assert_code(&o, 2);
     assert!(
         all(&o).contains("the server hooks of this repository use the policy"),
         "{}",
@@ -511,7 +476,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
     );
     // The agent is an agent under the hooks' policy; its pusher record stands too.
     let o = guard_as(&s.bare, "GL_USER", "bot", &["approve", &c, "-m", "ok"]);
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert_code(&o, 1);
     assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
     assert!(s.refs("refs/guard/approvals/").is_empty());
 
@@ -530,7 +495,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
             s.policy.to_str().unwrap(),
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     assert!(stdout(&o).contains("as alice (human)"), "{}", all(&o));
     assert_eq!(s.outstanding(&c), 0);
     let listed = guard_cmd("git-guard", &s.bare)
@@ -571,21 +536,10 @@ fn many_commits(work: &Path, branch: &str, n: usize, flagged: usize) -> (Vec<Str
         script.push('\n');
     }
     script.push_str(&format!("get-mark :{}\n", flagged + 1));
-    let mut c = git_cmd(work);
-    c.args(["fast-import", "--quiet"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        git_cmd(work).args(["fast-import", "--quiet"]),
+        script.as_bytes(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let flagged_id = stdout(&out).trim().to_string();
     let ids: Vec<String> = git(work, &["rev-list", branch, "--not", &base])
@@ -603,7 +557,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
     let policy = s.policy.to_str().unwrap();
     let bob = s.clone("bob");
     let (ids, middle) = many_commits(&bob, "bob/many", 400, 200);
-    let o = push(&bob, var, "bob", &["origin", "bob/many"]);
+    let o = push_with(&bob, var, "bob", &["origin", "bob/many"]);
     assert!(o.status.success(), "{}", all(&o));
     assert!(all(&o).contains("tests.changed"), "{}", all(&o));
 
@@ -641,7 +595,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
             "approve", &middle, "-m", "mine", "--as", "bob", "--policy", policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert_code(&o, 1);
     assert!(all(&o).contains("approvals.self"), "{}", all(&o));
     assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
     // ... nor on the server itself.
@@ -651,7 +605,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
         "bob",
         &["approve", &middle, "-m", "mine", "--policy", policy],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert_code(&o, 1);
     assert!(all(&o).contains("approvals.self"), "{}", all(&o));
     assert!(s.refs("refs/guard/approvals/").is_empty());
     assert_eq!(s.outstanding(&middle), 1);
@@ -673,7 +627,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
             policy,
         ],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     assert_eq!(s.outstanding(&middle), 0);
     assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
 
@@ -686,7 +640,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
     );
     write(&alice, "counter.txt", "more\n");
     let top = commit_all(&alice, "one more");
-    let o = push(&alice, var, "alice", &["origin", "alice/more"]);
+    let o = push_with(&alice, var, "alice", &["origin", "alice/more"]);
     assert!(o.status.success(), "{}", all(&o));
     let pushes = s.refs("refs/guard/pushes/");
     assert_eq!(pushes.len(), 2, "{pushes:?}");

@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::git::{commit_all, git, guard_cmd, init_repo, stderr, stdout, write};
+use support::git::{assert_code, commit_all, git, guard_cmd, init_repo, stderr, stdout, write};
 
 fn check(dir: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)
@@ -44,7 +44,7 @@ fn a_range_passes_and_its_json_carries_the_changes_git_reports() {
     let dir = tmp.path().join("repo");
     repo_with_history(&dir);
     let o = check(&dir, &["--format", "json", "--as", "alice", "HEAD~2..HEAD"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 0);
     let v = json(&o);
     assert_eq!(v["version"], 1);
     assert_eq!(v["outcome"], "passed");

@@ -350,7 +350,7 @@ fn a_flag_refuses_until_approved_for_exactly_this_commit() {
         .args(["--policy", policy])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 0);
     f.expect(&["deploy", "main"], 0);
     assert_eq!(f.status_json()["commit"], flagged.as_str());
 }

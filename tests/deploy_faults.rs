@@ -299,13 +299,13 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
         c.output().unwrap()
     };
     let o = limited(&["deploy", "main"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 0);
     let a = f.current().unwrap();
     // A release larger than the space left.
     write(&f.repo, "big.bin", vec![7u8; 1024 * 1024]);
     commit_all(&f.repo, "big");
     let o = limited(&["deploy", "main"]);
-    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 2);
     let out = stdout(&o);
     assert!(out.contains("FAILED at step materialise"), "{out}");
     assert!(

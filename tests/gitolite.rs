@@ -99,19 +99,11 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
     );
 
     let policy = policy_file(t.path(), "");
-    let o = guard_cmd("git-guard", t.path())
-        .args([
-            "install",
-            "--server",
-            "--host",
-            "gitolite",
-            "--policy",
-            policy.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    install_server(
+        t.path(),
+        &repo,
+        &["--host", "gitolite", "--policy", policy.to_str().unwrap()],
+    );
     // gitolite re-running its setup keeps both its hook and ours.
     gl(&gitolite, &home, &["setup"]);
     assert!(

@@ -4,44 +4,15 @@
 
 mod support;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use support::git::*;
+use support::server::*;
 
 /// A bare server at a seeded main with the server hooks installed, and a clone of it.
 fn server(dir: &Path) -> (PathBuf, PathBuf) {
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    commit_all(&seed, "seed");
-    let bare = dir.join("server.git");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let o = guard_cmd("git-guard", dir)
-        .args(["install", "--server", bare.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let work = dir.join("work");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let bare = seeded_server(dir, &[], &[]);
+    let work = clone(dir, &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     for i in 0..3 {
         write(&work, &format!("src/f{i}.py"), format!("x = {i}\n"));
@@ -116,21 +87,7 @@ fn post_receive_with(bare: &Path, line: &str, handoff: Option<(serde_json::Value
             .set_modified(when)
             .unwrap();
     }
-    let mut c = guard_cmd("guard-hook", bare);
-    let config = bare.join("hooks").join("git-guard.toml");
-    c.args(["--config", config.to_str().unwrap(), "post-receive"])
-        .env("GIT_DIR", ".")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(line.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_with_input(&mut hook_cmd(bare, "post-receive"), line.as_bytes());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !pending(bare).join(&key).exists(),

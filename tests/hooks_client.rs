@@ -11,34 +11,23 @@ use support::server::*;
 /// An unguarded bare upstream with main seeded, and an agent clone with client hooks.
 fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     let upstream = dir.join("upstream.git");
-    std::fs::create_dir_all(&upstream).unwrap();
-    git(&upstream, &["init", "-q", "--bare", "-b", "main"]);
-    let work = dir.join("work");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            upstream.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    init_bare(&upstream);
+    let work = clone(dir, &upstream, "work");
     write(&work, "README.md", "hello\n");
     commit_all(&work, "seed");
     git(&work, &["push", "-q", "origin", "main"]);
     git(&work, &["remote", "set-head", "origin", "main"]);
     let policy = policy_file(dir, policy_extra);
-    let o = guard_cmd("git-guard", dir)
-        .args([
+    guard_ok(
+        dir,
+        &[
             "install",
             "--client",
             "--policy",
             policy.to_str().unwrap(),
             work.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        ],
+    );
     (upstream, work)
 }
 

@@ -35,10 +35,6 @@ fn tree(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
     out
 }
 
-fn guard(dir: &Path, args: &[&str]) -> std::process::Output {
-    guard_cmd("git-guard", dir).args(args).output().unwrap()
-}
-
 fn local_config(repo: &Path) -> String {
     git(repo, &["config", "--local", "--list"])
 }
@@ -47,8 +43,7 @@ fn local_config(repo: &Path) -> String {
 fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     let pristine = (tree(&bare), local_config(&bare));
     let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -70,8 +65,7 @@ fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
 fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&bare);
     let seen = t.path().join("seen.txt");
     let old = format!("#!/bin/sh\ncat > '{}'\necho old-hook-ran\n", seen.display());
     std::fs::write(bare.join("hooks/pre-receive"), &old).unwrap();
@@ -154,8 +148,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
 fn a_foreign_chained_file_is_never_overwritten() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     std::fs::write(bare.join("hooks/pre-receive"), "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::write(
         bare.join("hooks/pre-receive.guard-chained"),
@@ -246,8 +239,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
 fn an_older_shim_is_upgraded() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     guard(t.path(), &["install", bare.to_str().unwrap()]);
     let shim = bare.join("hooks/pre-receive");
     let current = std::fs::read_to_string(&shim).unwrap();
@@ -285,8 +277,7 @@ done
 fn gitea_layout_runs_beside_giteas_own_hook() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&bare);
     for h in ["pre-receive", "post-receive"] {
         let p = bare.join("hooks").join(h);
         std::fs::write(&p, GITEA_DISPATCHER).unwrap();
@@ -356,8 +347,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
 fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     let o = guard(
         t.path(),
         &["install", "--layout", "gitlab", bare.to_str().unwrap()],
@@ -392,8 +382,7 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
 fn a_broken_policy_is_refused_at_install() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     let p = t.path().join("bad.toml");
     std::fs::write(&p, "[refs]\nprotectd = []\n").unwrap();
     let o = guard(

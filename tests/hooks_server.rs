@@ -7,53 +7,6 @@ mod support;
 use support::git::*;
 use support::server::*;
 
-/// A server whose main already holds `files` (seeded before the hooks went in, as an admin
-/// would), guarded with `extra` install options.
-fn seeded_server(
-    dir: &std::path::Path,
-    files: &[(&str, &str)],
-    extra: &[&str],
-) -> std::path::PathBuf {
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    for (p, c) in files {
-        write(&seed, p, c);
-    }
-    commit_all(&seed, "seed");
-    let bare = dir.join("server.git");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let mut args = vec!["install", "--server"];
-    args.extend_from_slice(extra);
-    args.push(bare.to_str().unwrap());
-    let o = guard_cmd("git-guard", dir).args(&args).output().unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    bare
-}
-
-fn clone(dir: &std::path::Path, bare: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let work = dir.join(name);
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    work
-}
-
 fn loose_and_packs(repo: &std::path::Path) -> (u64, u64) {
     let out = git(repo, &["count-objects", "-v"]);
     let get = |k: &str| {
@@ -353,21 +306,8 @@ fn guard_format_json_gives_the_verdict_as_json() {
 #[test]
 fn the_shipped_update_shim_gives_the_same_verdict_for_one_ref() {
     let t = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(t.path(), &[("README.md", "x\n")]);
     let seed = t.path().join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "x\n");
-    commit_all(&seed, "seed");
-    let bare = t.path().join("server.git");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
     // As an admin copying hooks by hand: the shipped shim, and a configuration beside it.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/update");
     std::fs::copy(&shipped, bare.join("hooks/update")).unwrap();
@@ -417,31 +357,13 @@ fn sha256_repositories_are_judged_too() {
     );
     write(&seed, "README.md", "x\n");
     commit_all(&seed, "seed");
-    let bare = t.path().join("server.git");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let bare = clone_bare(t.path(), &seed, "server.git");
     let policy = policy_file(t.path(), "");
-    let o = guard_cmd("git-guard", t.path())
-        .args([
-            "install",
-            "--server",
-            "--host",
-            "http",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    install_server(
+        t.path(),
+        &bare,
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+    );
     let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/x"]);
     write(&work, "server.pem", "k\n");

@@ -3,53 +3,25 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use support::git::*;
 use support::server::*;
 
-fn server(root: &Path, extra: &[&str]) -> PathBuf {
-    let seed = root.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    commit_all(&seed, "seed");
-    let bare = root.join("server.git");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let mut args = vec!["install", "--server", "--host", "http"];
+/// `root/server.git`, seeded, guarded for the http host with `policy` and `extra`.
+fn server(root: &Path, policy: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["--host", "http", "--policy", policy.to_str().unwrap()];
     args.extend_from_slice(extra);
-    args.push(bare.to_str().unwrap());
-    let o = guard_cmd("git-guard", root).args(&args).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    bare
+    seeded_server(root, &[], &args)
 }
 
 /// Run pre-receive directly, as git would, with `input` on standard input.
 fn pre_receive(bare: &Path, input: &[u8]) -> Output {
-    let mut c = guard_cmd("guard-hook", bare);
-    c.args([
-        "--config",
-        bare.join("hooks/git-guard.toml").to_str().unwrap(),
-        "pre-receive",
-    ])
-    .env("GIT_DIR", ".")
-    .env("REMOTE_USER", "alice")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    run_with_input(
+        hook_cmd(bare, "pre-receive").env("REMOTE_USER", "alice"),
+        input,
+    )
 }
 
 fn assert_no_panic(o: &Output) {
@@ -57,25 +29,11 @@ fn assert_no_panic(o: &Output) {
     assert!(!all.contains("panicked"), "{all}");
 }
 
-fn clone(root: &Path, bare: &Path) -> PathBuf {
-    let work = root.join("work");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    work
-}
-
 #[test]
 fn malformed_standard_input_is_rejected_naming_the_line() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
+    let bare = server(t.path(), &policy, &[]);
     let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
     let zero = "0".repeat(40);
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -118,7 +76,7 @@ fn malformed_standard_input_is_rejected_naming_the_line() {
 fn unknown_object_ids_are_rejected() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
+    let bare = server(t.path(), &policy, &[]);
     let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
     let zero = "0".repeat(40);
     let ghost = "0123456789abcdef0123456789abcdef01234567";
@@ -141,8 +99,8 @@ fn unknown_object_ids_are_rejected() {
 fn odd_but_valid_ref_names_are_judged_like_any_other() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let work = clone(t.path(), &bare);
+    let bare = server(t.path(), &policy, &[]);
+    let work = clone(t.path(), &bare, "work");
     write(&work, "x.key", "k\n");
     commit_all(&work, "key");
     for name in ["agent/ünïcødé", "agent/a@b", "agent/-dash", "agent/x.y/z"] {
@@ -167,16 +125,8 @@ fn ten_thousand_refs_in_one_push() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
     // Debug builds are slow: the deadline is not what this test is about.
-    let bare = server(
-        t.path(),
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--deadline-ms",
-            "600000",
-        ],
-    );
-    let work = clone(t.path(), &bare);
+    let bare = server(t.path(), &policy, &["--deadline-ms", "600000"]);
+    let work = clone(t.path(), &bare, "work");
     write(&work, "ok.txt", "ok\n");
     let ok = commit_all(&work, "ok");
     write(&work, "secrets/db.txt", "pw\n");
@@ -186,16 +136,11 @@ fn ten_thousand_refs_in_one_push() {
         let id = if i == 7_777 { &bad } else { &ok };
         input.push_str(&format!("create refs/heads/agent/r{i:05} {id}\n"));
     }
-    let mut c = git_cmd(&work);
-    c.args(["update-ref", "--stdin"]).stdin(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let o = run_with_input(
+        git_cmd(&work).args(["update-ref", "--stdin"]),
+        input.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let before = snapshot(&bare);
     let o = push_as(
         &work,
@@ -214,16 +159,8 @@ fn ten_thousand_refs_in_one_push() {
 fn a_100_mb_blob_is_rejected_by_the_cap() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = server(
-        t.path(),
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--deadline-ms",
-            "600000",
-        ],
-    );
-    let work = clone(t.path(), &bare);
+    let bare = server(t.path(), &policy, &["--deadline-ms", "600000"]);
+    let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/big"]);
     // Varied content so that compression does not make it small.
     let mut data = Vec::with_capacity(100 << 20);
@@ -247,8 +184,8 @@ fn a_100_mb_blob_is_rejected_by_the_cap() {
 fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "[hooks]\ndeadline_ms = 1\n");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let work = clone(t.path(), &bare);
+    let bare = server(t.path(), &policy, &[]);
+    let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/many"]);
     // Hundreds of commits cannot be read and judged within a millisecond.
     let mut script = String::new();
@@ -259,17 +196,11 @@ fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
         }
         script.push_str(&format!("M 100644 inline f{i}.txt\ndata 2\n{}\n\n", i % 10));
     }
-    let mut c = git_cmd(&work);
-    c.args(["fast-import", "--quiet", "--force"])
-        .stdin(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let o = run_with_input(
+        git_cmd(&work).args(["fast-import", "--quiet", "--force"]),
+        script.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let before = snapshot(&bare);
     let o = push_as(&work, "bot", &["origin", "agent/many"]);
     assert!(!o.status.success(), "{}", stderr(&o));
@@ -282,8 +213,8 @@ fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
 fn a_missing_or_broken_policy_rejects() {
     let t = tempfile::tempdir().unwrap();
     let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let work = clone(t.path(), &bare);
+    let bare = server(t.path(), &policy, &[]);
+    let work = clone(t.path(), &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/x"]);
     write(&work, "fine.txt", "fine\n");
     commit_all(&work, "fine");

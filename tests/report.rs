@@ -63,13 +63,7 @@ fn report(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
 fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist() {
     let f = fixture();
     let out = report(&f.work, &f.policy, &["agent/x", "--base", "main"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     let md = stdout(&out);
     for section in [
         "## Goal",
@@ -148,7 +142,7 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         .arg(&f.policy)
         .output()
         .unwrap();
-    assert_eq!(t.status.code(), Some(0), "{}{}", stdout(&t), stderr(&t));
+    assert_code(&t, 0);
     let a = guard_cmd("git-guard", &f.work)
         .args([
             "approve",
@@ -162,7 +156,7 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         .arg(&f.policy)
         .output()
         .unwrap();
-    assert_eq!(a.status.code(), Some(0), "{}{}", stdout(&a), stderr(&a));
+    assert_code(&a, 0);
     let md = stdout(&report(&f.work, &f.policy, &["agent/x", "--base", "main"]));
     assert!(
         md.contains("- [x] Tests passed in a clean checkout of tree"),
@@ -189,13 +183,7 @@ fn json_report_carries_the_same_facts() {
         &f.policy,
         &["agent/x", "--base", "main", "--format", "json"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["version"], 1);
     assert_eq!(
@@ -224,12 +212,6 @@ fn json_report_carries_the_same_facts() {
 fn an_unknown_base_is_an_error_that_names_it() {
     let f = fixture();
     let out = report(&f.work, &f.policy, &["agent/x", "--base", "no-such-branch"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 2);
     assert!(stderr(&out).contains("no-such-branch"), "{}", stderr(&out));
 }

@@ -48,41 +48,16 @@ fn wait_for(port: u16, server: &mut Server, what: &str) {
 /// `root/server.git`: seeded with main, guarded by git-guard's server hooks (plain host: the
 /// unix user, who is an agent in the test policy).
 fn guarded(root: &Path) -> PathBuf {
-    let seed = root.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    commit_all(&seed, "seed");
-    let bare = root.join("server.git");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let bare = seeded_bare(root, &[]);
     git(&bare, &["config", "http.receivepack", "true"]);
     let policy = policy_file(root, "");
-    let o = guard_cmd("git-guard", root)
-        .args([
-            "install",
-            "--server",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    install_server(root, &bare, &["--policy", policy.to_str().unwrap()]);
     bare
 }
 
 /// The three claims, over whatever `url` reaches `bare`.
 fn exercise(root: &Path, bare: &Path, url: &str) {
-    let work = root.join("work");
-    git(root, &["clone", "-q", url, work.to_str().unwrap()]);
+    let work = clone(root, url, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, "ok.txt", "fine\n");
     commit_all(&work, "fine");

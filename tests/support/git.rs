@@ -2,7 +2,7 @@
 //! system configuration, a fixed identity and fixed dates; temp repositories and their files.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The path of one of the project's binaries, as cargo built it for the tests.
 pub fn bin(name: &str) -> PathBuf {
@@ -105,4 +105,76 @@ pub fn stdout(o: &Output) -> String {
 }
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Both streams of a command's output, for a failure message.
+pub fn all(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// Insist on an exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", all(o));
+}
+
+/// `git rev-parse REV`, trimmed.
+pub fn rev(dir: &Path, rev: &str) -> String {
+    git(dir, &["rev-parse", rev]).trim().to_string()
+}
+
+/// `git clone -q FLAGS FROM DIR/NAME`; the clone's path.
+pub fn clone_with(dir: &Path, flags: &[&str], from: impl AsRef<Path>, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    let mut args = vec!["clone", "-q"];
+    args.extend_from_slice(flags);
+    args.push(from.as_ref().to_str().unwrap());
+    args.push(to.to_str().unwrap());
+    git(dir, &args);
+    to
+}
+
+/// A working clone of `from` (a path or a URL) at `dir/name`.
+pub fn clone(dir: &Path, from: impl AsRef<Path>, name: &str) -> PathBuf {
+    clone_with(dir, &[], from, name)
+}
+
+/// A bare clone of `from` at `dir/name`.
+pub fn clone_bare(dir: &Path, from: impl AsRef<Path>, name: &str) -> PathBuf {
+    clone_with(dir, &["--bare"], from, name)
+}
+
+/// A new, empty bare repository (main branch) at `path`.
+pub fn init_bare(path: &Path) {
+    std::fs::create_dir_all(path).unwrap();
+    git(path, &["init", "-q", "--bare", "-b", "main"]);
+}
+
+/// Run `cmd` with `input` on its standard input; its whole output.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `git guard ARGS` in `dir`, whatever the outcome.
+pub fn guard(dir: &Path, args: &[&str]) -> Output {
+    guard_cmd("git-guard", dir)
+        .args(args)
+        .output()
+        .expect("git-guard runs")
+}
+
+/// `git guard ARGS` in `dir`, which must succeed.
+#[track_caller]
+pub fn guard_ok(dir: &Path, args: &[&str]) -> Output {
+    let o = guard(dir, args);
+    assert_code(&o, 0);
+    o
 }

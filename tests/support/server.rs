@@ -2,7 +2,7 @@
 //! as a named user, and snapshots of a repository's refs and objects.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 use super::git::*;
 
@@ -15,21 +15,42 @@ admins = ["root-admin"]
 default_role = "agent"
 "#;
 
-/// A bare repository with git-guard's server hooks installed (`extra` passed to install).
-pub fn guarded_server(dir: &Path, extra: &[&str]) -> PathBuf {
-    let bare = dir.join("server.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+/// `git guard install --server EXTRA BARE`, which must succeed.
+#[track_caller]
+pub fn install_server(dir: &Path, bare: &Path, extra: &[&str]) {
     let mut args = vec!["install", "--server"];
     args.extend_from_slice(extra);
     args.push(bare.to_str().unwrap());
-    let o = guard_cmd("git-guard", dir).args(&args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "install failed: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
+    guard_ok(dir, &args);
+}
+
+/// An empty bare repository `dir/server.git` with git-guard's server hooks installed (`extra`
+/// passed to install).
+pub fn guarded_server(dir: &Path, extra: &[&str]) -> PathBuf {
+    let bare = dir.join("server.git");
+    init_bare(&bare);
+    install_server(dir, &bare, extra);
+    bare
+}
+
+/// A bare repository `dir/server.git` whose main holds one commit, made in `dir/seed`: a
+/// README.md and `files` (a README.md among them replaces the default one).
+pub fn seeded_bare(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
+    let seed = dir.join("seed");
+    init_repo(&seed);
+    write(&seed, "README.md", "hello\n");
+    for (p, c) in files {
+        write(&seed, p, c);
+    }
+    commit_all(&seed, "seed");
+    clone_bare(dir, &seed, "server.git")
+}
+
+/// A server whose main already holds `files` (seeded before the hooks went in, as an admin
+/// would), guarded with `extra` install options.
+pub fn seeded_server(dir: &Path, files: &[(&str, &str)], extra: &[&str]) -> PathBuf {
+    let bare = seeded_bare(dir, files);
+    install_server(dir, &bare, extra);
     bare
 }
 
@@ -40,23 +61,30 @@ pub fn policy_file(dir: &Path, more: &str) -> PathBuf {
     p
 }
 
-/// A working clone of `url` at `dir/name` with one seed commit pushed to main by `who`
-/// (a human, so the protected branch accepts it), when `seed` is true.
-pub fn work_clone(dir: &Path, name: &str, url: &str) -> PathBuf {
-    let work = dir.join(name);
-    init_repo(&work);
-    git(&work, &["remote", "add", "origin", url]);
-    work
-}
-
-/// Push with the pusher's identity in `REMOTE_USER` (used with `--host http`).
-pub fn push_as(work: &Path, user: &str, args: &[&str]) -> Output {
+/// `git push ARGS` from `work` as `user`, named by the host's variable `var`.
+pub fn push_with(work: &Path, var: &str, user: &str, args: &[&str]) -> Output {
     git_cmd(work)
-        .env("REMOTE_USER", user)
+        .env(var, user)
         .arg("push")
         .args(args)
         .output()
         .unwrap()
+}
+
+/// Push with the pusher's identity in `REMOTE_USER` (used with `--host http`).
+pub fn push_as(work: &Path, user: &str, args: &[&str]) -> Output {
+    push_with(work, "REMOTE_USER", user, args)
+}
+
+/// One of the server's hooks, run by hand as git would run it: `guard-hook` with the installed
+/// configuration, in the git directory.
+pub fn hook_cmd(bare: &Path, hook: &str) -> Command {
+    let mut c = guard_cmd("guard-hook", bare);
+    c.arg("--config")
+        .arg(bare.join("hooks").join("git-guard.toml"))
+        .arg(hook)
+        .env("GIT_DIR", ".");
+    c
 }
 
 /// Every ref and every object of a repository, and git's own object count.
