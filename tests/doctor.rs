@@ -6,40 +6,13 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::git::*;
-
-fn setup(t: &Path, agent: Option<&str>) -> (PathBuf, PathBuf) {
-    let up = t.join("up");
-    init_repo(&up);
-    write(&up, "README.md", "hi\n");
-    commit_all(&up, "first");
-    let root = t.join("ws");
-    let mut c = guard_cmd("git-guard", t);
-    c.args(["workspace", "create", "--from"])
-        .arg(&up)
-        .arg("--root")
-        .arg(&root);
-    if let Some(a) = agent {
-        c.args(["--agent-user", a]);
-    }
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    (up, root)
-}
-
-/// The real server install: `git guard install --server` (plain layout unless told).
-fn install_server(repo: &Path, extra: &[&str]) {
-    let o = guard_cmd("git-guard", repo.parent().unwrap())
-        .args(["install", "--server"])
-        .args(extra)
-        .arg(repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-}
+use support::server::install_server;
+use support::user::{TestUser, open_up};
+use support::workspace::small_workspace;
 
 fn bare_repo(t: &Path, name: &str) -> PathBuf {
     let p = t.join(name);
-    git(t, &["init", "-q", "--bare", p.to_str().unwrap()]);
+    init_bare(&p);
     p
 }
 
@@ -61,7 +34,7 @@ fn doctor(t: &Path, args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn without_an_agent_user_it_says_what_it_could_not_check() {
     let t = tempfile::tempdir().unwrap();
-    let (up, root) = setup(t.path(), None);
+    let (up, root) = small_workspace(t.path(), None);
     let r = root.to_str().unwrap();
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
@@ -69,7 +42,7 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
     assert!(text.contains("INFO   client-hooks-skippable"), "{text}");
     assert!(text.contains("the upstream's pre-receive"), "{text}");
     assert!(text.contains("CANNOT CHECK: no agent user"), "{text}");
-    install_server(&up, &[]);
+    install_server(t.path(), &up, &[]);
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(2), "{text}");
     assert!(!text.contains("server-guard-missing"), "{text}");
@@ -97,19 +70,14 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
 
 #[test]
 fn with_a_real_agent_user_it_finds_every_writable_wall() {
-    let user = match support::user::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => {
-            return support::user::skip(
-                "with_a_real_agent_user_it_finds_every_writable_wall",
-                &why,
-            );
-        }
+    let Some(user) = TestUser::for_test("with_a_real_agent_user_it_finds_every_writable_wall")
+    else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
-    support::user::open_up(t.path());
-    let (up, root) = setup(t.path(), Some(&user.name));
-    install_server(&up, &[]);
+    open_up(t.path());
+    let (up, root) = small_workspace(t.path(), Some(&user.name));
+    install_server(t.path(), &up, &[]);
     let r = root.to_str().unwrap();
 
     // As made: nothing high.
@@ -174,14 +142,13 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
 
 #[test]
 fn an_agent_in_a_privileged_group_is_high() {
-    let user = match support::user::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => return support::user::skip("an_agent_in_a_privileged_group_is_high", &why),
+    let Some(user) = TestUser::for_test("an_agent_in_a_privileged_group_is_high") else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
-    support::user::open_up(t.path());
-    let (up, root) = setup(t.path(), Some(&user.name));
-    install_server(&up, &[]);
+    open_up(t.path());
+    let (up, root) = small_workspace(t.path(), Some(&user.name));
+    install_server(t.path(), &up, &[]);
     // `disk` exists on Debian-like systems; add the group when it does not.
     let _ = std::process::Command::new("groupadd").arg("disk").output();
     let o = std::process::Command::new("usermod")
@@ -208,7 +175,7 @@ fn server_guard_is_found_where_install_puts_it() {
     let up = bare_repo(t.path(), "plain.git");
     let text = found(&up);
     assert!(text.contains("HIGH   server-guard-missing"), "{text}");
-    install_server(&up, &[]);
+    install_server(t.path(), &up, &[]);
     let text = found(&up);
     assert!(!text.contains("server-guard-missing"), "{text}");
     assert!(
@@ -245,7 +212,7 @@ fn server_guard_is_found_where_install_puts_it() {
     write(&up, "hooks/pre-receive", "#!/bin/sh\nexit 0\n");
     chmod_x(&up.join("hooks/pre-receive"), true);
     assert!(found(&up).contains("HIGH   server-guard-missing"));
-    install_server(&up, &[]);
+    install_server(t.path(), &up, &[]);
     assert!(up.join("hooks/pre-receive.guard-chained").is_file());
     let text = found(&up);
     assert!(!text.contains("server-guard-missing"), "{text}");
@@ -271,7 +238,7 @@ fn server_guard_is_found_where_install_puts_it() {
         ],
     );
     assert!(found(&up).contains("HIGH   server-guard-missing"));
-    install_server(&up, &[]);
+    install_server(t.path(), &up, &[]);
     let text = found(&up);
     assert!(
         text.contains(&format!(
@@ -283,7 +250,7 @@ fn server_guard_is_found_where_install_puts_it() {
 
     // GitLab: custom_hooks/pre-receive.d/git-guard.
     let up = bare_repo(t.path(), "gitlab.git");
-    install_server(&up, &["--layout", "gitlab"]);
+    install_server(t.path(), &up, &["--layout", "gitlab"]);
     let text = found(&up);
     assert!(
         text.contains(&format!(
@@ -298,7 +265,7 @@ fn server_guard_is_found_where_install_puts_it() {
 
     // Gitea and Forgejo: hooks/pre-receive.d/git-guard.
     let up = bare_repo(t.path(), "gitea.git");
-    install_server(&up, &["--layout", "gitea"]);
+    install_server(t.path(), &up, &["--layout", "gitea"]);
     let text = found(&up);
     assert!(
         text.contains(&format!(
@@ -313,7 +280,7 @@ fn server_guard_is_found_where_install_puts_it() {
     let up = bare_repo(t.path(), "broken.git");
     let policy = t.path().join("server-policy.toml");
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
-    install_server(&up, &["--policy", policy.to_str().unwrap()]);
+    install_server(t.path(), &up, &["--policy", policy.to_str().unwrap()]);
     let text = found(&up);
     assert!(
         text.contains(&format!("policy {}", policy.display())),
@@ -328,18 +295,15 @@ fn server_guard_is_found_where_install_puts_it() {
 
 #[test]
 fn a_server_policy_the_agent_can_write_is_high() {
-    let user = match support::user::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => {
-            return support::user::skip("a_server_policy_the_agent_can_write_is_high", &why);
-        }
+    let Some(user) = TestUser::for_test("a_server_policy_the_agent_can_write_is_high") else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
-    support::user::open_up(t.path());
-    let (up, root) = setup(t.path(), Some(&user.name));
+    open_up(t.path());
+    let (up, root) = small_workspace(t.path(), Some(&user.name));
     let policy = t.path().join("server-policy.toml");
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
-    install_server(&up, &["--policy", policy.to_str().unwrap()]);
+    install_server(t.path(), &up, &["--policy", policy.to_str().unwrap()]);
     let r = root.to_str().unwrap();
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(0), "{text}");

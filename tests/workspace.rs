@@ -7,6 +7,9 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use support::git::*;
+use support::server::install_server;
+use support::user::{TestUser, open_up};
+use support::workspace::*;
 
 /// An upstream with `main` (two commits) and `feature` (one commit of its own).
 fn upstream(dir: &Path) {
@@ -24,13 +27,7 @@ fn upstream(dir: &Path) {
 }
 
 fn create(up: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
-    let mut c = guard_cmd("git-guard", up.parent().unwrap());
-    c.args(["workspace", "create", "--from"])
-        .arg(up)
-        .arg("--root")
-        .arg(root)
-        .args(extra);
-    c.output().unwrap()
+    create_workspace(up.parent().unwrap(), up, root, extra)
 }
 
 /// git in the clone as the agent runs it: the client hooks of DIR/hooks active.
@@ -44,12 +41,8 @@ fn agent_try(code: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn status_text(t: &Path, root: &Path) -> String {
-    let st = guard_cmd("git-guard", t)
-        .args(["workspace", "status", "--root"])
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}{}", stdout(&st), stderr(&st));
+    let st = workspace_cmd(t, "status", root);
+    assert_code(&st, 0);
     stdout(&st)
 }
 
@@ -57,23 +50,8 @@ fn status_text(t: &Path, root: &Path) -> String {
 fn guarded_upstream(t: &Path) -> std::path::PathBuf {
     let src = t.join("src");
     upstream(&src);
-    let bare = t.join("up.git");
-    git(
-        t,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let o = guard_cmd("git-guard", t)
-        .args(["install", "--server"])
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let bare = clone_bare(t, &src, "up.git");
+    install_server(t, &bare, &[]);
     assert!(bare.join("hooks/pre-receive").is_file());
     bare
 }
@@ -85,7 +63,7 @@ fn create_lays_out_the_workspace() {
     upstream(&up);
     let root = t.path().join("ws");
     let out = create(&up, &root, &["--topic", "fix-1"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("branch agent/fix-1"), "{text}");
     assert!(
@@ -205,17 +183,7 @@ fn create_from_a_bare_upstream_checks_out_and_says_so() {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     upstream(&src);
-    let bare = t.path().join("up.git");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let bare = clone_bare(t.path(), &src, "up.git");
     let root = t.path().join("ws");
     let out = create(&bare, &root, &["--base", "feature"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -267,17 +235,7 @@ fn shared_clone_survives_upstream_gc_after_branch_delete() {
 
     // Control: the same history in a second upstream, with a plain shared clone of it (no
     // keep-alive refs), treated the same way.
-    let up2 = t.path().join("up2");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--mirror",
-            up.to_str().unwrap(),
-            up2.to_str().unwrap(),
-        ],
-    );
+    let up2 = clone_with(t.path(), &["--mirror"], &up, "up2");
     git(
         &up2,
         &["for-each-ref", "--format=delete %(refname)", "refs/guard/"],
@@ -286,19 +244,7 @@ fn shared_clone_survives_upstream_gc_after_branch_delete() {
     .for_each(|l| {
         git(&up2, &["update-ref", "-d", l.trim_start_matches("delete ")]);
     });
-    let plain = t.path().join("plain");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--shared",
-            "-b",
-            "feature",
-            up2.to_str().unwrap(),
-            plain.to_str().unwrap(),
-        ],
-    );
+    let plain = clone_with(t.path(), &["--shared", "-b", "feature"], &up2, "plain");
     git(&up2, &["branch", "-D", "feature"]);
     git(&up2, &["reflog", "expire", "--expire=now", "--all"]);
     git(&up2, &["gc", "-q", "--prune=now"]);
@@ -344,11 +290,7 @@ fn status_reset_and_remove() {
     write(&up, "CHANGELOG", "x\n");
     commit_all(&up, "upstream moves");
 
-    let st = guard_cmd("git-guard", t.path())
-        .args(["workspace", "status", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let st = workspace_cmd(t.path(), "status", &root);
     let text = stdout(&st);
     assert!(
         text.contains("branch      agent/s"),
@@ -365,11 +307,7 @@ fn status_reset_and_remove() {
         .output()
         .unwrap();
     assert_eq!(ge.status.code(), Some(1));
-    let st = guard_cmd("git-guard", t.path())
-        .args(["workspace", "status", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let st = workspace_cmd(t.path(), "status", &root);
     assert!(
         stdout(&st).contains("last exec   exec git push: denied [commands.deny]"),
         "{}",
@@ -379,11 +317,7 @@ fn status_reset_and_remove() {
     // Reset: a fresh clone at the upstream's tip; the sandbox is kept.
     write(&root, "sandbox/keep.txt", "scratch\n");
     write(&code, "untracked.tmp", "x\n");
-    let rs = guard_cmd("git-guard", t.path())
-        .args(["workspace", "reset", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rs = workspace_cmd(t.path(), "reset", &root);
     assert!(rs.status.success(), "{}", stderr(&rs));
     assert!(
         stdout(&rs).contains("discarded   1 local commit"),
@@ -405,32 +339,23 @@ fn status_reset_and_remove() {
 
     // Remove: the directory and the keep-alive refs go.
     assert_ne!(git(&up, &["for-each-ref", "refs/guard/workspaces/"]), "");
-    let rm = guard_cmd("git-guard", t.path())
-        .args(["workspace", "remove", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rm = workspace_cmd(t.path(), "remove", &root);
     assert!(rm.status.success(), "{}", stderr(&rm));
     assert!(!root.exists());
     assert_eq!(git(&up, &["for-each-ref", "refs/guard/workspaces/"]), "");
     // Removing something that is not a workspace is refused.
-    let rm = guard_cmd("git-guard", t.path())
-        .args(["workspace", "remove", "--root"])
-        .arg(&up)
-        .output()
-        .unwrap();
+    let rm = workspace_cmd(t.path(), "remove", &up);
     assert_eq!(rm.status.code(), Some(2));
     assert!(up.exists());
 }
 
 #[test]
 fn agent_user_owns_only_code_repo_and_sandbox() {
-    let user = match support::user::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => return support::user::skip("agent_user_owns_only_code_repo_and_sandbox", &why),
+    let Some(user) = TestUser::for_test("agent_user_owns_only_code_repo_and_sandbox") else {
+        return;
     };
     let t = tempfile::tempdir().unwrap();
-    support::user::open_up(t.path());
+    open_up(t.path());
     let up = t.path().join("up");
     upstream(&up);
     let root = t.path().join("ws");
@@ -510,30 +435,18 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
     assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o755));
 
     // Status run by root reads the clone as the agent (no dubious-ownership failure).
-    let st = guard_cmd("git-guard", t.path())
-        .args(["workspace", "status", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let st = workspace_cmd(t.path(), "status", &root);
     assert!(st.status.success(), "{}", stderr(&st));
     assert!(stdout(&st).contains("1 ahead, 0 behind"), "{}", stdout(&st));
     // Reset gives the fresh clone to the agent again.
-    let rs = guard_cmd("git-guard", t.path())
-        .args(["workspace", "reset", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rs = workspace_cmd(t.path(), "reset", &root);
     assert!(rs.status.success(), "{}", stderr(&rs));
     assert_eq!(std::fs::metadata(&code).unwrap().uid(), user.uid);
     assert_eq!(
         std::fs::metadata(code.join(".git/HEAD")).unwrap().uid(),
         user.uid
     );
-    let rm = guard_cmd("git-guard", t.path())
-        .args(["workspace", "remove", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rm = workspace_cmd(t.path(), "remove", &root);
     assert!(rm.status.success(), "{}", stderr(&rm));
 }
 
@@ -545,7 +458,7 @@ fn agent_commits_and_pushes_through_the_guard() {
     let up = guarded_upstream(t.path());
     let root = t.path().join("ws");
     let out = create(&up, &root, &["--topic", "t"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_code(&out, 0);
     let code = root.join("code-repo");
 
     // A secret file: pre-commit refuses, naming the rule and the path.

@@ -46,6 +46,17 @@ impl TestUser {
         })
     }
 
+    /// A new user for the test named `test`, or none, the test skipped saying why.
+    pub fn for_test(test: &str) -> Option<TestUser> {
+        match TestUser::create() {
+            Ok(u) => Some(u),
+            Err(why) => {
+                skip(test, &why);
+                None
+            }
+        }
+    }
+
     /// Make `cmd` run as this user.
     pub fn apply<'a>(&self, cmd: &'a mut Command, home: &Path) -> &'a mut Command {
         // std drops the supplementary groups when it changes the uid from root.
