@@ -178,3 +178,15 @@ pub fn guard_ok(dir: &Path, args: &[&str]) -> Output {
     assert_code(&o, 0);
     o
 }
+
+/// Write one file and commit everything; the commit id.
+pub fn commit_file(dir: &Path, rel: &str, content: impl AsRef<[u8]>, msg: &str) -> String {
+    write(dir, rel, content);
+    commit_all(dir, msg)
+}
+
+/// Assert that `text` contains `part`, showing the text when it does not.
+#[track_caller]
+pub fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "{part:?} is not in:\n{text}");
+}
