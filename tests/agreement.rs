@@ -10,7 +10,7 @@ use std::path::Path;
 use git_guard::changes::{ChangeKind, FileChange, RefUpdate, UpdateKind};
 use git_guard::model::{self, ModelOptions};
 use gix::ObjectId;
-use support::git::{commit_all, git, init_repo, write};
+use support::git::{commit_all, commit_file, git, init_repo, write};
 
 /// One line of comparison: letter, old path (renames), path, added, removed, binary.
 type Row = (char, Option<String>, String, u32, u32, bool);
@@ -247,8 +247,7 @@ fn build_varied_history(dir: &Path, object_format: &str) {
     git(dir, &["mv", "image.bin", "assets/image.bin"]);
     let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     git(dir, &["mv", "src/lib.rs", "src/core.rs"]);
-    write(dir, "src/core.rs", mutate(&mut rng, &lib));
-    commit_all(dir, "renames");
+    commit_file(dir, "src/core.rs", mutate(&mut rng, &lib), "renames");
 
     // A copy (git -M reports an addition), mode change only, CRLF and final-newline edits.
     std::fs::copy(dir.join("src/core.rs"), dir.join("src/core_copy.rs")).unwrap();
@@ -360,11 +359,9 @@ fn build_varied_history(dir: &Path, object_format: &str) {
     git(dir, &["checkout", "-q", "-b", "side"]);
     write(dir, "side.txt", text(&mut rng, 20));
     let core = std::fs::read_to_string(dir.join("src/core.rs")).unwrap();
-    write(dir, "src/core.rs", mutate(&mut rng, &core));
-    commit_all(dir, "side work");
+    commit_file(dir, "src/core.rs", mutate(&mut rng, &core), "side work");
     git(dir, &["checkout", "-q", "main"]);
-    write(dir, "main.txt", text(&mut rng, 20));
-    commit_all(dir, "main work");
+    commit_file(dir, "main.txt", text(&mut rng, 20), "main work");
     git(dir, &["merge", "-q", "--no-edit", "--no-ff", "side"]);
 
     // Random edits over many files: the line counts must match git's on every one.
@@ -626,12 +623,10 @@ fn branched(dir: &Path) {
         commit_all(dir, &format!("topic {i}"));
     }
     git(dir, &["checkout", "-q", "main"]);
-    write(dir, "main.txt", "main\n");
-    commit_all(dir, "main moves");
+    commit_file(dir, "main.txt", "main\n", "main moves");
     git(dir, &["checkout", "-q", "topic"]);
     git(dir, &["merge", "-q", "--no-edit", "main"]);
-    write(dir, "after.txt", "after\n");
-    commit_all(dir, "after merge");
+    commit_file(dir, "after.txt", "after\n", "after merge");
     git(dir, &["checkout", "-q", "main"]);
 }
 
@@ -762,8 +757,7 @@ fn a_new_ref_with_entirely_new_history_starts_from_the_empty_tree() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("repo");
     init_repo(&dir);
-    write(&dir, "a.txt", "a\n");
-    commit_all(&dir, "one");
+    commit_file(&dir, "a.txt", "a\n", "one");
     write(&dir, "b.txt", "b\n");
     let tip = oid(&commit_all(&dir, "two"));
     let repo = open(&dir);
@@ -796,8 +790,7 @@ fn bad_input_is_an_error_naming_it() {
 
     let dir = tmp.path().join("repo");
     init_repo(&dir);
-    write(&dir, "a.txt", "a\n");
-    commit_all(&dir, "one");
+    commit_file(&dir, "a.txt", "a\n", "one");
     let repo = open(&dir);
     let e = format!(
         "{:#}",

@@ -40,8 +40,7 @@ fn fixture() -> Fixture {
     let work = tmp.path().join("work");
     let server = tmp.path().join("server.git");
     init_repo(&work);
-    write(&work, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
-    commit_all(&work, "base");
+    commit_file(&work, "src/lib.rs", "pub fn f() -> u32 { 1 }\n", "base");
     write(
         &work,
         "tests/t.rs",
@@ -247,7 +246,7 @@ fn the_pusher_of_a_commit_may_not_approve_it() {
         &f.server,
         &["cat-file", "-p", &format!("refs/guard/pushes/{}", f.commit)],
     );
-    assert!(shown.contains("\"pusher\":\"alice\""), "{shown}");
+    assert_contains(&shown, "\"pusher\":\"alice\"");
 
     let own = approval_update(&repo, &f, "alice", Role::Human);
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &own);
@@ -334,8 +333,7 @@ fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
         }
     );
     // A record written after the log was read is seen by the next question.
-    write(&f.work, "src/lib.rs", "pub fn f() -> u32 { 2 }\n");
-    let d = commit_all(&f.work, "two");
+    let d = commit_file(&f.work, "src/lib.rs", "pub fn f() -> u32 { 2 }\n", "two");
     git(&f.work, &["push", "-q", f.server.to_str().unwrap(), "main"]);
     let d = ObjectId::from_hex(d.as_bytes()).unwrap();
     assert!(approvals::pusher_of(&repo, d).unwrap().is_none());
@@ -562,8 +560,8 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         .unwrap();
     assert_code(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains("checked-out-ok"), "{text}");
-    assert!(text.contains("git-guard test: passed"), "{text}");
+    assert_contains(&text, "checked-out-ok");
+    assert_contains(&text, "git-guard test: passed");
 
     let repo = gix::open(&f.work).unwrap();
     let run = git_guard::testrun::recorded_pass(&repo, f.tree)
@@ -577,7 +575,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         &f.work,
         &["cat-file", "-p", &format!("refs/guard/tests/{}", f.tree)],
     );
-    assert!(shown.contains("\"passed\":true"), "{shown}");
+    assert_contains(&shown, "\"passed\":true");
 
     // A failing run replaces it, and is no recorded pass.
     std::fs::write(
@@ -590,7 +588,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         .output()
         .unwrap();
     assert_code(&out, 1);
-    assert!(stdout(&out).contains("failed (exit 3)"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "failed (exit 3)");
     assert!(
         git_guard::testrun::recorded_pass(&repo, f.tree)
             .unwrap()
@@ -608,7 +606,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("tests.command"), "{}", stderr(&out));
+    assert_contains(&stderr(&out), "tests.command");
 }
 
 #[test]
@@ -710,18 +708,9 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
         "{text}"
     );
-    assert!(
-        text.contains("[outstanding] paths.protected:Dockerfile"),
-        "{text}"
-    );
-    assert!(
-        text.contains("[outstanding] tests.changed:tests/t.rs"),
-        "{text}"
-    );
-    assert!(
-        text.contains("2 outstanding of 2 flags in 1 commit"),
-        "{text}"
-    );
+    assert_contains(&text, "[outstanding] paths.protected:Dockerfile");
+    assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
+    assert_contains(&text, "2 outstanding of 2 flags in 1 commit");
 
     // An agent identity never approves.
     let out = guard(
@@ -730,11 +719,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         &["approve", "HEAD", "-m", "fine", "--as", "bot"],
     );
     assert_code(&out, 1);
-    assert!(
-        stdout(&out).contains("REFUSED: approvals.approver"),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "REFUSED: approvals.approver");
     // A flag the commit does not have.
     let out = guard(
         &f.clone,
@@ -751,7 +736,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         ],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("has no flag"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "has no flag");
 
     // One flag, then the rest.
     let out = guard(
@@ -774,10 +759,10 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         text.contains("who pushed"),
         "the pusher is unknown here and it says so: {text}"
     );
-    assert!(text.contains("pushed to origin"), "{text}");
+    assert_contains(&text, "pushed to origin");
     let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
-    assert!(text.contains("1 outstanding of 2 flags"), "{text}");
-    assert!(text.contains("[approved by"), "{text}");
+    assert_contains(&text, "1 outstanding of 2 flags");
+    assert_contains(&text, "[approved by");
     let out = guard(
         &f.clone,
         &f.policy,
@@ -791,13 +776,9 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         ],
     );
     assert_code(&out, 0);
-    assert!(
-        stdout(&out).contains("approved tests.changed:tests/t.rs"),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "approved tests.changed:tests/t.rs");
     let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
-    assert!(text.contains("0 outstanding of 2 flags"), "{text}");
+    assert_contains(&text, "0 outstanding of 2 flags");
 
     // The records travelled to the server, which now says the same.
     let refs = git(
@@ -822,8 +803,8 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             .is_empty()
     );
     let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
-    assert!(stdout(&out).contains("2 records"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("by alice"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "2 records");
+    assert_contains(&stdout(&out), "by alice");
 
     // Amending makes a new commit (same tree): it needs its own approval.
     git(
@@ -838,7 +819,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         ],
     );
     let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
-    assert!(text.contains("2 outstanding of 2 flags"), "{text}");
+    assert_contains(&text, "2 outstanding of 2 flags");
 
     // Revoking brings the flags of the original commit back.
     let out = guard(
@@ -865,7 +846,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         2
     );
     let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
-    assert!(stdout(&out).contains("revoked by bob"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "revoked by bob");
 }
 
 #[test]
@@ -880,11 +861,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         &["approve", &f.commit, "-m", "ok", "--as", "alice"],
     );
     assert_code(&out, 2);
-    assert!(
-        stderr(&out).contains("--as is refused on the server"),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), "--as is refused on the server");
 
     // The server's identity comes from the host its hooks were installed for.
     install_server(
@@ -905,7 +882,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         .output()
         .unwrap();
     assert_code(&out, 0);
-    assert!(stdout(&out).contains("as bob (human)"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "as bob (human)");
     let server = gix::open(&f.server).unwrap();
     assert!(
         approvals::unapproved_flags(&server, &p, id)
@@ -935,11 +912,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         .output()
         .unwrap();
     assert_code(&out, 1);
-    assert!(
-        stdout(&out).contains("REFUSED: approvals.self"),
-        "{}",
-        stdout(&out)
-    );
+    assert_contains(&stdout(&out), "REFUSED: approvals.self");
 }
 
 #[test]

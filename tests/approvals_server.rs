@@ -152,13 +152,13 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
     let o = push_with(&agent, var, "bot", &["origin", "agent/feature"]);
     assert!(o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("tests.changed"), "{}", all(&o));
+    assert_contains(&all(&o), "tests.changed");
     // post-receive recorded who brought the commit.
     let pushes = s.refs("refs/guard/pushes/");
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0].0, format!("refs/guard/pushes/{c}"));
     let rec = git(&s.bare, &["cat-file", "blob", &pushes[0].1]);
-    assert!(rec.contains("\"pusher\":\"bot\""), "{rec}");
+    assert_contains(&rec, "\"pusher\":\"bot\"");
 
     // (b) The flag is outstanding, read on the server with the hooks' own policy.
     let o = guard_cmd("git-guard", &s.bare)
@@ -167,11 +167,8 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         .unwrap();
     assert_code(&o, 0);
     let text = stdout(&o);
-    assert!(
-        text.contains("[outstanding] tests.changed:tests/t.rs"),
-        "{text}"
-    );
-    assert!(text.contains("pushed by bot"), "{text}");
+    assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
+    assert_contains(&text, "pushed by bot");
     assert_eq!(s.outstanding(&c), 1);
 
     // (c) The agent cannot approve its own commit: not as itself...
@@ -183,7 +180,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         &["origin", &format!("{blob}:{refname}")],
     );
     assert!(!o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.approver");
     // ...nor by writing a human's name into the record: the server knows who pushes.
     let o = guard_as(
         &agent,
@@ -194,12 +191,8 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         ],
     );
     assert_code(&o, 1);
-    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
-    assert!(
-        all(&o).contains("bot (agent) may not approve"),
-        "{}",
-        all(&o)
-    );
+    assert_contains(&all(&o), "approvals.approver");
+    assert_contains(&all(&o), "bot (agent) may not approve");
     // Nothing was recorded, there or here.
     assert!(s.refs("refs/guard/approvals/").is_empty());
     assert!(
@@ -228,7 +221,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         ],
     );
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("pushed to origin"), "{}", all(&o));
+    assert_contains(&stdout(&o), "pushed to origin");
     let approvals_on_server = s.refs("refs/guard/approvals/");
     assert_eq!(approvals_on_server.len(), 1, "{approvals_on_server:?}");
     let (approval_ref, approval_id) = approvals_on_server[0].clone();
@@ -238,11 +231,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         .args(["flags", "refs/heads/agent/feature"])
         .output()
         .unwrap();
-    assert!(
-        stdout(&o).contains("git-guard flags: 0 outstanding of 1 flag"),
-        "{}",
-        all(&o)
-    );
+    assert_contains(&stdout(&o), "git-guard flags: 0 outstanding of 1 flag");
     // The approval did not go through the change rules: no branch of commits was judged, and
     // pushing it recorded no pusher.
     assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
@@ -252,7 +241,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     for user in ["alice", "root-admin"] {
         let o = push_with(&alice, var, user, &["origin", &format!(":{approval_ref}")]);
         assert!(!o.status.success(), "{user}: {}", all(&o));
-        assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
+        assert_contains(&all(&o), "approvals.immutable");
         let o = push_with(
             &alice,
             var,
@@ -260,7 +249,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
             &["--force", "origin", &format!("{other}:{approval_ref}")],
         );
         assert!(!o.status.success(), "{user}: {}", all(&o));
-        assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
+        assert_contains(&all(&o), "approvals.immutable");
     }
     // Nor the push records the server writes itself.
     let o = push_with(
@@ -270,7 +259,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         &["origin", &format!(":refs/guard/pushes/{c}")],
     );
     assert!(!o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("approvals.namespace"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.namespace");
     assert_eq!(
         s.refs("refs/guard/approvals/"),
         vec![(approval_ref, approval_id)]
@@ -299,8 +288,8 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         ],
     );
     assert_code(&o, 1);
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
-    assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.self");
+    assert_contains(&all(&o), "bob pushed commit");
     assert_eq!(s.outstanding(&b), 1);
     // Nor can bob pass as alice: the record must name whoever pushes it.
     let o = guard_as(
@@ -312,7 +301,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         ],
     );
     assert_code(&o, 1);
-    assert!(all(&o).contains("approvals.identity"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.identity");
     assert_eq!(s.outstanding(&b), 1);
     // Another human can.
     git(&alice, &["fetch", "-q", "origin"]);
@@ -371,8 +360,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     );
     let approval_ref = local.trim().to_string();
     git(&alice, &["switch", "-q", "-c", "docs"]);
-    write(&alice, "README.md", "docs\n");
-    let d = commit_all(&alice, "docs");
+    let d = commit_file(&alice, "README.md", "docs\n", "docs");
     let o = push_with(
         &alice,
         var,
@@ -411,7 +399,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
         &["origin", "alice/test", &format!("{blob}:{refname}")],
     );
     assert!(!o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.self");
     assert_eq!(git(&s.bare, &["for-each-ref"]), before);
     let o = git_out(&s.bare, &["cat-file", "-e", &blob]);
     assert!(!o.status.success(), "the refused record must not land");
@@ -443,7 +431,7 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         .output()
         .unwrap();
     assert_code(&o, 2);
-    assert!(all(&o).contains("GL_USER is not set"), "{}", all(&o));
+    assert_contains(&all(&o), "GL_USER is not set");
     // --as is the server's to decide, never the caller's.
     let o = guard_as(
         &s.bare,
@@ -469,15 +457,14 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         ],
     );
     assert_code(&o, 2);
-    assert!(
-        all(&o).contains("the server hooks of this repository use the policy"),
-        "{}",
-        all(&o)
+    assert_contains(
+        &all(&o),
+        "the server hooks of this repository use the policy",
     );
     // The agent is an agent under the hooks' policy; its pusher record stands too.
     let o = guard_as(&s.bare, "GL_USER", "bot", &["approve", &c, "-m", "ok"]);
     assert_code(&o, 1);
-    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.approver");
     assert!(s.refs("refs/guard/approvals/").is_empty());
 
     // A human named by GL_USER approves on the server, with the hooks' policy (the same file
@@ -496,13 +483,13 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         ],
     );
     assert_code(&o, 0);
-    assert!(stdout(&o).contains("as alice (human)"), "{}", all(&o));
+    assert_contains(&stdout(&o), "as alice (human)");
     assert_eq!(s.outstanding(&c), 0);
     let listed = guard_cmd("git-guard", &s.bare)
         .args(["approvals", &c])
         .output()
         .unwrap();
-    assert!(stdout(&listed).contains("alice"), "{}", all(&listed));
+    assert_contains(&stdout(&listed), "alice");
 }
 
 /// `n` commits on a new branch of `work` made with `git fast-import`, each rewriting one line of
@@ -559,7 +546,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
     let (ids, middle) = many_commits(&bob, "bob/many", 400, 200);
     let o = push_with(&bob, var, "bob", &["origin", "bob/many"]);
     assert!(o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("tests.changed"), "{}", all(&o));
+    assert_contains(&all(&o), "tests.changed");
 
     // One ref for the whole update, named after its new tip, listing every commit it brought.
     let pushes = s.refs("refs/guard/pushes/");
@@ -596,8 +583,8 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
         ],
     );
     assert_code(&o, 1);
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
-    assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.self");
+    assert_contains(&all(&o), "bob pushed commit");
     // ... nor on the server itself.
     let o = guard_as(
         &s.bare,
@@ -606,7 +593,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
         &["approve", &middle, "-m", "mine", "--policy", policy],
     );
     assert_code(&o, 1);
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert_contains(&all(&o), "approvals.self");
     assert!(s.refs("refs/guard/approvals/").is_empty());
     assert_eq!(s.outstanding(&middle), 1);
 
@@ -638,8 +625,7 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
         &alice,
         &["switch", "-q", "-c", "alice/more", "origin/bob/many"],
     );
-    write(&alice, "counter.txt", "more\n");
-    let top = commit_all(&alice, "one more");
+    let top = commit_file(&alice, "counter.txt", "more\n", "one more");
     let o = push_with(&alice, var, "alice", &["origin", "alice/more"]);
     assert!(o.status.success(), "{}", all(&o));
     let pushes = s.refs("refs/guard/pushes/");

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use git_guard::audit::{self, Event, ZERO_HASH};
 use git_guard::policy::{AuditPolicy, Role};
-use support::git::{guard_cmd, stderr, stdout};
+use support::git::{assert_contains, guard_cmd, stderr, stdout};
 
 fn event(n: usize) -> Event {
     Event {
@@ -106,7 +106,7 @@ fn concurrent_appends_from_threads_keep_one_chain() {
     assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("intact: 200 records, chain verified"), "{out}");
+    assert_contains(&out, "intact: 200 records, chain verified");
 }
 
 /// Run by `concurrent_appends_from_processes_keep_one_chain` in child processes.
@@ -139,7 +139,7 @@ fn concurrent_appends_from_processes_keep_one_chain() {
     }
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("intact: 400 records"), "{out}");
+    assert_contains(&out, "intact: 400 records");
 }
 
 #[test]
@@ -150,10 +150,7 @@ fn edited_line_is_found() {
     write_lines(&path, &l);
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("BROKEN: 1 of 5 lines break the chain"),
-        "{out}"
-    );
+    assert_contains(&out, "BROKEN: 1 of 5 lines break the chain");
     assert!(
         out.contains(
             "line 4: prev hash does not match line 3 (line edited, removed or reordered)\n"
@@ -187,18 +184,12 @@ fn reordered_lines_are_found() {
     write_lines(&path, &l);
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("line 2: prev hash does not match line 1 (line edited, removed or reordered); seq 3 follows seq 1: 1 record missing"),
-        "{out}"
+    assert_contains(
+        &out,
+        "line 2: prev hash does not match line 1 (line edited, removed or reordered); seq 3 follows seq 1: 1 record missing",
     );
-    assert!(
-        out.contains("line 3: prev hash does not match line 2"),
-        "{out}"
-    );
-    assert!(
-        out.contains("seq 2 follows seq 3 (lines reordered or repeated)"),
-        "{out}"
-    );
+    assert_contains(&out, "line 3: prev hash does not match line 2");
+    assert_contains(&out, "seq 2 follows seq 3 (lines reordered or repeated)");
 }
 
 #[test]
@@ -209,9 +200,9 @@ fn removed_first_line_is_found() {
     write_lines(&path, &l);
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("line 1: prev is not 64 zeros, so this is not the log's first record"),
-        "{out}"
+    assert_contains(
+        &out,
+        "line 1: prev is not 64 zeros, so this is not the log's first record",
     );
 }
 
@@ -223,11 +214,8 @@ fn malformed_line_is_named_and_listing_goes_on() {
     write_lines(&path, &l);
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("line 2: not a JSON record"), "{out}");
-    assert!(
-        out.contains("line 3: prev hash does not match line 2"),
-        "{out}"
-    );
+    assert_contains(&out, "line 2: not a JSON record");
+    assert_contains(&out, "line 3: prev hash does not match line 2");
 
     let out = log_cmd(dir.path(), &["--file", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -235,9 +223,9 @@ fn malformed_line_is_named_and_listing_goes_on() {
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.lines().next().unwrap().starts_with("#1 "), "{text}");
     let err = stderr(&out);
-    assert!(err.contains("line 2: not a JSON record"), "{err}");
-    assert!(err.contains("(not shown)"), "{err}");
-    assert!(err.contains("run `git guard log --verify`"), "{err}");
+    assert_contains(&err, "line 2: not a JSON record");
+    assert_contains(&err, "(not shown)");
+    assert_contains(&err, "run `git guard log --verify`");
 }
 
 #[test]
@@ -254,8 +242,8 @@ fn a_line_cut_short_does_not_swallow_the_next_record() {
     assert_eq!(last["prev"], audit::sha256_hex(l[2].as_bytes()));
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("BROKEN: 1 of 4 lines"), "{out}");
-    assert!(out.contains("line 3: not a JSON record"), "{out}");
+    assert_contains(&out, "BROKEN: 1 of 4 lines");
+    assert_contains(&out, "line 3: not a JSON record");
 }
 
 #[test]
@@ -295,11 +283,7 @@ fn listing_text_json_and_since() {
 
     let out = log_cmd(dir.path(), &["--file", file, "--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--since \"yesterday\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), "--since \"yesterday\"");
 
     let out = log_cmd(
         dir.path(),
@@ -319,7 +303,7 @@ fn log_of_the_repository_by_default_and_missing_log_exits_2() {
     std::fs::create_dir_all(repo.join("src")).unwrap();
     let out = log_cmd(&repo.join("src"), &["--verify"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("guard/audit.log"), "{}", stderr(&out));
+    assert_contains(&stderr(&out), "guard/audit.log");
 
     audit::append(&repo.join(".git/guard/audit.log"), &event(0)).unwrap();
     let out = log_cmd(&repo.join("src"), &["--verify"]);
@@ -328,11 +312,7 @@ fn log_of_the_repository_by_default_and_missing_log_exits_2() {
 
     let out = log_cmd(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not in a git repository"),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), "not in a git repository");
 }
 
 #[test]

@@ -6,7 +6,10 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::git::{assert_code, commit_all, git, guard_cmd, init_repo, stderr, stdout, write};
+use support::git::{
+    assert_code, assert_contains, commit_all, commit_file, git, guard_cmd, init_repo, stderr,
+    stdout, write,
+};
 
 fn check(dir: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)
@@ -34,8 +37,7 @@ fn repo_with_history(dir: &Path) {
     write(dir, "src/lib.rs", "pub fn f() {}\n");
     commit_all(dir, "second");
     git(dir, &["mv", "README.md", "docs.md"]);
-    write(dir, "data.bin", b"\0\x01\x02".as_slice());
-    commit_all(dir, "third");
+    commit_file(dir, "data.bin", b"\0\x01\x02".as_slice(), "third");
 }
 
 #[test]
@@ -157,8 +159,8 @@ fn staged_check_judges_the_index_against_head() {
     git(&dir, &["add", "a.txt"]);
     let o = check(&dir, &["--staged"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("PASSED"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("1 file judged"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "PASSED");
+    assert_contains(&stdout(&o), "1 file judged");
 }
 
 #[test]
@@ -169,12 +171,8 @@ fn what_cannot_be_judged_exits_2_naming_the_input() {
 
     let o = check(&dir, &["no-such-branch..HEAD"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("no-such-branch..HEAD"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("hint"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "no-such-branch..HEAD");
+    assert_contains(&stderr(&o), "hint");
     assert!(
         stdout(&o).is_empty(),
         "nothing passes by accident: {}",
@@ -185,18 +183,14 @@ fn what_cannot_be_judged_exits_2_naming_the_input() {
     std::fs::create_dir_all(&plain).unwrap();
     let o = check(&plain, &["--staged"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("not a git repository"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("not-a-repo"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "not a git repository");
+    assert_contains(&stderr(&o), "not-a-repo");
 
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "mode = \"enforce\"\n[pathz]\n").unwrap();
     let o = check(&dir, &["--policy", bad.to_str().unwrap(), "HEAD"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("bad.toml"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "bad.toml");
 
     let o = check(&dir, &[]);
     assert_eq!(o.status.code(), Some(2), "no subject is a usage error");
@@ -213,8 +207,8 @@ fn what_cannot_be_judged_exits_2_naming_the_input() {
     std::fs::write(&path, b"garbage that is not zlib").unwrap();
     let o = check(&dir, &["HEAD~1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains(&blob), "{}", stderr(&o));
-    assert!(stderr(&o).contains("git fsck"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), &blob);
+    assert_contains(&stderr(&o), "git fsck");
 }
 
 #[test]
@@ -223,8 +217,7 @@ fn the_policy_is_never_read_from_the_judged_repository() {
     let dir = tmp.path().join("repo");
     repo_with_history(&dir);
     // A policy.toml in the repository is content like any other, not the rules.
-    write(&dir, "policy.toml", "this is not toml [");
-    commit_all(&dir, "a policy file");
+    commit_file(&dir, "policy.toml", "this is not toml [", "a policy file");
     let o = check(&dir, &["--format", "json", "HEAD"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(json(&o)["policy"], "(built-in default policy)");

@@ -136,11 +136,8 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
     );
     f.assert_complete(&cur);
     let text = stdout(&f.expect(&["status"], 2));
-    assert!(text.contains("interrupted at step rollback"), "{text}");
-    assert!(
-        text.contains(&format!("`guard-deploy rollback` returns to {a}")),
-        "{text}"
-    );
+    assert_contains(&text, "interrupted at step rollback");
+    assert_contains(&text, &format!("`guard-deploy rollback` returns to {a}"));
     let token = token_in(&text);
     f.expect(&["unlock", "--token", &token], 0);
     f.set_policy(OK_HOOKS, "");
@@ -161,11 +158,7 @@ health_interval_ms = 1
         "",
     );
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(
-        stdout(&o).contains("unhealthy after 3 attempts"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "unhealthy after 3 attempts");
     assert_eq!(f.current().unwrap(), a);
     assert_eq!(f.status_json()["state"], "rolled-back");
     f.expect(&["status"], 0);
@@ -184,16 +177,8 @@ fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     // With no wait allowed, the second refuses at once.
     f.set_policy(OK_HOOKS, "");
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(
-        stderr(&o).contains("refused without waiting"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains(&format!("pid {}", first.child.id())),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "refused without waiting");
+    assert_contains(&stderr(&o), &format!("pid {}", first.child.id()));
 
     // With a wait allowed, the second waits for the first, then runs.
     f.set_policy(&format!("{OK_HOOKS}lock_wait_secs = 600\n"), "");
@@ -209,8 +194,8 @@ fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     let first_release = f.status_json()["release"].as_str().map(str::to_string);
     assert_eq!(second.finish(), 0, "{}{}", second.stdout(), second.stderr());
     let out = second.stdout();
-    assert!(out.contains("waiting up to 600s"), "{out}");
-    assert!(out.contains("then took it"), "{out}");
+    assert_contains(&out, "waiting up to 600s");
+    assert_contains(&out, "then took it");
     let cur = f.current().unwrap();
     assert_ne!(Some(cur.clone()), first_release);
     assert_eq!(
@@ -226,12 +211,8 @@ fn a_corrupt_status_file_is_a_clear_error_and_nothing_is_lost() {
     let a = f.current().unwrap();
     std::fs::write(f.root.join("status.json"), "{ not json").unwrap();
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(
-        stderr(&o).contains("status.json is corrupt"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains(".bad"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "status.json is corrupt");
+    assert_contains(&stderr(&o), ".bad");
     assert_eq!(
         std::fs::read_to_string(f.root.join("status.json")).unwrap(),
         "{ not json"
@@ -239,10 +220,10 @@ fn a_corrupt_status_file_is_a_clear_error_and_nothing_is_lost() {
     assert_eq!(f.current().unwrap(), a);
     assert!(!f.root.join("lock").exists(), "the lock is released");
     let text = stdout(&f.expect(&["status"], 2));
-    assert!(text.contains(&format!("current: releases/{a}")), "{text}");
-    assert!(text.contains("corrupt"), "{text}");
+    assert_contains(&text, &format!("current: releases/{a}"));
+    assert_contains(&text, "corrupt");
     let list = stdout(&f.expect(&["list"], 0));
-    assert!(list.contains("current"), "{list}");
+    assert_contains(&list, "current");
 }
 
 /// Makes `dir` a tiny tmpfs when this process may mount (root); otherwise the deploy runs
@@ -302,12 +283,11 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
     assert_code(&o, 0);
     let a = f.current().unwrap();
     // A release larger than the space left.
-    write(&f.repo, "big.bin", vec![7u8; 1024 * 1024]);
-    commit_all(&f.repo, "big");
+    commit_file(&f.repo, "big.bin", vec![7u8; 1024 * 1024], "big");
     let o = limited(&["deploy", "main"]);
     assert_code(&o, 2);
     let out = stdout(&o);
-    assert!(out.contains("FAILED at step materialise"), "{out}");
+    assert_contains(&out, "FAILED at step materialise");
     assert!(
         out.contains("No space left") || out.contains("File too large"),
         "{out}"
@@ -347,11 +327,8 @@ fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     f.commit(2);
     let o = f.expect(&["deploy", "main"], 2);
     let out = stdout(&o);
-    assert!(out.contains("cannot read the pidfile"), "{out}");
-    assert!(
-        out.contains(&format!("switched back to releases/{a}")),
-        "{out}"
-    );
+    assert_contains(&out, "cannot read the pidfile");
+    assert_contains(&out, &format!("switched back to releases/{a}"));
     assert_eq!(f.current().unwrap(), a);
     f.assert_complete(&a);
     let s = f.status_json();
@@ -363,6 +340,6 @@ fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     // A pidfile naming a process that is gone is the same clear error.
     std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(stdout(&o).contains("cannot send SIGCONT"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "cannot send SIGCONT");
     assert_eq!(f.current().unwrap(), a);
 }

@@ -38,10 +38,10 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
     let r = root.to_str().unwrap();
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   server-guard-missing"), "{text}");
-    assert!(text.contains("INFO   client-hooks-skippable"), "{text}");
-    assert!(text.contains("the upstream's pre-receive"), "{text}");
-    assert!(text.contains("CANNOT CHECK: no agent user"), "{text}");
+    assert_contains(&text, "HIGH   server-guard-missing");
+    assert_contains(&text, "INFO   client-hooks-skippable");
+    assert_contains(&text, "the upstream's pre-receive");
+    assert_contains(&text, "CANNOT CHECK: no agent user");
     install_server(t.path(), &up, &[]);
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(2), "{text}");
@@ -52,7 +52,7 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
         &["config", "core.hooksPath", "/dev/null"],
     );
     let (_, text) = doctor(t.path(), &["--root", r]);
-    assert!(text.contains("MEDIUM client-hooks-off"), "{text}");
+    assert_contains(&text, "MEDIUM client-hooks-off");
     // Their configuration pointed at another policy.
     assert!(!text.contains("client-hooks-config"), "{text}");
     let cfg = root.join("hooks/git-guard.toml");
@@ -61,8 +61,8 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
         .replace("hooks/policy.toml", "sandbox/policy.toml");
     std::fs::write(&cfg, other).unwrap();
     let (_, text) = doctor(t.path(), &["--root", r]);
-    assert!(text.contains("MEDIUM client-hooks-config"), "{text}");
-    assert!(text.contains("instead of the recorded"), "{text}");
+    assert_contains(&text, "MEDIUM client-hooks-config");
+    assert_contains(&text, "instead of the recorded");
     // Nothing to examine cannot be checked.
     let (code, _) = doctor(t.path(), &[]);
     assert_eq!(code, Some(2));
@@ -83,7 +83,7 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     // As made: nothing high.
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("INFO   push-path-local"), "{text}");
+    assert_contains(&text, "INFO   push-path-local");
     assert!(!text.contains("HIGH"), "{text}");
 
     // A hooks directory the agent can write.
@@ -98,8 +98,8 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     chmod(&root.join("hooks/policy.toml"), "o+w");
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   hooks-writable"), "{text}");
-    assert!(text.contains("HIGH   policy-writable"), "{text}");
+    assert_contains(&text, "HIGH   hooks-writable");
+    assert_contains(&text, "HIGH   policy-writable");
     chmod(&root.join("hooks/policy.toml"), "o-w");
 
     // The upstream's refs writable through the agent's group.
@@ -117,7 +117,7 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     assert!(o.status.success());
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   upstream-refs-writable"), "{text}");
+    assert_contains(&text, "HIGH   upstream-refs-writable");
 
     // The upstream owned by the agent: receive-pack would run as the agent.
     let o = std::process::Command::new("chown")
@@ -128,8 +128,8 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     assert!(o.status.success());
     let (code, text) = doctor(t.path(), &["--root", r, "--agent-user", &user.name]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   upstream-owned-by-agent"), "{text}");
-    assert!(text.contains("HIGH   upstream-hooks-writable"), "{text}");
+    assert_contains(&text, "HIGH   upstream-owned-by-agent");
+    assert_contains(&text, "HIGH   upstream-hooks-writable");
 
     // A repository alone, with the agent user named.
     let (code, text) = doctor(
@@ -137,7 +137,7 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
         &["--agent-user", &user.name, up.to_str().unwrap()],
     );
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("upstream-owned-by-agent"), "{text}");
+    assert_contains(&text, "upstream-owned-by-agent");
 }
 
 #[test]
@@ -158,7 +158,7 @@ fn an_agent_in_a_privileged_group_is_high() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (code, text) = doctor(t.path(), &["--root", root.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   agent-privileged-group"), "{text}");
+    assert_contains(&text, "HIGH   agent-privileged-group");
 }
 
 #[test]
@@ -174,7 +174,7 @@ fn server_guard_is_found_where_install_puts_it() {
     // Plain layout: <git dir>/hooks/pre-receive.
     let up = bare_repo(t.path(), "plain.git");
     let text = found(&up);
-    assert!(text.contains("HIGH   server-guard-missing"), "{text}");
+    assert_contains(&text, "HIGH   server-guard-missing");
     install_server(t.path(), &up, &[]);
     let text = found(&up);
     assert!(!text.contains("server-guard-missing"), "{text}");
@@ -282,15 +282,12 @@ fn server_guard_is_found_where_install_puts_it() {
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
     install_server(t.path(), &up, &["--policy", policy.to_str().unwrap()]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!("policy {}", policy.display())),
-        "{text}"
-    );
+    assert_contains(&text, &format!("policy {}", policy.display()));
     assert!(!text.contains("server-guard-broken"), "{text}");
     std::fs::remove_file(&policy).unwrap();
     let text = found(&up);
-    assert!(text.contains("MEDIUM server-guard-broken"), "{text}");
-    assert!(text.contains("every push is rejected"), "{text}");
+    assert_contains(&text, "MEDIUM server-guard-broken");
+    assert_contains(&text, "every push is rejected");
 }
 
 #[test]
@@ -315,7 +312,7 @@ fn a_server_policy_the_agent_can_write_is_high() {
     assert!(o.status.success());
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   server-policy-writable"), "{text}");
+    assert_contains(&text, "HIGH   server-policy-writable");
     // The server hook configuration in the agent's hands is as bad.
     let o = std::process::Command::new("chown")
         .arg(&user.name)
@@ -324,6 +321,6 @@ fn a_server_policy_the_agent_can_write_is_high() {
         .unwrap();
     assert!(o.status.success());
     let (_, text) = doctor(t.path(), &["--root", r]);
-    assert!(text.contains("HIGH   upstream-hooks-writable"), "{text}");
-    assert!(text.contains("git-guard.toml is writable by"), "{text}");
+    assert_contains(&text, "HIGH   upstream-hooks-writable");
+    assert_contains(&text, "git-guard.toml is writable by");
 }

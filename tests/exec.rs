@@ -162,7 +162,7 @@ fn time_limit_ends_the_whole_process_group() {
     );
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
     assert_eq!(stdout(&o), "started\n");
-    assert!(stderr(&o).contains("time limit"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "time limit");
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(
         !sandbox.join("late.txt").exists(),
@@ -201,10 +201,10 @@ fn policy_commands_section_is_honoured() {
     let p = policy.to_str().unwrap();
     let o = exec(&root, &["--policy", p, "--", "make", "-j4", "deploy"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("make deploy"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "make deploy");
     let o = exec(&root, &["--policy", p, "--", "ls"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("none of the allowed"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "none of the allowed");
     let o = exec(&root, &["--policy", p, "--", "echo", "hi"]);
     assert_eq!(o.status.code(), Some(0));
     // The policy's time limit applies when --timeout is not given.

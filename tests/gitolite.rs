@@ -139,8 +139,7 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
 
     let work = t.path().join("work");
     init_repo(&work);
-    write(&work, "README.md", "hello\n");
-    commit_all(&work, "seed");
+    commit_file(&work, "README.md", "hello\n", "seed");
 
     // The agent may not seed the protected branch; the human may.
     let before = snapshot(&repo);
@@ -165,14 +164,12 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
 
     // The agent's own branch: judged by the guard...
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, ".env", "TOKEN=1\n");
-    commit_all(&work, "env");
+    commit_file(&work, ".env", "TOKEN=1\n", "env");
     let before = snapshot(&repo);
     let o = push(&work, "bot", "agent/topic");
     assert_rejected(&o, "paths.deny", &before, &repo);
     git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
-    write(&work, "lib.txt", "code\n");
-    commit_all(&work, "code");
+    commit_file(&work, "lib.txt", "code\n", "code");
     let o = push(&work, "bot", "agent/topic");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(

@@ -13,8 +13,7 @@ fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     let upstream = dir.join("upstream.git");
     init_bare(&upstream);
     let work = clone(dir, &upstream, "work");
-    write(&work, "README.md", "hello\n");
-    commit_all(&work, "seed");
+    commit_file(&work, "README.md", "hello\n", "seed");
     git(&work, &["push", "-q", "origin", "main"]);
     git(&work, &["remote", "set-head", "origin", "main"]);
     let policy = policy_file(dir, policy_extra);
@@ -67,8 +66,7 @@ fn pre_commit_honours_the_temporary_index_of_commit_a() {
     let t = tempfile::tempdir().unwrap();
     let (_up, work) = setup(t.path(), "");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "notes.txt", "a\n");
-    commit_all(&work, "notes");
+    commit_file(&work, "notes.txt", "a\n", "notes");
     // Nothing is staged in the real index; `commit -a` stages into a temporary one.
     write(
         &work,
@@ -81,7 +79,7 @@ fn pre_commit_honours_the_temporary_index_of_commit_a() {
         "the key should be caught:\n{}",
         stderr(&o)
     );
-    assert!(stderr(&o).contains("secrets."), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "secrets.");
 }
 
 #[test]
@@ -93,11 +91,8 @@ fn pre_commit_on_a_protected_branch_says_where_to_work() {
     let o = git_out(&work, &["commit", "-q", "-m", "a"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(
-        err.contains("error[refs.protected] refs/heads/main"),
-        "{err}"
-    );
-    assert!(err.contains("git switch -c agent/<topic>"), "{err}");
+    assert_contains(&err, "error[refs.protected] refs/heads/main");
+    assert_contains(&err, "git switch -c agent/<topic>");
 }
 
 #[test]
@@ -133,7 +128,7 @@ fn commit_msg_judges_the_message_as_git_records_it() {
     git(&work, &["add", "a.txt"]);
     let o = git_out(&work, &["commit", "-q", "-m", "add a"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("commits."), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "commits.");
     // With the trailer the policy asks for, the same commit goes through.
     let o = git_out(&work, &["commit", "-q", "-m", "add a\n\nAgent-Run: 42"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -144,15 +139,14 @@ fn pre_push_judges_exactly_what_would_be_sent() {
     let t = tempfile::tempdir().unwrap();
     let (up, work) = setup(t.path(), "");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "ok.txt", "ok\n");
-    commit_all(&work, "ok");
+    commit_file(&work, "ok.txt", "ok\n", "ok");
     // Committed past the client hooks, as a careless agent could.
     write(&work, "credentials/db.json", "{}\n");
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "--no-verify", "-m", "creds"]);
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("credentials/db.json"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "credentials/db.json");
     assert!(
         !git_out(
             &up,
@@ -167,15 +161,14 @@ fn pre_push_judges_exactly_what_would_be_sent() {
         &work,
         &["push", "-q", "--no-verify", "origin", "agent/topic"],
     );
-    write(&work, "more.txt", "more\n");
-    commit_all(&work, "more");
+    commit_file(&work, "more.txt", "more\n", "more");
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // Pushing to a protected branch is refused before the server hears of it.
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic:main"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("refs.protected"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "refs.protected");
 }
 
 #[test]
@@ -184,8 +177,7 @@ fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
     let (_up, work) = setup(t.path(), "");
     let main = git(&work, &["rev-parse", "main"]);
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "a.txt", "a\n");
-    let topic = commit_all(&work, "a");
+    let topic = commit_file(&work, "a.txt", "a\n", "a");
 
     for args in [
         vec!["update-ref", "refs/heads/main", topic.as_str()],

@@ -47,14 +47,10 @@ fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
     let pristine = (tree(&bare), local_config(&bare));
     let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("server hooks installed"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "server hooks installed");
     let once = (tree(&bare), local_config(&bare));
     let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
-    assert!(stdout(&o).contains("nothing changed"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "nothing changed");
     assert_eq!((tree(&bare), local_config(&bare)), once);
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -89,16 +85,11 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("pre-receive.guard-chained"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "pre-receive.guard-chained");
 
     let work = t.path().join("w");
     init_repo(&work);
-    write(&work, "a.txt", "a\n");
-    let head = commit_all(&work, "a");
+    let head = commit_file(&work, "a.txt", "a\n", "a");
     let o = git_cmd(&work)
         .env("REMOTE_USER", "alice")
         .args(["push", bare.to_str().unwrap(), "main"])
@@ -119,8 +110,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     // A rejected push does not reach the old hook.
     std::fs::remove_file(&seen).unwrap();
     git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, ".env", "x\n");
-    commit_all(&work, "env");
+    commit_file(&work, ".env", "x\n", "env");
     let o = git_cmd(&work)
         .env("REMOTE_USER", "bot")
         .args(["push", bare.to_str().unwrap(), "agent/x"])
@@ -158,7 +148,7 @@ fn a_foreign_chained_file_is_never_overwritten() {
     let before = tree(&bare);
     let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot keep both"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "cannot keep both");
     assert_eq!(tree(&bare), before, "a refused install touches nothing");
 }
 
@@ -167,8 +157,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("w");
     init_repo(&work);
-    write(&work, "README.md", "x\n");
-    commit_all(&work, "seed");
+    commit_file(&work, "README.md", "x\n", "seed");
     git(&work, &["switch", "-q", "-c", "agent/x"]);
     let marker = t.path().join("githooks-ran");
     write(
@@ -248,11 +237,7 @@ fn an_older_shim_is_upgraded() {
         .replace("--shim", "--old-flag");
     std::fs::write(&shim, old).unwrap();
     let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
-    assert!(
-        stdout(&o).contains("pre-receive: upgraded"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "pre-receive: upgraded");
     assert_eq!(std::fs::read_to_string(&shim).unwrap(), current);
 }
 
@@ -314,8 +299,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
     let work = t.path().join("w");
     init_repo(&work);
     git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, ".env", "x\n");
-    commit_all(&work, "env");
+    commit_file(&work, ".env", "x\n", "env");
     let o = git_cmd(&work)
         .env("GITEA_PUSHER_NAME", "bot")
         .args(["push", bare.to_str().unwrap(), "agent/x"])
@@ -360,7 +344,7 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
             .contains("# git-guard-shim v")
     );
     let config = std::fs::read_to_string(bare.join("custom_hooks/git-guard.toml")).unwrap();
-    assert!(config.contains("host = \"gitlab\""), "{config}");
+    assert_contains(&config, "host = \"gitlab\"");
     guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
     assert!(!bare.join("custom_hooks").exists());
 
@@ -375,7 +359,7 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
         &["install", "--layout", "gitlab", bare.to_str().unwrap()],
     );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("is not git-guard's"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "is not git-guard's");
 }
 
 #[test]
@@ -395,6 +379,6 @@ fn a_broken_policy_is_refused_at_install() {
         ],
     );
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("protectd"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "protectd");
     assert!(!bare.join("hooks/git-guard.toml").exists());
 }

@@ -3,18 +3,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use support::git::*;
 use support::server::*;
-
-/// `root/server.git`, seeded, guarded for the http host with `policy` and `extra`.
-fn server(root: &Path, policy: &Path, extra: &[&str]) -> PathBuf {
-    let mut args = vec!["--host", "http", "--policy", policy.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    seeded_server(root, &[], &args)
-}
 
 /// Run pre-receive directly, as git would, with `input` on standard input.
 fn pre_receive(bare: &Path, input: &[u8]) -> Output {
@@ -32,8 +25,7 @@ fn assert_no_panic(o: &Output) {
 #[test]
 fn malformed_standard_input_is_rejected_naming_the_line() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &policy, &[]);
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
     let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
     let zero = "0".repeat(40);
     let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -67,7 +59,7 @@ fn malformed_standard_input_is_rejected_naming_the_line() {
             stderr(&o)
         );
         assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
-        assert!(stderr(&o).contains("REJECTED"), "{}", stderr(&o));
+        assert_contains(&stderr(&o), "REJECTED");
         assert_no_panic(&o);
     }
 }
@@ -75,8 +67,7 @@ fn malformed_standard_input_is_rejected_naming_the_line() {
 #[test]
 fn unknown_object_ids_are_rejected() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &policy, &[]);
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
     let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
     let zero = "0".repeat(40);
     let ghost = "0123456789abcdef0123456789abcdef01234567";
@@ -98,19 +89,17 @@ fn unknown_object_ids_are_rejected() {
 #[test]
 fn odd_but_valid_ref_names_are_judged_like_any_other() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &policy, &[]);
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
     let work = clone(t.path(), &bare, "work");
-    write(&work, "x.key", "k\n");
-    commit_all(&work, "key");
+    commit_file(&work, "x.key", "k\n", "key");
     for name in ["agent/ünïcødé", "agent/a@b", "agent/-dash", "agent/x.y/z"] {
-        let before = snapshot(&bare);
-        let o = push_as(
+        let o = push_rejected(
             &work,
             "bot",
-            &["origin", &format!("HEAD:refs/heads/{name}")],
+            &format!("HEAD:refs/heads/{name}"),
+            &bare,
+            "paths.deny",
         );
-        assert_rejected(&o, "paths.deny", &before, &bare);
         assert_no_panic(&o);
     }
     // Outside the agent namespace, odd names are refused for what they are.
@@ -123,14 +112,11 @@ fn odd_but_valid_ref_names_are_judged_like_any_other() {
 #[test]
 fn ten_thousand_refs_in_one_push() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
     // Debug builds are slow: the deadline is not what this test is about.
-    let bare = server(t.path(), &policy, &["--deadline-ms", "600000"]);
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http", "--deadline-ms", "600000"]);
     let work = clone(t.path(), &bare, "work");
-    write(&work, "ok.txt", "ok\n");
-    let ok = commit_all(&work, "ok");
-    write(&work, "secrets/db.txt", "pw\n");
-    let bad = commit_all(&work, "bad");
+    let ok = commit_file(&work, "ok.txt", "ok\n", "ok");
+    let bad = commit_file(&work, "secrets/db.txt", "pw\n", "bad");
     let mut input = String::new();
     for i in 0..10_000 {
         let id = if i == 7_777 { &bad } else { &ok };
@@ -140,14 +126,14 @@ fn ten_thousand_refs_in_one_push() {
         git_cmd(&work).args(["update-ref", "--stdin"]),
         input.as_bytes(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let before = snapshot(&bare);
-    let o = push_as(
+    assert_code(&o, 0);
+    let o = push_rejected(
         &work,
         "bot",
-        &["origin", "refs/heads/agent/*:refs/heads/agent/*"],
+        "refs/heads/agent/*:refs/heads/agent/*",
+        &bare,
+        "paths.deny",
     );
-    assert_rejected(&o, "paths.deny", &before, &bare);
     assert!(
         stderr(&o).contains("refs/heads/agent/r07777"),
         "the offending ref is named"
@@ -158,10 +144,8 @@ fn ten_thousand_refs_in_one_push() {
 #[test]
 fn a_100_mb_blob_is_rejected_by_the_cap() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &policy, &["--deadline-ms", "600000"]);
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/big"]);
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http", "--deadline-ms", "600000"]);
+    let work = clone_on(t.path(), &bare, "work", "agent/big");
     // Varied content so that compression does not make it small.
     let mut data = Vec::with_capacity(100 << 20);
     let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -174,19 +158,15 @@ fn a_100_mb_blob_is_rejected_by_the_cap() {
     write(&work, "data/big.txt", &data);
     drop(data);
     commit_all(&work, "big");
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/big"]);
-    assert_rejected(&o, "caps.blob-bytes", &before, &bare);
+    let o = push_rejected(&work, "bot", "agent/big", &bare, "caps.blob-bytes");
     assert_no_panic(&o);
 }
 
 #[test]
 fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "[hooks]\ndeadline_ms = 1\n");
-    let bare = server(t.path(), &policy, &[]);
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/many"]);
+    let (bare, _) = policy_server(t.path(), "[hooks]\ndeadline_ms = 1\n", &["--host", "http"]);
+    let work = clone_on(t.path(), &bare, "work", "agent/many");
     // Hundreds of commits cannot be read and judged within a millisecond.
     let mut script = String::new();
     for i in 0..400 {
@@ -200,11 +180,11 @@ fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
         git_cmd(&work).args(["fast-import", "--quiet", "--force"]),
         script.as_bytes(),
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     let before = snapshot(&bare);
     let o = push_as(&work, "bot", &["origin", "agent/many"]);
     assert!(!o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("deadline of 1 ms"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "deadline of 1 ms");
     assert_eq!(snapshot(&bare), before);
     assert_no_panic(&o);
 }
@@ -212,12 +192,9 @@ fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
 #[test]
 fn a_missing_or_broken_policy_rejects() {
     let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &policy, &[]);
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, "fine.txt", "fine\n");
-    commit_all(&work, "fine");
+    let (bare, policy) = policy_server(t.path(), "", &["--host", "http"]);
+    let work = clone_on(t.path(), &bare, "work", "agent/x");
+    commit_file(&work, "fine.txt", "fine\n", "fine");
 
     std::fs::write(&policy, "[caps]\nmax_files = \"ten\"\n").unwrap();
     let before = snapshot(&bare);
@@ -233,14 +210,14 @@ fn a_missing_or_broken_policy_rejects() {
     std::fs::remove_file(&policy).unwrap();
     let o = push_as(&work, "alice", &["origin", "agent/x"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "cannot read");
     assert_eq!(snapshot(&bare), before);
 
     // A missing hook configuration fails closed too.
     std::fs::remove_file(bare.join("hooks/git-guard.toml")).unwrap();
     let o = push_as(&work, "alice", &["origin", "agent/x"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("reinstall"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "reinstall");
     assert_eq!(snapshot(&bare), before);
     assert_no_panic(&o);
 }

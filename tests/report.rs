@@ -40,8 +40,7 @@ fn fixture() -> Fixture {
         "Make f return 2\n\nThe billing code expects 2; the test follows.",
     );
     let big: String = (0..600).map(|i| format!("line {i}\n")).collect();
-    write(&work, "data/big.txt", big);
-    commit_all(&work, "Add the data table");
+    commit_file(&work, "data/big.txt", big, "Add the data table");
     Fixture {
         _tmp: tmp,
         work,
@@ -80,9 +79,9 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         assert!(md.contains(section), "missing {section}:\n{md}");
     }
     // The goal comes from the commit messages.
-    assert!(md.contains("> Make f return 2"), "{md}");
-    assert!(md.contains("> The billing code expects 2"), "{md}");
-    assert!(md.contains("- then: Add the data table"), "{md}");
+    assert_contains(&md, "> Make f return 2");
+    assert_contains(&md, "> The billing code expects 2");
+    assert_contains(&md, "- then: Add the data table");
     // Files with line counts, as git counts them.
     let numstat = git(&f.work, &["diff", "--numstat", "main..agent/x"]);
     for line in numstat.lines() {
@@ -104,37 +103,25 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         assert!(md.contains(&format!("- **{s}**: ")), "{s}:\n{md}");
     }
     // The test file change is an outstanding flag, and the diff shows it.
-    assert!(md.contains("`tests.changed:tests/t.rs`"), "{md}");
-    assert!(md.contains("**outstanding**"), "{md}");
-    assert!(
-        md.contains("-    assert_eq!(1, 1);\n+    assert_eq!(2, 2);"),
-        "{md}"
-    );
+    assert_contains(&md, "`tests.changed:tests/t.rs`");
+    assert_contains(&md, "**outstanding**");
+    assert_contains(&md, "-    assert_eq!(1, 1);\n+    assert_eq!(2, 2);");
     // The big file is cut short, and says so.
-    assert!(
-        md.contains("more line(s) of this file's diff not shown"),
-        "{md}"
-    );
+    assert_contains(&md, "more line(s) of this file's diff not shown");
     // What only a person can judge is left open; nothing unverified is ticked.
-    assert!(
-        md.contains("- [ ] The change does what the goal says"),
-        "{md}"
+    assert_contains(&md, "- [ ] The change does what the goal says");
+    assert_contains(&md, "- [ ] The test changes are justified");
+    assert_contains(
+        &md,
+        "- [ ] Tests pass in a clean checkout of this tree (not run yet)",
     );
-    assert!(md.contains("- [ ] The test changes are justified"), "{md}");
-    assert!(
-        md.contains("- [ ] Tests pass in a clean checkout of this tree (not run yet)"),
-        "{md}"
-    );
-    assert!(
-        md.contains("- [ ] Every flag is approved (1 of 1 outstanding)"),
-        "{md}"
-    );
-    assert!(md.contains("No recorded test run for this tree."), "{md}");
+    assert_contains(&md, "- [ ] Every flag is approved (1 of 1 outstanding)");
+    assert_contains(&md, "No recorded test run for this tree.");
     // Next steps, last.
     let tail = md.rsplit("## Next steps").next().unwrap();
-    assert!(tail.contains("git guard test "), "{tail}");
-    assert!(tail.contains("git guard approve "), "{tail}");
-    assert!(tail.contains("guard-deploy deploy "), "{tail}");
+    assert_contains(tail, "git guard test ");
+    assert_contains(tail, "git guard approve ");
+    assert_contains(tail, "guard-deploy deploy ");
 
     // After a passing test run and an approval, the verified items are ticked.
     let t = guard_cmd("git-guard", &f.work)
@@ -158,19 +145,10 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         .unwrap();
     assert_code(&a, 0);
     let md = stdout(&report(&f.work, &f.policy, &["agent/x", "--base", "main"]));
-    assert!(
-        md.contains("- [x] Tests passed in a clean checkout of tree"),
-        "{md}"
-    );
-    assert!(
-        md.contains("- [x] Every flag is approved (0 of 1 outstanding)"),
-        "{md}"
-    );
-    assert!(md.contains("by alice"), "{md}");
-    assert!(
-        md.contains("\"test follows the new value\" (valid)"),
-        "{md}"
-    );
+    assert_contains(&md, "- [x] Tests passed in a clean checkout of tree");
+    assert_contains(&md, "- [x] Every flag is approved (0 of 1 outstanding)");
+    assert_contains(&md, "by alice");
+    assert_contains(&md, "\"test follows the new value\" (valid)");
     let tail = md.rsplit("## Next steps").next().unwrap();
     assert!(!tail.contains("git guard approve"), "{tail}");
 }
@@ -213,5 +191,5 @@ fn an_unknown_base_is_an_error_that_names_it() {
     let f = fixture();
     let out = report(&f.work, &f.policy, &["agent/x", "--base", "no-such-branch"]);
     assert_code(&out, 2);
-    assert!(stderr(&out).contains("no-such-branch"), "{}", stderr(&out));
+    assert_contains(&stderr(&out), "no-such-branch");
 }

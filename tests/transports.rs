@@ -59,8 +59,7 @@ fn guarded(root: &Path) -> PathBuf {
 fn exercise(root: &Path, bare: &Path, url: &str) {
     let work = clone(root, url, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "ok.txt", "fine\n");
-    commit_all(&work, "fine");
+    commit_file(&work, "ok.txt", "fine\n", "fine");
     write(&work, "keys/deploy.pem", "-----BEGIN PRIVATE KEY-----\n"); // guard:allow-secret (a test fixture)
     let bad = commit_all(&work, "add a key");
 

@@ -18,11 +18,9 @@ fn upstream(dir: &Path) {
     write(dir, "src/lib.rs", "pub fn f() {}\n");
     commit_all(dir, "first");
     git(dir, &["branch", "feature"]);
-    write(dir, "src/lib.rs", "pub fn f() -> u8 { 1 }\n");
-    commit_all(dir, "second");
+    commit_file(dir, "src/lib.rs", "pub fn f() -> u8 { 1 }\n", "second");
     git(dir, &["checkout", "-q", "feature"]);
-    write(dir, "feature.txt", "only on feature\n");
-    commit_all(dir, "feature work");
+    commit_file(dir, "feature.txt", "only on feature\n", "feature work");
     git(dir, &["checkout", "-q", "main"]);
 }
 
@@ -65,12 +63,12 @@ fn create_lays_out_the_workspace() {
     let out = create(&up, &root, &["--topic", "fix-1"]);
     assert_code(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains("branch agent/fix-1"), "{text}");
+    assert_contains(&text, "branch agent/fix-1");
     assert!(
         text.contains("files       reflinked") || text.contains("files       copied"),
         "the upstream has a clean working tree at main: files are reflinked or copied\n{text}"
     );
-    assert!(text.contains("took"), "{text}");
+    assert_contains(&text, "took");
     for d in ["code-repo", "sandbox", "hooks", "deployments", "logs"] {
         assert!(root.join(d).is_dir(), "{d} missing");
     }
@@ -94,7 +92,7 @@ fn create_lays_out_the_workspace() {
     );
     // Objects are borrowed, not copied.
     let alternates = std::fs::read_to_string(code.join(".git/objects/info/alternates")).unwrap();
-    assert!(alternates.contains("up/.git/objects"), "{alternates}");
+    assert_contains(&alternates, "up/.git/objects");
     assert_eq!(
         git(&code, &["count-objects", "-v"])
             .lines()
@@ -131,7 +129,7 @@ fn create_lays_out_the_workspace() {
     }
     // The shims' configuration names the workspace's recorded policy.
     let config = std::fs::read_to_string(root.join("hooks/git-guard.toml")).unwrap();
-    assert!(config.contains("side = \"client\""), "{config}");
+    assert_contains(&config, "side = \"client\"");
     assert!(
         config.contains(&format!(
             "policy = \"{}\"",
@@ -141,9 +139,9 @@ fn create_lays_out_the_workspace() {
     );
     assert!(root.join("hooks/policy.toml").is_file());
     assert!(!root.join("hooks/policy-path").exists());
-    assert!(
-        text.contains(&format!("client shims running {}", guard_hook.display())),
-        "{text}"
+    assert_contains(
+        &text,
+        &format!("client shims running {}", guard_hook.display()),
     );
     let env = std::fs::read_to_string(root.join("agent.env")).unwrap();
     for k in [
@@ -175,7 +173,7 @@ fn create_lays_out_the_workspace() {
     // A second create into the same directory is refused.
     let again = create(&up, &root, &[]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+    assert_contains(&stderr(&again), "not empty");
 }
 
 #[test]
@@ -287,8 +285,7 @@ fn status_reset_and_remove() {
     agent_git(&code, &["add", "-A"]);
     agent_git(&code, &["commit", "-q", "-m", "agent: add g"]);
     // The upstream moves on too.
-    write(&up, "CHANGELOG", "x\n");
-    commit_all(&up, "upstream moves");
+    commit_file(&up, "CHANGELOG", "x\n", "upstream moves");
 
     let st = workspace_cmd(t.path(), "status", &root);
     let text = stdout(&st);
@@ -297,8 +294,8 @@ fn status_reset_and_remove() {
         "{text}{}",
         stderr(&st)
     );
-    assert!(text.contains("1 ahead, 1 behind"), "{text}");
-    assert!(text.contains("  findings    "), "{text}");
+    assert_contains(&text, "1 ahead, 1 behind");
+    assert_contains(&text, "  findings    ");
     // guard-exec's log shows in status.
     let ge = guard_cmd("guard-exec", t.path())
         .arg("--root")
@@ -308,10 +305,9 @@ fn status_reset_and_remove() {
         .unwrap();
     assert_eq!(ge.status.code(), Some(1));
     let st = workspace_cmd(t.path(), "status", &root);
-    assert!(
-        stdout(&st).contains("last exec   exec git push: denied [commands.deny]"),
-        "{}",
-        stdout(&st)
+    assert_contains(
+        &stdout(&st),
+        "last exec   exec git push: denied [commands.deny]",
     );
 
     // Reset: a fresh clone at the upstream's tip; the sandbox is kept.
@@ -319,11 +315,7 @@ fn status_reset_and_remove() {
     write(&code, "untracked.tmp", "x\n");
     let rs = workspace_cmd(t.path(), "reset", &root);
     assert!(rs.status.success(), "{}", stderr(&rs));
-    assert!(
-        stdout(&rs).contains("discarded   1 local commit"),
-        "{}",
-        stdout(&rs)
-    );
+    assert_contains(&stdout(&rs), "discarded   1 local commit");
     assert_eq!(
         git(&code, &["rev-parse", "HEAD"]),
         git(&up, &["rev-parse", "main"])
@@ -400,12 +392,8 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
     assert!(as_agent(&["add", ".env"]).status.success());
     let o = as_agent(&["commit", "-q", "-m", "secret"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("paths.deny"), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(&format!("judged as {} (agent)", user.name)),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "paths.deny");
+    assert_contains(&stderr(&o), &format!("judged as {} (agent)", user.name));
     assert!(as_agent(&["rm", "-q", "--cached", ".env"]).status.success());
     std::fs::remove_file(code.join(".env")).unwrap();
     // ...and cannot write the hooks: not change a shim, its configuration or the policy, not
@@ -437,7 +425,7 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
     // Status run by root reads the clone as the agent (no dubious-ownership failure).
     let st = workspace_cmd(t.path(), "status", &root);
     assert!(st.status.success(), "{}", stderr(&st));
-    assert!(stdout(&st).contains("1 ahead, 0 behind"), "{}", stdout(&st));
+    assert_contains(&stdout(&st), "1 ahead, 0 behind");
     // Reset gives the fresh clone to the agent again.
     let rs = workspace_cmd(t.path(), "reset", &root);
     assert!(rs.status.success(), "{}", stderr(&rs));
@@ -468,7 +456,7 @@ fn agent_commits_and_pushes_through_the_guard() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("paths.deny") && err.contains(".env"), "{err}");
-    assert!(err.contains("git-guard: REJECTED"), "{err}");
+    assert_contains(&err, "git-guard: REJECTED");
     assert_eq!(
         agent_git(&code, &["rev-list", "--count", "HEAD"]).trim(),
         "2"
@@ -483,7 +471,7 @@ fn agent_commits_and_pushes_through_the_guard() {
     agent_git(&code, &["add", "-A"]);
     let o = agent_try(&code, &["commit", "-q", "-m", "too much"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("caps.files"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "caps.files");
     agent_git(&code, &["rm", "-q", "-r", "--cached", "gen"]);
     std::fs::remove_dir_all(code.join("gen")).unwrap();
 
@@ -501,10 +489,7 @@ fn agent_commits_and_pushes_through_the_guard() {
         err.contains("tests.changed") && err.contains("tests/it.rs"),
         "{err}"
     );
-    assert!(
-        err.contains("git-guard: PASSED: 0 violations, 1 flag"),
-        "{err}"
-    );
+    assert_contains(&err, "git-guard: PASSED: 0 violations, 1 flag");
     let good = agent_git(&code, &["rev-parse", "HEAD"]);
 
     // The agent's branch is pushed; pre-push and the server's pre-receive both pass it.
@@ -514,11 +499,11 @@ fn agent_commits_and_pushes_through_the_guard() {
 
     // Status shows the outstanding flag and the server's verdict on the push.
     let st = status_text(t.path(), &root);
-    assert!(st.contains("findings    1 outstanding"), "{st}");
-    assert!(st.contains("flag tests.changed: tests/it.rs"), "{st}");
-    assert!(
-        st.contains("last push   pre-receive push refs/heads/agent/t: passed [tests.changed]"),
-        "{st}"
+    assert_contains(&st, "findings    1 outstanding");
+    assert_contains(&st, "flag tests.changed: tests/it.rs");
+    assert_contains(
+        &st,
+        "last push   pre-receive push refs/heads/agent/t: passed [tests.changed]",
     );
 
     // The agent skips its client hooks: the commit lands locally, the server refuses it.
@@ -567,11 +552,7 @@ fn agent_commits_and_pushes_through_the_guard() {
             "agent/t",
         ],
     );
-    assert!(
-        stderr(&o).contains("remote: error[paths.deny]"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "remote: error[paths.deny]");
     // Nor may the agent push its work to the protected branch, hooks or not.
     let o = agent_try(
         &code,
@@ -583,19 +564,15 @@ fn agent_commits_and_pushes_through_the_guard() {
         ],
     );
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("remote: error[refs.protected]"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "remote: error[refs.protected]");
     assert_eq!(
         git(&up, &["rev-parse", "main"]),
         git(&t.path().join("src"), &["rev-parse", "main"])
     );
     let st = status_text(t.path(), &root);
-    assert!(
-        st.contains("last push   pre-receive push refs/heads/agent/t: rejected [paths.deny"),
-        "{st}"
+    assert_contains(
+        &st,
+        "last push   pre-receive push refs/heads/agent/t: rejected [paths.deny",
     );
-    assert!(st.contains("violation paths.deny: .env"), "{st}");
+    assert_contains(&st, "violation paths.deny: .env");
 }

@@ -163,3 +163,39 @@ pub fn audit_lines(server: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// `dir/server.git` seeded and guarded with `install` options and a policy file of
+/// `TEST_POLICY` and `policy_extra`: the server and the policy file.
+pub fn policy_server(dir: &Path, policy_extra: &str, install: &[&str]) -> (PathBuf, PathBuf) {
+    let policy = policy_file(dir, policy_extra);
+    let mut args = install.to_vec();
+    args.extend_from_slice(&["--policy", policy.to_str().unwrap()]);
+    (seeded_server(dir, &[], &args), policy)
+}
+
+/// A clone of `bare` at `dir/name` with a new branch `branch` checked out.
+pub fn clone_on(dir: &Path, bare: &Path, name: &str, branch: &str) -> PathBuf {
+    let work = clone(dir, bare, name);
+    git(&work, &["switch", "-q", "-c", branch]);
+    work
+}
+
+/// `git push origin REFSPEC` from `work` as `user` (`REMOTE_USER`), which the guard of `server`
+/// must reject naming `rule`, leaving the server as it was; the push's output.
+#[track_caller]
+pub fn push_rejected(work: &Path, user: &str, refspec: &str, server: &Path, rule: &str) -> Output {
+    let before = snapshot(server);
+    let o = push_as(work, user, &["origin", refspec]);
+    assert_rejected(&o, rule, &before, server);
+    o
+}
+
+/// Assert that one of the `remote:` lines of a push contains `text`.
+#[track_caller]
+pub fn assert_remote_says(o: &Output, text: &str) {
+    assert!(
+        remote_lines(o).iter().any(|l| l.contains(text)),
+        "no remote: line says {text:?}:\n{}",
+        stderr(o)
+    );
+}
