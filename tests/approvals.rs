@@ -106,6 +106,16 @@ fn rules(findings: &[git_guard::verdict::Finding]) -> Vec<String> {
         .collect()
 }
 
+/// The violations the approvals judge finds in `u`, pushed by `who`.
+fn judge(repo: &gix::Repository, p: &Policy, who: &Actor, u: &RefUpdate) -> Vec<String> {
+    rules(&approvals::judge_ref_update(repo, p, who, u))
+}
+
+/// The id of `rev` in `dir`.
+fn oid(dir: &Path, rev: &str) -> ObjectId {
+    ObjectId::from_hex(git(dir, &["rev-parse", rev]).trim().as_bytes()).unwrap()
+}
+
 #[test]
 fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
     let f = fixture();
@@ -141,8 +151,7 @@ fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
     assert!(found[0].message.contains("has tree"), "{found:?}");
 
     // Stored under another commit than the one it names.
-    let base =
-        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let base = oid(&f.work, "HEAD~1");
     let mut u = ok.clone();
     u.name = format!("refs/guard/approvals/{base}/{}", ok.new);
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &u);
@@ -186,19 +195,13 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
         new: ObjectId::null(gix::hash::Kind::Sha1),
         name: ok.name.clone(),
     };
-    assert_eq!(
-        rules(&approvals::judge_ref_update(&repo, &p, &admin, &delete)),
-        ["approvals.immutable"]
-    );
+    assert_eq!(judge(&repo, &p, &admin, &delete), ["approvals.immutable"]);
     let rewrite = RefUpdate {
         old: ok.new,
         new: f.commit,
         name: ok.name.clone(),
     };
-    assert_eq!(
-        rules(&approvals::judge_ref_update(&repo, &p, &admin, &rewrite)),
-        ["approvals.immutable"]
-    );
+    assert_eq!(judge(&repo, &p, &admin, &rewrite), ["approvals.immutable"]);
     for name in [
         format!("refs/guard/pushes/{}", f.commit),
         format!("refs/guard/tests/{}", f.tree),
@@ -209,10 +212,7 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
             new: ok.new,
             name,
         };
-        assert_eq!(
-            rules(&approvals::judge_ref_update(&repo, &p, &admin, &u)),
-            ["approvals.namespace"]
-        );
+        assert_eq!(judge(&repo, &p, &admin, &u), ["approvals.namespace"]);
     }
     // Refs outside the namespace are not this judge's business.
     let u = RefUpdate {
@@ -252,26 +252,10 @@ fn the_pusher_of_a_commit_may_not_approve_it() {
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &own);
     assert_eq!(rules(&found), ["approvals.self"]);
     let theirs = approval_update(&repo, &f, "bob", Role::Human);
-    assert!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &p,
-            &actor("bob", &p),
-            &theirs
-        ))
-        .is_empty()
-    );
+    assert!(judge(&repo, &p, &actor("bob", &p), &theirs).is_empty());
 
     let lax = policy("[approvals]\nallow_self_approval = true\n");
-    assert!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &lax,
-            &actor("alice", &lax),
-            &own
-        ))
-        .is_empty()
-    );
+    assert!(judge(&repo, &lax, &actor("alice", &lax), &own).is_empty());
 }
 
 #[test]
@@ -279,8 +263,7 @@ fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
     let f = fixture();
     let repo = gix::open(&f.server).unwrap();
     let p = policy("");
-    let base = git(&f.work, &["rev-parse", "HEAD~1"]).trim().to_string();
-    let base = ObjectId::from_hex(base.as_bytes()).unwrap();
+    let base = oid(&f.work, "HEAD~1");
     let zero = ObjectId::null(gix::hash::Kind::Sha1);
     let main = RefUpdate {
         old: zero,
@@ -393,15 +376,7 @@ fn listing_rechecks_every_approval_under_the_current_policy() {
     rev.revokes = Some(a.new.to_string());
     rev.at_unix += 1;
     let r = blob_update(&repo, f.commit, &rev.payload().unwrap());
-    assert!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &p,
-            &actor("bob", &p),
-            &r
-        ))
-        .is_empty()
-    );
+    assert!(judge(&repo, &p, &actor("bob", &p), &r).is_empty());
     approvals::create_ref(&repo, &r.name, r.new).unwrap();
     let listed = approvals::list_for_commit(&repo, &p, f.commit).unwrap();
     assert!(
@@ -419,12 +394,7 @@ fn listing_rechecks_every_approval_under_the_current_policy() {
     bad.revokes = Some("2222222222222222222222222222222222222222".into());
     let u = blob_update(&repo, f.commit, &bad.payload().unwrap());
     assert_eq!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &p,
-            &actor("bob", &p),
-            &u
-        )),
+        judge(&repo, &p, &actor("bob", &p), &u),
         ["approvals.record"]
     );
 }
@@ -503,10 +473,7 @@ fn signatures_are_verified_against_allowed_signers_when_required() {
     let mut moved = other.payload().unwrap();
     moved.extend_from_slice(sig.as_bytes());
     let u = blob_update(&repo, f.commit, &moved);
-    assert_eq!(
-        rules(&approvals::judge_ref_update(&repo, &p, &alice, &u)),
-        ["approvals.signature"]
-    );
+    assert_eq!(judge(&repo, &p, &alice, &u), ["approvals.signature"]);
 
     // A bad signature is refused even when signatures are optional.
     let optional = policy(&format!(
@@ -515,12 +482,7 @@ fn signatures_are_verified_against_allowed_signers_when_required() {
     ));
     let u = blob_update(&repo, f.commit, &forged);
     assert_eq!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &optional,
-            &actor("alice", &optional),
-            &u
-        )),
+        judge(&repo, &optional, &actor("alice", &optional), &u),
         ["approvals.signature"]
     );
 
@@ -554,10 +516,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
     .unwrap();
     // Local state the clean checkout must not see.
     write(&f.work, "untracked.txt", "x");
-    let out = guard_cmd("git-guard", &f.work)
-        .args(["test", "HEAD", "--policy", policy_file.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = guard(&f.work, &policy_file, &["test", "HEAD"]);
     assert_code(&out, 0);
     let text = stdout(&out);
     assert_contains(&text, "checked-out-ok");
@@ -583,10 +542,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         "[tests]\ncommand = \"echo boom >&2; exit 3\"\n",
     )
     .unwrap();
-    let out = guard_cmd("git-guard", &f.work)
-        .args(["test", "--policy", policy_file.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = guard(&f.work, &policy_file, &["test"]);
     assert_code(&out, 1);
     assert_contains(&stdout(&out), "failed (exit 3)");
     assert!(
@@ -601,10 +557,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
 
     // No test command: could not judge.
     std::fs::write(&policy_file, "").unwrap();
-    let out = guard_cmd("git-guard", &f.work)
-        .args(["test", "--policy", policy_file.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = guard(&f.work, &policy_file, &["test"]);
     assert_eq!(out.status.code(), Some(2));
     assert_contains(&stderr(&out), "tests.command");
 }
@@ -687,6 +640,30 @@ fn clone_fixture() -> CloneFixture {
     }
 }
 
+impl CloneFixture {
+    /// `git guard ARGS -m WHY --as WHO` in the clone, with the fixture's policy.
+    fn decide(&self, args: &[&str], why: &str, who: &str) -> std::process::Output {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-m", why, "--as", who]);
+        guard(&self.clone, &self.policy, &all)
+    }
+
+    /// An approval of the clone's HEAD, of every flag.
+    fn approve(&self, why: &str, who: &str) -> std::process::Output {
+        self.decide(&["approve", "HEAD"], why, who)
+    }
+
+    /// An approval of one flag of the clone's HEAD.
+    fn approve_flag(&self, flag: &str, why: &str, who: &str) -> std::process::Output {
+        self.decide(&["approve", "HEAD", "--flag", flag], why, who)
+    }
+
+    /// What `git guard flags` says in the clone.
+    fn flags(&self) -> String {
+        stdout(&guard(&self.clone, &self.policy, &["flags"]))
+    }
+}
+
 fn guard(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)
         .args(args)
@@ -713,46 +690,16 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     assert_contains(&text, "2 outstanding of 2 flags in 1 commit");
 
     // An agent identity never approves.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &["approve", "HEAD", "-m", "fine", "--as", "bot"],
-    );
+    let out = f.approve("fine", "bot");
     assert_code(&out, 1);
     assert_contains(&stdout(&out), "REFUSED: approvals.approver");
     // A flag the commit does not have.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "approve",
-            "HEAD",
-            "--flag",
-            "tests.changed:nope",
-            "-m",
-            "x",
-            "--as",
-            "alice",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    let out = f.approve_flag("tests.changed:nope", "x", "alice");
+    assert_code(&out, 1);
     assert_contains(&stdout(&out), "has no flag");
 
     // One flag, then the rest.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "approve",
-            "HEAD",
-            "--flag",
-            "paths.protected:Dockerfile",
-            "-m",
-            "base image is fine",
-            "--as",
-            "alice",
-        ],
-    );
+    let out = f.approve_flag("paths.protected:Dockerfile", "base image is fine", "alice");
     assert_code(&out, 0);
     let text = stdout(&out);
     assert!(
@@ -760,24 +707,13 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         "the pusher is unknown here and it says so: {text}"
     );
     assert_contains(&text, "pushed to origin");
-    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    let text = f.flags();
     assert_contains(&text, "1 outstanding of 2 flags");
     assert_contains(&text, "[approved by");
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "approve",
-            "HEAD",
-            "-m",
-            "test change matches the new behaviour",
-            "--as",
-            "alice",
-        ],
-    );
+    let out = f.approve("test change matches the new behaviour", "alice");
     assert_code(&out, 0);
     assert_contains(&stdout(&out), "approved tests.changed:tests/t.rs");
-    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    let text = f.flags();
     assert_contains(&text, "0 outstanding of 2 flags");
 
     // The records travelled to the server, which now says the same.
@@ -818,22 +754,11 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             "Return 2 from f (amended)",
         ],
     );
-    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
+    let text = f.flags();
     assert_contains(&text, "2 outstanding of 2 flags");
 
     // Revoking brings the flags of the original commit back.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "revoke",
-            &f.commit,
-            "-m",
-            "on second thought",
-            "--as",
-            "bob",
-        ],
-    );
+    let out = f.decide(&["revoke", &f.commit], "on second thought", "bob");
     assert_code(&out, 0);
     assert_eq!(
         stdout(&out).matches("revoked approval").count(),
@@ -902,8 +827,8 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         new: id,
         name: "refs/heads/agent/x".into(),
     };
-    let other = git(&f.clone, &["rev-parse", "HEAD~1"]).trim().to_string();
-    let other_id = ObjectId::from_hex(other.as_bytes()).unwrap();
+    let other = rev(&f.clone, "HEAD~1");
+    let other_id = oid(&f.clone, "HEAD~1");
     approvals::record_push(&server, &actor("bob", &p), &update, &[other_id]).unwrap();
     let out = guard_cmd("git-guard", &f.server)
         .args(["approve", &other, "-m", "mine", "--policy"])
@@ -920,8 +845,7 @@ fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
     let f = fixture();
     let repo = gix::open(&f.server).unwrap();
     let p = policy("");
-    let base =
-        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let base = oid(&f.work, "HEAD~1");
     let flag = |path: &str, commit: Option<ObjectId>| {
         git_guard::verdict::Finding::flag("tests.changed", "changed", "")
             .at_path(path)

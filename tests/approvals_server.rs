@@ -28,6 +28,8 @@ struct Server {
     dir: PathBuf,
     bare: PathBuf,
     policy: PathBuf,
+    /// The installed host's variable naming the pusher.
+    var: &'static str,
 }
 
 /// A bare server whose main holds a library and its test, guarded for `host` with the policy
@@ -57,12 +59,35 @@ fn server(host: &str) -> Server {
         dir,
         bare,
         policy,
+        var: if host == "gitolite" {
+            "GL_USER"
+        } else {
+            "REMOTE_USER"
+        },
     }
 }
 
 impl Server {
     fn clone(&self, name: &str) -> PathBuf {
         clone(&self.dir, &self.bare, name)
+    }
+
+    /// `git push ARGS` from `work` as `user`.
+    fn push(&self, work: &Path, user: &str, args: &[&str]) -> Output {
+        push_with(work, self.var, user, args)
+    }
+
+    /// `git guard approve COMMIT -m WHY EXTRA` in `dir` as `user`.
+    fn approve(&self, dir: &Path, user: &str, commit: &str, why: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["approve", commit, "-m", why];
+        args.extend_from_slice(extra);
+        guard_as(dir, self.var, user, &args)
+    }
+
+    /// `git guard approve COMMIT -m WHY --as AS --policy P` from the clone `dir` as `user`.
+    fn approve_from(&self, dir: &Path, user: &str, as_: &str, commit: &str, why: &str) -> Output {
+        let policy = self.policy.to_str().unwrap();
+        self.approve(dir, user, commit, why, &["--as", as_, "--policy", policy])
     }
 
     fn refs(&self, prefix: &str) -> Vec<(String, String)> {
@@ -144,14 +169,12 @@ fn record_blob(work: &Path, commit: &str, approver: &str, role: Role) -> (String
 #[test]
 fn flags_are_approved_only_by_another_human_and_records_never_change() {
     let s = server("http");
-    let var = "REMOTE_USER";
-    let policy = s.policy.to_str().unwrap();
 
     // (a) The agent pushes a branch that changes a test file: a flag, not a violation.
     let agent = s.clone("agent");
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = push_with(&agent, var, "bot", &["origin", "agent/feature"]);
-    assert!(o.status.success(), "{}", all(&o));
+    let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
+    assert_code(&o, 0);
     assert_contains(&all(&o), "tests.changed");
     // post-receive recorded who brought the commit.
     let pushes = s.refs("refs/guard/pushes/");
@@ -173,23 +196,10 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
 
     // (c) The agent cannot approve its own commit: not as itself...
     let (blob, refname) = record_blob(&agent, &c, "bot", Role::Agent);
-    let o = push_with(
-        &agent,
-        var,
-        "bot",
-        &["origin", &format!("{blob}:{refname}")],
-    );
-    assert!(!o.status.success(), "{}", all(&o));
-    assert_contains(&all(&o), "approvals.approver");
+    let o = s.push(&agent, "bot", &["origin", &format!("{blob}:{refname}")]);
+    assert_fails_with(&o, "approvals.approver");
     // ...nor by writing a human's name into the record: the server knows who pushes.
-    let o = guard_as(
-        &agent,
-        var,
-        "bot",
-        &[
-            "approve", &c, "-m", "trust me", "--as", "alice", "--policy", policy,
-        ],
-    );
+    let o = s.approve_from(&agent, "bot", "alice", &c, "trust me");
     assert_code(&o, 1);
     assert_contains(&all(&o), "approvals.approver");
     assert_contains(&all(&o), "bot (agent) may not approve");
@@ -205,20 +215,12 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (d) A human approves from a clone: the record is pushed and the real pre-receive
     // accepts it; the flag is cleared.
     let alice = s.clone("alice");
-    let o = guard_as(
+    let o = s.approve_from(
         &alice,
-        var,
         "alice",
-        &[
-            "approve",
-            "origin/agent/feature",
-            "-m",
-            "the new assertion is right",
-            "--as",
-            "alice",
-            "--policy",
-            policy,
-        ],
+        "alice",
+        "origin/agent/feature",
+        "the new assertion is right",
     );
     assert_code(&o, 0);
     assert_contains(&stdout(&o), "pushed to origin");
@@ -239,12 +241,11 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (e) Nobody deletes or rewrites a record: not the approver, not an admin.
     let (other, _) = record_blob(&alice, &c, "alice", Role::Human);
     for user in ["alice", "root-admin"] {
-        let o = push_with(&alice, var, user, &["origin", &format!(":{approval_ref}")]);
+        let o = s.push(&alice, user, &["origin", &format!(":{approval_ref}")]);
         assert!(!o.status.success(), "{user}: {}", all(&o));
         assert_contains(&all(&o), "approvals.immutable");
-        let o = push_with(
+        let o = s.push(
             &alice,
-            var,
             user,
             &["--force", "origin", &format!("{other}:{approval_ref}")],
         );
@@ -252,14 +253,12 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         assert_contains(&all(&o), "approvals.immutable");
     }
     // Nor the push records the server writes itself.
-    let o = push_with(
+    let o = s.push(
         &alice,
-        var,
         "root-admin",
         &["origin", &format!(":refs/guard/pushes/{c}")],
     );
-    assert!(!o.status.success(), "{}", all(&o));
-    assert_contains(&all(&o), "approvals.namespace");
+    assert_fails_with(&o, "approvals.namespace");
     assert_eq!(
         s.refs("refs/guard/approvals/"),
         vec![(approval_ref, approval_id)]
@@ -270,56 +269,21 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // pusher, though bob's clone did not know.
     let bob = s.clone("bob");
     let b = change_test(&bob, "bob/change", "assert_eq!(3, 3);");
-    let o = push_with(&bob, var, "bob", &["origin", "bob/change"]);
-    assert!(o.status.success(), "{}", all(&o));
-    let o = guard_as(
-        &bob,
-        var,
-        "bob",
-        &[
-            "approve",
-            &b,
-            "-m",
-            "mine is fine",
-            "--as",
-            "bob",
-            "--policy",
-            policy,
-        ],
-    );
+    let o = s.push(&bob, "bob", &["origin", "bob/change"]);
+    assert_code(&o, 0);
+    let o = s.approve_from(&bob, "bob", "bob", &b, "mine is fine");
     assert_code(&o, 1);
     assert_contains(&all(&o), "approvals.self");
     assert_contains(&all(&o), "bob pushed commit");
     assert_eq!(s.outstanding(&b), 1);
     // Nor can bob pass as alice: the record must name whoever pushes it.
-    let o = guard_as(
-        &bob,
-        var,
-        "bob",
-        &[
-            "approve", &b, "-m", "as alice", "--as", "alice", "--policy", policy,
-        ],
-    );
+    let o = s.approve_from(&bob, "bob", "alice", &b, "as alice");
     assert_code(&o, 1);
     assert_contains(&all(&o), "approvals.identity");
     assert_eq!(s.outstanding(&b), 1);
     // Another human can.
     git(&alice, &["fetch", "-q", "origin"]);
-    let o = guard_as(
-        &alice,
-        var,
-        "alice",
-        &[
-            "approve",
-            &b,
-            "-m",
-            "reviewed bob's test",
-            "--as",
-            "alice",
-            "--policy",
-            policy,
-        ],
-    );
+    let o = s.approve_from(&alice, "alice", "alice", &b, "reviewed bob's test");
     assert_code(&o, 0);
     assert_eq!(s.outstanding(&b), 0);
 }
@@ -327,12 +291,11 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
 #[test]
 fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let s = server("http");
-    let var = "REMOTE_USER";
     let policy = s.policy.to_str().unwrap();
     let agent = s.clone("agent");
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
     assert!(
-        push_with(&agent, var, "bot", &["origin", "agent/feature"])
+        s.push(&agent, "bot", &["origin", "agent/feature"])
             .status
             .success()
     );
@@ -361,13 +324,12 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let approval_ref = local.trim().to_string();
     git(&alice, &["switch", "-q", "-c", "docs"]);
     let d = commit_file(&alice, "README.md", "docs\n", "docs");
-    let o = push_with(
+    let o = s.push(
         &alice,
-        var,
         "alice",
         &["origin", "docs", &format!("{approval_ref}:{approval_ref}")],
     );
-    assert!(o.status.success(), "{}", all(&o));
+    assert_code(&o, 0);
     assert_eq!(git(&s.bare, &["rev-parse", "refs/heads/docs"]).trim(), d);
     assert_eq!(s.refs("refs/guard/approvals/").len(), 1);
     assert_eq!(s.outstanding(&c), 0);
@@ -392,28 +354,21 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let n = change_test(&alice, "alice/test", "assert_eq!(4, 4);");
     let (blob, refname) = record_blob(&alice, &n, "alice", Role::Human);
     let before = git(&s.bare, &["for-each-ref"]);
-    let o = push_with(
+    let o = s.push(
         &alice,
-        var,
         "alice",
         &["origin", "alice/test", &format!("{blob}:{refname}")],
     );
-    assert!(!o.status.success(), "{}", all(&o));
-    assert_contains(&all(&o), "approvals.self");
+    assert_fails_with(&o, "approvals.self");
     assert_eq!(git(&s.bare, &["for-each-ref"]), before);
     let o = git_out(&s.bare, &["cat-file", "-e", &blob]);
     assert!(!o.status.success(), "the refused record must not land");
 
     // Pushed alone first (bob pushes it), alice's approval then lands in a push of its own.
-    let o = push_with(&alice, var, "bob", &["origin", "alice/test"]);
-    assert!(o.status.success(), "{}", all(&o));
-    let o = push_with(
-        &alice,
-        var,
-        "alice",
-        &["origin", &format!("{blob}:{refname}")],
-    );
-    assert!(o.status.success(), "{}", all(&o));
+    let o = s.push(&alice, "bob", &["origin", "alice/test"]);
+    assert_code(&o, 0);
+    let o = s.push(&alice, "alice", &["origin", &format!("{blob}:{refname}")]);
+    assert_code(&o, 0);
     assert_eq!(s.outstanding(&n), 0);
 }
 
@@ -422,8 +377,8 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
     let s = server("gitolite");
     let agent = s.clone("agent");
     let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = push_with(&agent, "GL_USER", "bot", &["origin", "agent/feature"]);
-    assert!(o.status.success(), "{}", all(&o));
+    let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
+    assert_code(&o, 0);
 
     // The identity is the installed host's variable; without it nobody is named.
     let o = guard_cmd("git-guard", &s.bare)
@@ -433,28 +388,17 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
     assert_code(&o, 2);
     assert_contains(&all(&o), "GL_USER is not set");
     // --as is the server's to decide, never the caller's.
-    let o = guard_as(
-        &s.bare,
-        "GL_USER",
-        "alice",
-        &["approve", &c, "-m", "ok", "--as", "bob"],
-    );
+    let o = s.approve(&s.bare, "alice", &c, "ok", &["--as", "bob"]);
     assert_code(&o, 2);
     // Another policy than the hooks' is refused.
     let other = s.dir.join("other.toml");
     std::fs::write(&other, "[actors]\nhumans = [\"bot\"]\n").unwrap();
-    let o = guard_as(
+    let o = s.approve(
         &s.bare,
-        "GL_USER",
         "bot",
-        &[
-            "approve",
-            &c,
-            "-m",
-            "ok",
-            "--policy",
-            other.to_str().unwrap(),
-        ],
+        &c,
+        "ok",
+        &["--policy", other.to_str().unwrap()],
     );
     assert_code(&o, 2);
     assert_contains(
@@ -462,25 +406,19 @@ fn approve_on_the_server_uses_the_installed_host_and_policy() {
         "the server hooks of this repository use the policy",
     );
     // The agent is an agent under the hooks' policy; its pusher record stands too.
-    let o = guard_as(&s.bare, "GL_USER", "bot", &["approve", &c, "-m", "ok"]);
+    let o = s.approve(&s.bare, "bot", &c, "ok", &[]);
     assert_code(&o, 1);
     assert_contains(&all(&o), "approvals.approver");
     assert!(s.refs("refs/guard/approvals/").is_empty());
 
     // A human named by GL_USER approves on the server, with the hooks' policy (the same file
     // given explicitly is accepted too).
-    let o = guard_as(
+    let o = s.approve(
         &s.bare,
-        "GL_USER",
         "alice",
-        &[
-            "approve",
-            &c,
-            "-m",
-            "reviewed on the server",
-            "--policy",
-            s.policy.to_str().unwrap(),
-        ],
+        &c,
+        "reviewed on the server",
+        &["--policy", s.policy.to_str().unwrap()],
     );
     assert_code(&o, 0);
     assert_contains(&stdout(&o), "as alice (human)");
@@ -540,12 +478,11 @@ fn many_commits(work: &Path, branch: &str, n: usize, flagged: usize) -> (Vec<Str
 #[test]
 fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approve() {
     let s = server("http");
-    let var = "REMOTE_USER";
     let policy = s.policy.to_str().unwrap();
     let bob = s.clone("bob");
     let (ids, middle) = many_commits(&bob, "bob/many", 400, 200);
-    let o = push_with(&bob, var, "bob", &["origin", "bob/many"]);
-    assert!(o.status.success(), "{}", all(&o));
+    let o = s.push(&bob, "bob", &["origin", "bob/many"]);
+    assert_code(&o, 0);
     assert_contains(&all(&o), "tests.changed");
 
     // One ref for the whole update, named after its new tip, listing every commit it brought.
@@ -574,24 +511,12 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
 
     // Bob may not approve the commit in the middle of his push: not from his clone (the
     // server refuses the record) ...
-    let o = guard_as(
-        &bob,
-        var,
-        "bob",
-        &[
-            "approve", &middle, "-m", "mine", "--as", "bob", "--policy", policy,
-        ],
-    );
+    let o = s.approve_from(&bob, "bob", "bob", &middle, "mine");
     assert_code(&o, 1);
     assert_contains(&all(&o), "approvals.self");
     assert_contains(&all(&o), "bob pushed commit");
     // ... nor on the server itself.
-    let o = guard_as(
-        &s.bare,
-        var,
-        "bob",
-        &["approve", &middle, "-m", "mine", "--policy", policy],
-    );
+    let o = s.approve(&s.bare, "bob", &middle, "mine", &["--policy", policy]);
     assert_code(&o, 1);
     assert_contains(&all(&o), "approvals.self");
     assert!(s.refs("refs/guard/approvals/").is_empty());
@@ -599,20 +524,12 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
 
     // Alice, who pushed none of it, may; pushing her approval records no pusher.
     let alice = s.clone("alice");
-    let o = guard_as(
+    let o = s.approve_from(
         &alice,
-        var,
         "alice",
-        &[
-            "approve",
-            &middle,
-            "-m",
-            "reviewed the test change",
-            "--as",
-            "alice",
-            "--policy",
-            policy,
-        ],
+        "alice",
+        &middle,
+        "reviewed the test change",
     );
     assert_code(&o, 0);
     assert_eq!(s.outstanding(&middle), 0);
@@ -626,8 +543,8 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
         &["switch", "-q", "-c", "alice/more", "origin/bob/many"],
     );
     let top = commit_file(&alice, "counter.txt", "more\n", "one more");
-    let o = push_with(&alice, var, "alice", &["origin", "alice/more"]);
-    assert!(o.status.success(), "{}", all(&o));
+    let o = s.push(&alice, "alice", &["origin", "alice/more"]);
+    assert_code(&o, 0);
     let pushes = s.refs("refs/guard/pushes/");
     assert_eq!(pushes.len(), 2, "{pushes:?}");
     let text = git(

@@ -190,3 +190,10 @@ pub fn commit_file(dir: &Path, rel: &str, content: impl AsRef<[u8]>, msg: &str) 
 pub fn assert_contains(text: &str, part: &str) {
     assert!(text.contains(part), "{part:?} is not in:\n{text}");
 }
+
+/// Assert that a command failed, and that its output contains `part`.
+#[track_caller]
+pub fn assert_fails_with(o: &Output, part: &str) {
+    assert!(!o.status.success(), "it should fail:\n{}", all(o));
+    assert_contains(&all(o), part);
+}
