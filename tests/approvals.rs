@@ -37,9 +37,8 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
     let server = tmp.path().join("server.git");
-    init_repo(&work);
+    let work = repo_at(tmp.path(), "work");
     commit_file(&work, "src/lib.rs", "pub fn f() -> u32 { 1 }\n", "base");
     write(
         &work,
@@ -517,8 +516,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
     // Local state the clean checkout must not see.
     write(&f.work, "untracked.txt", "x");
     let out = guard(&f.work, &policy_file, &["test", "HEAD"]);
-    assert_code(&out, 0);
-    let text = stdout(&out);
+    let text = stdout_of(&out, 0);
     assert_contains(&text, "checked-out-ok");
     assert_contains(&text, "git-guard test: passed");
 
@@ -607,18 +605,14 @@ struct CloneFixture {
 }
 
 fn clone_fixture() -> CloneFixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let seed = tmp.path().join("seed");
-    let policy = tmp.path().join("policy.toml");
-    std::fs::write(&policy, ACTORS).unwrap();
-    init_repo(&seed);
-    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
-    write(
+    let (tmp, policy) = tmp_with_policy(ACTORS);
+    let seed = repo_at(tmp.path(), "seed");
+    commit_lib_and_test(
         &seed,
-        "tests/t.rs",
+        "pub fn f() -> u32 { 1 }\n",
         "#[test]\nfn t() { assert_eq!(super::f(), 1); }\n",
+        "base",
     );
-    commit_all(&seed, "base");
     let server = clone_bare(tmp.path(), &seed, "server.git");
     let clone = clone(tmp.path(), &server, "clone");
     git(&clone, &["checkout", "-q", "-b", "agent/x"]);
@@ -679,8 +673,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     let short = &f.commit[..12];
 
     let out = guard(&f.clone, &f.policy, &["flags"]);
-    assert_code(&out, 0);
-    let text = stdout(&out);
+    let text = stdout_of(&out, 0);
     assert!(
         text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
         "{text}"
@@ -700,8 +693,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
 
     // One flag, then the rest.
     let out = f.approve_flag("paths.protected:Dockerfile", "base image is fine", "alice");
-    assert_code(&out, 0);
-    let text = stdout(&out);
+    let text = stdout_of(&out, 0);
     assert!(
         text.contains("who pushed"),
         "the pusher is unknown here and it says so: {text}"

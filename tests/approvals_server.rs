@@ -35,19 +35,15 @@ struct Server {
 /// A bare server whose main holds a library and its test, guarded for `host` with the policy
 /// above (installed before any push, as an admin would).
 fn server(host: &str) -> Server {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, policy) = tmp_with_policy(POLICY);
     let dir = tmp.path().to_path_buf();
-    let policy = dir.join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
-    write(
+    let seed = repo_at(&dir, "seed");
+    commit_lib_and_test(
         &seed,
-        "tests/t.rs",
+        "pub fn f() -> u32 { 1 }\n",
         "#[test]\nfn t() { assert_eq!(1, 1); }\n",
+        "seed",
     );
-    commit_all(&seed, "seed");
     let bare = clone_bare(&dir, &seed, "server.git");
     install_server(
         &dir,
@@ -188,8 +184,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         .args(["flags", "refs/heads/agent/feature"])
         .output()
         .unwrap();
-    assert_code(&o, 0);
-    let text = stdout(&o);
+    let text = stdout_of(&o, 0);
     assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
     assert_contains(&text, "pushed by bot");
     assert_eq!(s.outstanding(&c), 1);

@@ -35,6 +35,14 @@ fn tree(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
     out
 }
 
+/// `git guard install OPTIONS TARGET` in `dir`.
+fn install(dir: &Path, options: &[&str], target: &Path) -> std::process::Output {
+    let mut args = vec!["install"];
+    args.extend_from_slice(options);
+    args.push(target.to_str().unwrap());
+    guard(dir, &args)
+}
+
 fn local_config(repo: &Path) -> String {
     git(repo, &["config", "--local", "--list"])
 }
@@ -45,15 +53,15 @@ fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
     let bare = t.path().join("s.git");
     init_bare(&bare);
     let pristine = (tree(&bare), local_config(&bare));
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = install(t.path(), &[], &bare);
+    assert_code(&o, 0);
     assert_contains(&stdout(&o), "server hooks installed");
     let once = (tree(&bare), local_config(&bare));
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    let o = install(t.path(), &[], &bare);
     assert_contains(&stdout(&o), "nothing changed");
     assert_eq!((tree(&bare), local_config(&bare)), once);
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert_eq!((tree(&bare), local_config(&bare)), pristine);
 }
 
@@ -65,26 +73,16 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     let seen = t.path().join("seen.txt");
     let old = format!("#!/bin/sh\ncat > '{}'\necho old-hook-ran\n", seen.display());
     std::fs::write(bare.join("hooks/pre-receive"), &old).unwrap();
-    std::fs::set_permissions(
-        bare.join("hooks/pre-receive"),
-        std::fs::Permissions::from_mode(0o750),
-    )
-    .unwrap();
+    set_mode(bare.join("hooks/pre-receive"), 0o750);
     let pristine = tree(&bare);
 
     let policy = policy_file(t.path(), "");
-    let o = guard(
+    let o = install(
         t.path(),
-        &[
-            "install",
-            "--host",
-            "http",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+        &bare,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert_contains(&stdout(&o), "pre-receive.guard-chained");
 
     let work = t.path().join("w");
@@ -95,7 +93,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
         .args(["push", bare.to_str().unwrap(), "main"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert!(
         remote_lines(&o).iter().any(|l| l == "old-hook-ran"),
         "{}",
@@ -120,7 +118,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     assert!(!seen.exists());
 
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     let mut now = tree(&bare);
     now.retain(|k, _| {
         !k.starts_with("guard/")
@@ -146,7 +144,7 @@ fn a_foreign_chained_file_is_never_overwritten() {
     )
     .unwrap();
     let before = tree(&bare);
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    let o = install(t.path(), &[], &bare);
     assert!(!o.status.success());
     assert_contains(&stderr(&o), "cannot keep both");
     assert_eq!(tree(&bare), before, "a refused install touches nothing");
@@ -165,24 +163,12 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
         ".githooks/pre-commit",
         format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
     );
-    std::fs::set_permissions(
-        work.join(".githooks/pre-commit"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    set_mode(work.join(".githooks/pre-commit"), 0o755);
     commit_all(&work, "hooks");
     git(&work, &["config", "core.hooksPath", ".githooks"]);
     let policy = policy_file(t.path(), "");
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = install(t.path(), &["--policy", policy.to_str().unwrap()], &work);
+    assert_code(&o, 0);
     let hp = git(&work, &["config", "core.hooksPath"]);
     assert!(hp.trim().ends_with("guard/hooks"), "{hp}");
 
@@ -200,15 +186,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
     );
 
     // Twice is once.
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let o = install(t.path(), &["--policy", policy.to_str().unwrap()], &work);
     assert!(
         stdout(&o).contains("nothing changed"),
         "{}{}",
@@ -216,7 +194,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
         stderr(&o)
     );
     let o = guard(t.path(), &["uninstall", work.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert_eq!(
         git(&work, &["config", "core.hooksPath"]).trim(),
         ".githooks"
@@ -229,14 +207,14 @@ fn an_older_shim_is_upgraded() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
     init_bare(&bare);
-    guard(t.path(), &["install", bare.to_str().unwrap()]);
+    install(t.path(), &[], &bare);
     let shim = bare.join("hooks/pre-receive");
     let current = std::fs::read_to_string(&shim).unwrap();
     let old = current
         .replace(&format!("v{}", env!("CARGO_PKG_VERSION")), "v0.0.1")
         .replace("--shim", "--old-flag");
     std::fs::write(&shim, old).unwrap();
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    let o = install(t.path(), &[], &bare);
     assert_contains(&stdout(&o), "pre-receive: upgraded");
     assert_eq!(std::fs::read_to_string(&shim).unwrap(), current);
 }
@@ -266,7 +244,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
     for h in ["pre-receive", "post-receive"] {
         let p = bare.join("hooks").join(h);
         std::fs::write(&p, GITEA_DISPATCHER).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_mode(&p, 0o755);
         let d = bare.join("hooks").join(format!("{h}.d"));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(
@@ -274,22 +252,16 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
             "#!/bin/sh\ncat >/dev/null\necho gitea-hook-ran\n",
         )
         .unwrap();
-        std::fs::set_permissions(d.join("gitea"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_mode(d.join("gitea"), 0o755);
     }
     let pristine = tree(&bare);
     let policy = policy_file(t.path(), "");
-    let o = guard(
+    let o = install(
         t.path(),
-        &[
-            "install",
-            "--layout",
-            "gitea",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
+        &["--layout", "gitea", "--policy", policy.to_str().unwrap()],
+        &bare,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert!(bare.join("hooks/pre-receive.d/git-guard").exists());
     assert_eq!(
         std::fs::read_to_string(bare.join("hooks/pre-receive")).unwrap(),
@@ -319,7 +291,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
     );
 
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     let mut now = tree(&bare);
     now.retain(|k, _| k.starts_with("hooks/"));
     let mut was = pristine;
@@ -332,11 +304,8 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
     init_bare(&bare);
-    let o = guard(
-        t.path(),
-        &["install", "--layout", "gitlab", bare.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = install(t.path(), &["--layout", "gitlab"], &bare);
+    assert_code(&o, 0);
     let shim = bare.join("custom_hooks/pre-receive.d/git-guard");
     assert!(
         std::fs::read_to_string(&shim)
@@ -354,10 +323,7 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
         "#!/bin/sh\nexit 0\n",
     )
     .unwrap();
-    let o = guard(
-        t.path(),
-        &["install", "--layout", "gitlab", bare.to_str().unwrap()],
-    );
+    let o = install(t.path(), &["--layout", "gitlab"], &bare);
     assert!(!o.status.success());
     assert_contains(&stderr(&o), "is not git-guard's");
 }
@@ -369,15 +335,7 @@ fn a_broken_policy_is_refused_at_install() {
     init_bare(&bare);
     let p = t.path().join("bad.toml");
     std::fs::write(&p, "[refs]\nprotectd = []\n").unwrap();
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--policy",
-            p.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let o = install(t.path(), &["--policy", p.to_str().unwrap()], &bare);
     assert!(!o.status.success());
     assert_contains(&stderr(&o), "protectd");
     assert!(!bare.join("hooks/git-guard.toml").exists());

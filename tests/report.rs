@@ -16,27 +16,19 @@ struct Fixture {
 
 /// main with one commit; agent/x with two commits: a code and test change, then a big file.
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
-    let policy = tmp.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    init_repo(&work);
-    write(&work, "src/lib.rs", "pub fn f() -> u32 {\n    1\n}\n");
-    write(
+    let (tmp, policy) = tmp_with_policy(POLICY);
+    let work = repo_at(tmp.path(), "work");
+    commit_lib_and_test(
         &work,
-        "tests/t.rs",
+        "pub fn f() -> u32 {\n    1\n}\n",
         "#[test]\nfn t() {\n    assert_eq!(1, 1);\n}\n",
+        "base",
     );
-    commit_all(&work, "base");
     git(&work, &["checkout", "-q", "-b", "agent/x"]);
-    write(&work, "src/lib.rs", "pub fn f() -> u32 {\n    2\n}\n");
-    write(
+    commit_lib_and_test(
         &work,
-        "tests/t.rs",
+        "pub fn f() -> u32 {\n    2\n}\n",
         "#[test]\nfn t() {\n    assert_eq!(2, 2);\n}\n",
-    );
-    commit_all(
-        &work,
         "Make f return 2\n\nThe billing code expects 2; the test follows.",
     );
     let big: String = (0..600).map(|i| format!("line {i}\n")).collect();
@@ -62,8 +54,7 @@ fn report(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
 fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist() {
     let f = fixture();
     let out = report(&f.work, &f.policy, &["agent/x", "--base", "main"]);
-    assert_code(&out, 0);
-    let md = stdout(&out);
+    let md = stdout_of(&out, 0);
     for section in [
         "## Goal",
         "## Commits",

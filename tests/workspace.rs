@@ -61,8 +61,7 @@ fn create_lays_out_the_workspace() {
     upstream(&up);
     let root = t.path().join("ws");
     let out = create(&up, &root, &["--topic", "fix-1"]);
-    assert_code(&out, 0);
-    let text = stdout(&out);
+    let text = stdout_of(&out, 0);
     assert_contains(&text, "branch agent/fix-1");
     assert!(
         text.contains("files       reflinked") || text.contains("files       copied"),

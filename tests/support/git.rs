@@ -197,3 +197,39 @@ pub fn assert_fails_with(o: &Output, part: &str) {
     assert!(!o.status.success(), "it should fail:\n{}", all(o));
     assert_contains(&all(o), part);
 }
+
+/// Set the permission bits of `path`.
+pub fn set_mode(path: impl AsRef<Path>, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Write a library `src/lib.rs` and its test `tests/t.rs` in `dir` and commit everything; the
+/// commit id.
+pub fn commit_lib_and_test(dir: &Path, lib: &str, test: &str, msg: &str) -> String {
+    write(dir, "src/lib.rs", lib);
+    write(dir, "tests/t.rs", test);
+    commit_all(dir, msg)
+}
+
+/// A new repository (main branch) at `dir/name`; its path.
+pub fn repo_at(dir: &Path, name: &str) -> PathBuf {
+    let repo = dir.join(name);
+    init_repo(&repo);
+    repo
+}
+
+/// A temp directory holding a policy file `policy.toml` of `text`: the directory and the file.
+pub fn tmp_with_policy(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    (tmp, policy)
+}
+
+/// Insist on an exit code; the standard output.
+#[track_caller]
+pub fn stdout_of(o: &Output, code: i32) -> String {
+    assert_code(o, code);
+    stdout(o)
+}
