@@ -29,8 +29,7 @@ fn deploy_materialises_switches_and_records_every_step() {
     assert!(s["previous"].is_null());
 
     let c2 = f.commit(2);
-    f.expect(&["deploy", "main"], 0);
-    let b = f.current().unwrap();
+    let b = f.deploy();
     assert_ne!(a, b);
     f.assert_complete(&b);
     assert_eq!(f.meta(&b)["previous"], a.as_str());
@@ -81,8 +80,7 @@ fn failing_tests_refuse_and_change_nothing() {
         "command = \"grep -q 'version 1' app.txt && test ! -e untracked.txt\"",
     );
     write(&f.repo, "untracked.txt", "not committed\n");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     f.commit(2);
     let o = f.expect(&["deploy", "main"], 1);
     assert_contains(&stdout(&o), "REFUSED: the tests failed");
@@ -117,8 +115,7 @@ fn an_unknown_revision_changes_nothing_and_exits_2() {
 #[test]
 fn a_failing_health_check_rolls_back_to_the_backup() {
     let f = Fixture::new(OK_HOOKS, "");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     f.commit(2);
     f.set_policy(
         "reload_command = \"echo $GUARD_RELEASE >> ../reloads\"\nhealth_command = \"grep -q 'version 1' current/app.txt\"\nhealth_retries = 2\nhealth_interval_ms = 10\n",
@@ -178,19 +175,7 @@ fn health_url_is_checked_over_http() {
 #[test]
 fn reload_sends_the_signal_to_the_pidfile_process() {
     let f = Fixture::new("", "");
-    let mut service = std::process::Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    let pidfile = f.tmp.path().join("app.pid");
-    std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
-    f.set_policy(
-        &format!(
-            "pidfile = \"{}\"\nreload_signal = \"TERM\"\n",
-            pidfile.display()
-        ),
-        "",
-    );
+    let (mut service, _) = f.service("TERM");
     let o = f.expect(&["deploy", "main"], 0);
     assert_contains(&stdout(&o), "sent SIGTERM");
     let st = service.wait().unwrap();
@@ -200,14 +185,11 @@ fn reload_sends_the_signal_to_the_pidfile_process() {
 #[test]
 fn rollback_goes_to_the_backup_or_a_named_release() {
     let f = Fixture::new(OK_HOOKS, "");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     f.commit(2);
-    f.expect(&["deploy", "main"], 0);
-    let b = f.current().unwrap();
+    let b = f.deploy();
     f.commit(3);
-    f.expect(&["deploy", "main"], 0);
-    let c = f.current().unwrap();
+    let c = f.deploy();
 
     let o = f.expect(&["rollback"], 0);
     assert_contains(&stdout(&o), &format!("rolled back to releases/{b}"));
@@ -226,12 +208,10 @@ fn rollback_goes_to_the_backup_or_a_named_release() {
 #[test]
 fn prune_keeps_the_newest_and_never_the_backup() {
     let f = Fixture::new(&format!("{OK_HOOKS}keep = 2\n"), "");
-    f.expect(&["deploy", "main"], 0);
-    let mut ids = vec![f.current().unwrap()];
+    let mut ids = vec![f.deploy()];
     for v in 2..=4 {
         f.commit(v);
-        f.expect(&["deploy", "main"], 0);
-        ids.push(f.current().unwrap());
+        ids.push(f.deploy());
     }
     let mut left: Vec<String> = std::fs::read_dir(f.root.join("releases"))
         .unwrap()
@@ -251,8 +231,7 @@ fn prune_keeps_the_newest_and_never_the_backup() {
     // of current (ids[1]) is pruned already, but current itself always stays.
     f.expect(&["rollback", &ids[2]], 0);
     f.commit(5);
-    f.expect(&["deploy", "main"], 0);
-    let cur = f.current().unwrap();
+    let cur = f.deploy();
     assert!(f.root.join("releases").join(&cur).is_dir());
     assert!(
         f.root.join("releases").join(&ids[2]).is_dir(),
@@ -263,11 +242,7 @@ fn prune_keeps_the_newest_and_never_the_backup() {
 #[test]
 fn the_deployed_commit_is_pushed_when_the_policy_asks() {
     let f = Fixture::new("", "");
-    let remote = f.tmp.path().join("prod.git");
-    git(
-        f.tmp.path(),
-        &["init", "-q", "--bare", remote.to_str().unwrap()],
-    );
+    let remote = f.prod_remote();
     f.set_policy(
         &format!("{OK_HOOKS}push_remote = \"{}\"\n", remote.display()),
         "",
@@ -298,8 +273,7 @@ fn materialise_plumbing_writes_the_tree() {
 #[test]
 fn a_policy_violation_since_the_deployed_commit_is_refused() {
     let f = Fixture::new(OK_HOOKS, "");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     // Whatever skipped a hook on the way in is caught here.
     commit_file(&f.repo, ".env", "PASSWORD=x\n", "add env");
     f.commit(3);

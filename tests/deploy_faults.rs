@@ -14,11 +14,7 @@ const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 /// every step of a deploy is reached.
 fn deployed_fixture(extra: &str) -> Fixture {
     let f = Fixture::new(OK_HOOKS, "");
-    let remote = f.tmp.path().join("prod.git");
-    git(
-        f.tmp.path(),
-        &["init", "-q", "--bare", remote.to_str().unwrap()],
-    );
+    let remote = f.prod_remote();
     f.set_policy(
         &format!("{OK_HOOKS}push_remote = \"{}\"\n{extra}", remote.display()),
         "command = \"test -f app.txt\"",
@@ -40,30 +36,18 @@ fn token_in(status_out: &str) -> String {
 
 #[test]
 fn sigkill_at_every_step_leaves_a_complete_release_a_recoverable_lock_and_a_true_status() {
-    // (pause point, the step status.json records there, whether current was switched yet)
-    let points = [
-        ("lock", "lock", false),
-        ("check", "check", false),
-        ("approvals", "approvals", false),
-        ("tests", "tests", false),
-        ("materialise", "materialise", false),
-        ("materialise-rename", "materialise", false),
-        ("switch", "switch", false),
-        ("switch-rename", "switch", false),
-        ("reload", "reload", true),
-        ("health", "health", true),
-        ("prune", "prune", true),
-        ("push", "push", true),
-        ("done", "done", true),
-    ];
+    // Every pause point, with the step status.json records there (a rename is part of its
+    // step) and whether current was switched yet (from reload on).
+    let before_switch =
+        "lock check approvals tests materialise materialise-rename switch switch-rename";
+    let after_switch = "reload health prune push done";
+    let points = (before_switch.split(' ').map(|p| (p, false)))
+        .chain(after_switch.split(' ').map(|p| (p, true)))
+        .map(|(p, switched)| (p, p.trim_end_matches("-rename"), switched));
     for (point, recorded, switched) in points {
         let f = deployed_fixture("");
         let a = f.current().unwrap();
-        let mut p = Paused::spawn(
-            f.cmd(&["deploy", "main"]),
-            point,
-            &f.tmp.path().join("pause"),
-        );
+        let mut p = f.spawn_deploy(point, "pause");
         assert_eq!(p.wait_paused(), point);
         p.kill();
 
@@ -122,11 +106,7 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
     let f = deployed_fixture("");
     f.set_policy("health_command = \"false\"\nhealth_retries = 1\n", "");
     let a = f.current().unwrap();
-    let mut p = Paused::spawn(
-        f.cmd(&["deploy", "main"]),
-        "rollback",
-        &f.tmp.path().join("pause"),
-    );
+    let mut p = f.spawn_deploy("rollback", "pause");
     p.wait_paused();
     p.kill();
     let cur = f.current().unwrap();
@@ -167,11 +147,7 @@ health_interval_ms = 1
 #[test]
 fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     let f = deployed_fixture("lock_wait_secs = 600\n");
-    let mut first = Paused::spawn(
-        f.cmd(&["deploy", "main"]),
-        "tests",
-        &f.tmp.path().join("p1"),
-    );
+    let mut first = f.spawn_deploy("tests", "p1");
     first.wait_paused();
 
     // With no wait allowed, the second refuses at once.
@@ -182,11 +158,7 @@ fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
 
     // With a wait allowed, the second waits for the first, then runs.
     f.set_policy(&format!("{OK_HOOKS}lock_wait_secs = 600\n"), "");
-    let mut second = Paused::spawn(
-        f.cmd(&["deploy", "main"]),
-        "lock-wait",
-        &f.tmp.path().join("p2"),
-    );
+    let mut second = f.spawn_deploy("lock-wait", "p2");
     second.wait_paused();
     second.resume();
     first.resume();
@@ -285,8 +257,7 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
     // A release larger than the space left.
     commit_file(&f.repo, "big.bin", vec![7u8; 1024 * 1024], "big");
     let o = limited(&["deploy", "main"]);
-    assert_code(&o, 2);
-    let out = stdout(&o);
+    let out = stdout_of(&o, 2);
     assert_contains(&out, "FAILED at step materialise");
     assert!(
         out.contains("No space left") || out.contains("File too large"),
@@ -308,21 +279,8 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
 #[test]
 fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     let f = Fixture::new("", "");
-    let mut service = std::process::Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    let pidfile = f.tmp.path().join("app.pid");
-    std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
-    f.set_policy(
-        &format!(
-            "pidfile = \"{}\"\nreload_signal = \"CONT\"\n",
-            pidfile.display()
-        ),
-        "",
-    );
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let (mut service, pidfile) = f.service("CONT");
+    let a = f.deploy();
     std::fs::remove_file(&pidfile).unwrap();
     f.commit(2);
     let o = f.expect(&["deploy", "main"], 2);
