@@ -43,6 +43,15 @@ fn group_members(pgid: u32) -> Vec<String> {
     found
 }
 
+/// The pid the demo says its service runs as.
+fn service_pid(text: &str) -> u32 {
+    text.split("the service runs as pid ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no service pid in:\n{text}"))
+}
+
 #[test]
 fn the_demo_tells_every_step_and_cleans_up() {
     let tmp = tempfile::tempdir().unwrap();
@@ -164,12 +173,7 @@ fn the_demo_tells_every_step_and_cleans_up() {
     // Nothing left behind: the scratch directory is gone, and so is the service it started
     // (pid and process group).
     assert!(!scratch.exists(), "the scratch directory was left behind");
-    let pid: u32 = text
-        .split("the service runs as pid ")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no service pid in:\n{text}"));
+    let pid = service_pid(&text);
     assert_contains(&text, &format!("service (pid {pid}) stopped"));
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists(),
@@ -261,12 +265,7 @@ fn an_interrupted_demo_still_stops_its_service_and_removes_its_directory() {
     assert_contains(&err, "interrupted");
     assert!(text.contains("demo stopped; service (pid "), "{text}");
     assert!(!scratch.exists(), "the scratch directory was left behind");
-    let pid: u32 = text
-        .split("the service runs as pid ")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no service pid in:\n{text}"));
+    let pid = service_pid(&text);
     assert_eq!(group_members(pid), Vec::<String>::new(), "{text}");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }

@@ -21,6 +21,16 @@ fn server(dir: &Path) -> (PathBuf, PathBuf) {
     (bare, work)
 }
 
+/// The server of `server` after the clone's agent/topic was pushed to it: the server and the
+/// pushed tip.
+fn pushed(dir: &Path) -> (PathBuf, String) {
+    let (bare, work) = server(dir);
+    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
+    assert_code(&o, 0);
+    let tip = rev(&bare, "agent/topic");
+    (bare, tip)
+}
+
 /// The push record of `tip`: its pusher and its commits, sorted.
 fn record(bare: &Path, tip: &str) -> (String, Vec<String>) {
     let text = git(
@@ -54,10 +64,7 @@ fn pending(bare: &Path) -> PathBuf {
 #[test]
 fn a_push_that_passes_is_recorded_from_the_hand_off_which_is_then_removed() {
     let t = tempfile::tempdir().unwrap();
-    let (bare, work) = server(t.path());
-    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let tip = git(&bare, &["rev-parse", "agent/topic"]).trim().to_string();
+    let (bare, tip) = pushed(t.path());
     let (_, commits) = record(&bare, &tip);
     assert_eq!(commits, rev_list(&bare, &tip));
     assert_eq!(commits.len(), 3);
@@ -98,10 +105,7 @@ fn post_receive_with(bare: &Path, line: &str, handoff: Option<(serde_json::Value
 #[test]
 fn post_receive_walks_unless_the_hand_off_is_fresh_and_for_this_exact_update() {
     let t = tempfile::tempdir().unwrap();
-    let (bare, work) = server(t.path());
-    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let tip = git(&bare, &["rev-parse", "agent/topic"]).trim().to_string();
+    let (bare, tip) = pushed(t.path());
     let (pusher, real) = record(&bare, &tip);
     let zero = "0".repeat(40);
     let line = format!("{zero} {tip} refs/heads/agent/topic\n");

@@ -31,18 +31,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Wait (a bounded number of tries) until something listens on the port.
-fn wait_for(port: u16, server: &mut Server, what: &str) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+impl Server {
+    /// Start `cmd` and wait (a bounded number of tries) until something listens on the port.
+    fn start(cmd: &mut Command, port: u16, what: &str) -> Server {
+        let mut server = Server(cmd.spawn().unwrap_or_else(|e| panic!("{what} starts: {e}")));
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.0.try_wait() {
+                panic!("{what} exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        panic!("{what} did not listen on port {port}");
     }
-    panic!("{what} did not listen on port {port}");
 }
 
 /// `root/server.git`: seeded with main, guarded by git-guard's server hooks (plain host: the
@@ -120,13 +123,9 @@ fn git_daemon() {
     ])
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    let mut server = Server(cmd.spawn().expect("git daemon starts"));
-    wait_for(port, &mut server, "git daemon");
-    exercise(
-        t.path(),
-        &bare,
-        &format!("git://127.0.0.1:{port}/server.git"),
-    );
+    let _server = Server::start(&mut cmd, port, "git daemon");
+    let url = format!("git://127.0.0.1:{port}/server.git");
+    exercise(t.path(), &bare, &url);
 }
 
 fn find_lighttpd() -> Option<PathBuf> {
@@ -199,11 +198,7 @@ $HTTP["url"] =~ "^/git" {{
     cmd.args(["-D", "-f", conf_path.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut server = Server(cmd.spawn().expect("lighttpd starts"));
-    wait_for(port, &mut server, "lighttpd");
-    exercise(
-        t.path(),
-        &bare,
-        &format!("http://127.0.0.1:{port}/git/server.git"),
-    );
+    let _server = Server::start(&mut cmd, port, "lighttpd");
+    let url = format!("http://127.0.0.1:{port}/git/server.git");
+    exercise(t.path(), &bare, &url);
 }
