@@ -674,10 +674,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
 
     let out = guard(&f.clone, &f.policy, &["flags"]);
     let text = stdout_of(&out, 0);
-    assert!(
-        text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
-        "{text}"
-    );
+    assert_contains(&text, &format!("{short} Return 2 from f (3 files, +3 -2"));
     assert_contains(&text, "[outstanding] paths.protected:Dockerfile");
     assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
     assert_contains(&text, "2 outstanding of 2 flags in 1 commit");

@@ -151,11 +151,9 @@ fn edited_line_is_found() {
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
     assert_contains(&out, "BROKEN: 1 of 5 lines break the chain");
-    assert!(
-        out.contains(
-            "line 4: prev hash does not match line 3 (line edited, removed or reordered)\n"
-        ),
-        "{out}"
+    assert_contains(
+        &out,
+        "line 4: prev hash does not match line 3 (line edited, removed or reordered)\n",
     );
 }
 
@@ -167,12 +165,9 @@ fn removed_line_is_found() {
     write_lines(&path, &l);
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains(
-            "line 3: prev hash does not match line 2 (line edited, removed or reordered); \
-             seq 4 follows seq 2: 1 record missing"
-        ),
-        "{out}"
+    assert_contains(
+        &out,
+        "line 3: prev hash does not match line 2 (line edited, removed or reordered); seq 4 follows seq 2: 1 record missing",
     );
 }
 

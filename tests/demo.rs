@@ -263,7 +263,7 @@ fn an_interrupted_demo_still_stops_its_service_and_removes_its_directory() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{text}{err}");
     assert_contains(&err, "interrupted");
-    assert!(text.contains("demo stopped; service (pid "), "{text}");
+    assert_contains(&text, "demo stopped; service (pid ");
     assert!(!scratch.exists(), "the scratch directory was left behind");
     let pid = service_pid(&text);
     assert_eq!(group_members(pid), Vec::<String>::new(), "{text}");

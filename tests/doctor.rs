@@ -7,8 +7,16 @@ use std::path::{Path, PathBuf};
 
 use support::git::*;
 use support::server::install_server;
-use support::user::{TestUser, open_up};
+use support::user::with_user;
 use support::workspace::small_workspace;
+
+/// A workspace for `agent` whose upstream has the real server hooks: the upstream and the
+/// workspace.
+fn guarded_workspace(t: &Path, agent: &str) -> (PathBuf, PathBuf) {
+    let (up, root) = small_workspace(t, Some(agent));
+    install_server(t, &up, &[]);
+    (up, root)
+}
 
 fn bare_repo(t: &Path, name: &str) -> PathBuf {
     let p = t.join(name);
@@ -70,14 +78,8 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
 
 #[test]
 fn with_a_real_agent_user_it_finds_every_writable_wall() {
-    let Some(user) = TestUser::for_test("with_a_real_agent_user_it_finds_every_writable_wall")
-    else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    open_up(t.path());
-    let (up, root) = small_workspace(t.path(), Some(&user.name));
-    install_server(t.path(), &up, &[]);
+    let Some((user, t)) = with_user() else { return };
+    let (up, root) = guarded_workspace(t.path(), &user.name);
     let r = root.to_str().unwrap();
 
     // As made: nothing high.
@@ -142,13 +144,8 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
 
 #[test]
 fn an_agent_in_a_privileged_group_is_high() {
-    let Some(user) = TestUser::for_test("an_agent_in_a_privileged_group_is_high") else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    open_up(t.path());
-    let (up, root) = small_workspace(t.path(), Some(&user.name));
-    install_server(t.path(), &up, &[]);
+    let Some((user, t)) = with_user() else { return };
+    let (_, root) = guarded_workspace(t.path(), &user.name);
     // `disk` exists on Debian-like systems; add the group when it does not.
     let _ = std::process::Command::new("groupadd").arg("disk").output();
     let o = std::process::Command::new("usermod")
@@ -178,21 +175,18 @@ fn server_guard_is_found_where_install_puts_it() {
     install_server(t.path(), &up, &[]);
     let text = found(&up);
     assert!(!text.contains("server-guard-missing"), "{text}");
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "INFO   server-guard: {} (plain layout) runs {}; configuration {}",
             up.join("hooks/pre-receive").display(),
             guard_hook.display(),
             up.join("hooks/git-guard.toml").display()
-        )),
-        "{text}"
+        ),
     );
-    assert!(
-        text.contains(&format!(
-            "audit log {}",
-            up.join("guard/audit.log").display()
-        )),
-        "{text}"
+    assert_contains(
+        &text,
+        &format!("audit log {}", up.join("guard/audit.log").display()),
     );
     // Not executable: git would not run it.
     chmod_x(&up.join("hooks/pre-receive"), false);
@@ -218,12 +212,12 @@ fn server_guard_is_found_where_install_puts_it() {
     assert!(!text.contains("server-guard-missing"), "{text}");
     // One guard: the shim; the hook moved aside is not counted as one.
     assert_eq!(text.matches("INFO   server-guard: ").count(), 1, "{text}");
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "server-guard: {} (plain layout)",
             up.join("hooks/pre-receive").display()
-        )),
-        "{text}"
+        ),
     );
 
     // core.hooksPath already set: <git dir>/guard/hooks, which core.hooksPath then names.
@@ -240,26 +234,26 @@ fn server_guard_is_found_where_install_puts_it() {
     assert!(found(&up).contains("HIGH   server-guard-missing"));
     install_server(t.path(), &up, &[]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "server-guard: {} (plain layout)",
             up.join("guard/hooks/pre-receive").display()
-        )),
-        "{text}"
+        ),
     );
 
     // GitLab: custom_hooks/pre-receive.d/git-guard.
     let up = bare_repo(t.path(), "gitlab.git");
     install_server(t.path(), &up, &["--layout", "gitlab"]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "server-guard: {} (gitlab layout) runs {} when GitLab (Gitaly) runs the repository's custom hooks; configuration {}",
             up.join("custom_hooks/pre-receive.d/git-guard").display(),
             guard_hook.display(),
             up.join("custom_hooks/git-guard.toml").display()
-        )),
-        "{text}"
+        ),
     );
     assert!(!text.contains("server-guard-missing"), "{text}");
 
@@ -267,12 +261,12 @@ fn server_guard_is_found_where_install_puts_it() {
     let up = bare_repo(t.path(), "gitea.git");
     install_server(t.path(), &up, &["--layout", "gitea"]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "server-guard: {} (gitea layout)",
             up.join("hooks/pre-receive.d/git-guard").display()
-        )),
-        "{text}"
+        ),
     );
     assert!(!text.contains("server-guard-missing"), "{text}");
 
@@ -292,11 +286,7 @@ fn server_guard_is_found_where_install_puts_it() {
 
 #[test]
 fn a_server_policy_the_agent_can_write_is_high() {
-    let Some(user) = TestUser::for_test("a_server_policy_the_agent_can_write_is_high") else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    open_up(t.path());
+    let Some((user, t)) = with_user() else { return };
     let (up, root) = small_workspace(t.path(), Some(&user.name));
     let policy = t.path().join("server-policy.toml");
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();

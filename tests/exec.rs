@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 
 use support::git::*;
-use support::user::{TestUser, open_up};
+use support::user::with_user;
 use support::workspace::*;
 
 fn exec(root: &Path, args: &[&str]) -> std::process::Output {
@@ -220,11 +220,7 @@ fn policy_commands_section_is_honoured() {
 
 #[test]
 fn runs_as_the_agent_user_when_the_workspace_has_one() {
-    let Some(user) = TestUser::for_test("runs_as_the_agent_user_when_the_workspace_has_one") else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    open_up(t.path());
+    let Some((user, t)) = with_user() else { return };
     let (_, root) = small_workspace(t.path(), Some(&user.name));
     let o = exec(&root, &["--", "id", "-u"]);
     assert_eq!(stdout(&o).trim(), user.uid.to_string(), "{}", stderr(&o));

@@ -88,6 +88,7 @@ fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
     let bad = commit_all(&work, "add key");
     commit_file(&work, "config.py", "aws_key = None\n", "remove key");
     let o = push_rejected(&work, "bot", "agent/topic", &bare, "secrets.aws-access-key");
+    // The offending commit is named.
     assert_remote_says(&o, &bad[..12]);
 }
 
@@ -141,6 +142,7 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
     }
     commit_all(&work, "lift the cap and use it");
     let o = push_rejected(&work, "bot", "agent/topic", &bare, "caps.files");
+    // The verdict names the policy it used.
     assert_remote_says(&o, "policy.toml at refs/heads/main");
 }
 

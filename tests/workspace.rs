@@ -8,7 +8,7 @@ use std::path::Path;
 
 use support::git::*;
 use support::server::install_server;
-use support::user::{TestUser, open_up};
+use support::user::with_user;
 use support::workspace::*;
 
 /// An upstream with `main` (two commits) and `feature` (one commit of its own).
@@ -129,12 +129,12 @@ fn create_lays_out_the_workspace() {
     // The shims' configuration names the workspace's recorded policy.
     let config = std::fs::read_to_string(root.join("hooks/git-guard.toml")).unwrap();
     assert_contains(&config, "side = \"client\"");
-    assert!(
-        config.contains(&format!(
+    assert_contains(
+        &config,
+        &format!(
             "policy = \"{}\"",
             root_c.join("hooks/policy.toml").display()
-        )),
-        "{config}"
+        ),
     );
     assert!(root.join("hooks/policy.toml").is_file());
     assert!(!root.join("hooks/policy-path").exists());
@@ -342,11 +342,7 @@ fn status_reset_and_remove() {
 
 #[test]
 fn agent_user_owns_only_code_repo_and_sandbox() {
-    let Some(user) = TestUser::for_test("agent_user_owns_only_code_repo_and_sandbox") else {
-        return;
-    };
-    let t = tempfile::tempdir().unwrap();
-    open_up(t.path());
+    let Some((user, t)) = with_user() else { return };
     let up = t.path().join("up");
     upstream(&up);
     let root = t.path().join("ws");

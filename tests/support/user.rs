@@ -71,6 +71,16 @@ impl Drop for TestUser {
     }
 }
 
+/// A throwaway user and a temp directory it may traverse, for the test running on this thread;
+/// or none, the test skipped saying why.
+pub fn with_user() -> Option<(TestUser, tempfile::TempDir)> {
+    let thread = std::thread::current();
+    let user = TestUser::for_test(thread.name().unwrap_or("this test"))?;
+    let t = tempfile::tempdir().unwrap();
+    open_up(t.path());
+    Some((user, t))
+}
+
 /// Make a test's temp directory traversable by other users (tempdir makes it 0700).
 pub fn open_up(dir: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
