@@ -10,7 +10,7 @@ use std::path::Path;
 use git_guard::changes::{ChangeKind, FileChange, RefUpdate, UpdateKind};
 use git_guard::model::{self, ModelOptions};
 use gix::ObjectId;
-use support::git::{commit_all, commit_file, git, init_repo, write};
+use support::git::*;
 
 /// One line of comparison: letter, old path (renames), path, added, removed, binary.
 type Row = (char, Option<String>, String, u32, u32, bool);
@@ -439,18 +439,14 @@ fn assert_covers_every_kind(rows: &[Row]) {
 
 #[test]
 fn every_commit_of_a_varied_history_agrees_with_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    build_varied_history(&dir, "sha1");
+    let (_tmp, dir) = tmp_repo_with(|d| build_varied_history(d, "sha1"));
     let rows = assert_agrees_on_all_commits(&dir, &["--all"]);
     assert_covers_every_kind(&rows);
 }
 
 #[test]
 fn sha256_repository_agrees_with_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    build_varied_history(&dir, "sha256");
+    let (_tmp, dir) = tmp_repo_with(|d| build_varied_history(d, "sha256"));
     let repo = open(&dir);
     assert_eq!(repo.object_hash(), gix::hash::Kind::Sha256);
     let rows = assert_agrees_on_all_commits(&dir, &["--all"]);
@@ -477,9 +473,7 @@ fn the_projects_own_history_agrees_with_git() {
 
 #[test]
 fn staged_changes_agree_with_git_diff_cached() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     // An unborn HEAD: everything staged is an addition against the empty tree.
     write(&dir, "a.txt", "one\ntwo\n");
     write(&dir, "b.txt", "keep\n".repeat(20));
@@ -546,9 +540,7 @@ fn staged_changes_agree_with_git_diff_cached() {
 /// and whole directories removed or added, must still be reported exactly as git does.
 #[test]
 fn staged_changes_with_a_cache_tree_agree_with_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     for d in ["a", "b", "c/d", "c/e", "gone"] {
         for f in 0..5 {
             write(
@@ -632,9 +624,7 @@ fn branched(dir: &Path) {
 
 #[test]
 fn range_holds_the_commits_git_lists_parents_first() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    branched(&dir);
+    let (_tmp, dir) = tmp_repo_with(branched);
     let repo = open(&dir);
     let unit = model::range(&repo, "main~1..topic", ModelOptions::default()).unwrap();
     let ids: Vec<ObjectId> = unit.commits.iter().map(|c| c.id.unwrap()).collect();
@@ -671,9 +661,7 @@ fn range_holds_the_commits_git_lists_parents_first() {
 
 #[test]
 fn ref_updates_judge_only_commits_new_to_the_repository() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    branched(&dir);
+    let (_tmp, dir) = tmp_repo_with(branched);
     let repo = open(&dir);
     let zero = ObjectId::null(repo.object_hash());
     let topic = oid(&git(&dir, &["rev-parse", "topic"]));
@@ -754,9 +742,7 @@ fn ref_updates_judge_only_commits_new_to_the_repository() {
 
 #[test]
 fn a_new_ref_with_entirely_new_history_starts_from_the_empty_tree() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     commit_file(&dir, "a.txt", "a\n", "one");
     write(&dir, "b.txt", "b\n");
     let tip = oid(&commit_all(&dir, "two"));

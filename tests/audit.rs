@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use git_guard::audit::{self, Event, ZERO_HASH};
 use git_guard::policy::{AuditPolicy, Role};
-use support::git::{assert_contains, guard_cmd, stderr, stdout};
+use support::git::*;
 
 fn event(n: usize) -> Event {
     Event {

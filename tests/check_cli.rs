@@ -6,10 +6,7 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::git::{
-    assert_code, assert_contains, commit_all, commit_file, git, guard_cmd, init_repo, stderr,
-    stdout, write,
-};
+use support::git::*;
 
 fn check(dir: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)
@@ -42,9 +39,7 @@ fn repo_with_history(dir: &Path) {
 
 #[test]
 fn a_range_passes_and_its_json_carries_the_changes_git_reports() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    repo_with_history(&dir);
+    let (_tmp, dir) = tmp_repo_with(repo_with_history);
     let o = check(&dir, &["--format", "json", "--as", "alice", "HEAD~2..HEAD"]);
     assert_code(&o, 0);
     let v = json(&o);
@@ -128,9 +123,7 @@ fn a_range_passes_and_its_json_carries_the_changes_git_reports() {
 
 #[test]
 fn staged_check_judges_the_index_against_head() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     // Unborn HEAD: the staged files are additions against the empty tree.
     write(&dir, "a.txt", "1\n2\n3\n");
     git(&dir, &["add", "a.txt"]);
@@ -165,9 +158,7 @@ fn staged_check_judges_the_index_against_head() {
 
 #[test]
 fn what_cannot_be_judged_exits_2_naming_the_input() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    repo_with_history(&dir);
+    let (tmp, dir) = tmp_repo_with(repo_with_history);
 
     let o = check(&dir, &["no-such-branch..HEAD"]);
     assert_eq!(o.status.code(), Some(2));
@@ -213,9 +204,7 @@ fn what_cannot_be_judged_exits_2_naming_the_input() {
 
 #[test]
 fn the_policy_is_never_read_from_the_judged_repository() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    repo_with_history(&dir);
+    let (tmp, dir) = tmp_repo_with(repo_with_history);
     // A policy.toml in the repository is content like any other, not the rules.
     commit_file(&dir, "policy.toml", "this is not toml [", "a policy file");
     let o = check(&dir, &["--format", "json", "HEAD"]);

@@ -145,22 +145,10 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
     let before = snapshot(&repo);
     let o = push(&work, "bot", "main");
     assert_rejected(&o, "refs.protected", &before, &repo);
-    assert!(
-        remote_lines(&o)
-            .iter()
-            .any(|l| l.contains("as bot (agent)")),
-        "{}",
-        stderr(&o)
-    );
+    assert_remote_says(&o, "as bot (agent)");
     let o = push(&work, "alice", "main");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        remote_lines(&o)
-            .iter()
-            .any(|l| l.contains("as alice (human)")),
-        "{}",
-        stderr(&o)
-    );
+    assert_remote_says(&o, "as alice (human)");
 
     // The agent's own branch: judged by the guard...
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
@@ -186,14 +174,7 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
         err.contains("DENIED"),
         "gitolite's update hook denied it:\n{err}"
     );
-    assert!(
-        !git_out(
-            &repo,
-            &["rev-parse", "-q", "--verify", "refs/heads/agent/blocked"]
-        )
-        .status
-        .success()
-    );
+    assert!(!has_ref(&repo, "refs/heads/agent/blocked"));
 
     let log = audit_lines(&repo);
     let who: Vec<(&str, &str, &str)> = log

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use git_guard::policy::{DEFAULT_POLICY, KNOWN_KEYS, Policy, PolicySource};
-use support::git::{assert_contains, guard_cmd, stderr, stdout};
+use support::git::*;
 
 fn guard(dir: &Path, args: &[&str]) -> Output {
     guard_cmd("git-guard", dir)

@@ -233,3 +233,23 @@ pub fn stdout_of(o: &Output, code: i32) -> String {
     assert_code(o, code);
     stdout(o)
 }
+
+/// A temp directory and the path `repo` in it, which `make` makes into a repository.
+pub fn tmp_repo_with(make: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    make(&dir);
+    (tmp, dir)
+}
+
+/// A temp directory with a new, empty repository `repo` in it.
+pub fn tmp_repo() -> (tempfile::TempDir, PathBuf) {
+    tmp_repo_with(init_repo)
+}
+
+/// Whether `name` resolves in the repository at `dir`.
+pub fn has_ref(dir: &Path, name: &str) -> bool {
+    git_out(dir, &["rev-parse", "-q", "--verify", name])
+        .status
+        .success()
+}
