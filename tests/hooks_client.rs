@@ -9,7 +9,7 @@ use support::git::*;
 use support::server::*;
 
 /// An unguarded bare upstream with main seeded, and an agent clone with client hooks.
-fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
+fn setup_in(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     let upstream = dir.join("upstream.git");
     init_bare(&upstream);
     let work = clone(dir, &upstream, "work");
@@ -30,11 +30,20 @@ fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     (upstream, work)
 }
 
+/// `setup_in` a new temp directory, the clone on a new branch `branch` when one is named: the
+/// directory, the upstream and the clone.
+fn setup(policy_extra: &str, branch: Option<&str>) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let (up, work) = setup_in(t.path(), policy_extra);
+    if let Some(b) = branch {
+        git(&work, &["switch", "-q", "-c", b]);
+    }
+    (t, up, work)
+}
+
 #[test]
 fn pre_commit_judges_the_staged_change() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, _up, work) = setup("", Some("agent/topic"));
     write(&work, "deploy/.env", "SECRET=1\n");
     git(&work, &["add", "-A"]);
     let o = git_out(&work, &["commit", "-q", "-m", "env"]);
@@ -53,15 +62,12 @@ fn pre_commit_judges_the_staged_change() {
     git(&work, &["rm", "-q", "--cached", "deploy/.env"]);
     write(&work, "src/main.rs", "fn main() {}\n");
     git(&work, &["add", "src/main.rs"]);
-    let o = git_out(&work, &["commit", "-q", "-m", "main"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&git_out(&work, &["commit", "-q", "-m", "main"]), 0);
 }
 
 #[test]
 fn pre_commit_honours_the_temporary_index_of_commit_a() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, _up, work) = setup("", Some("agent/topic"));
     commit_file(&work, "notes.txt", "a\n", "notes");
     // Nothing is staged in the real index; `commit -a` stages into a temporary one.
     write(
@@ -80,8 +86,7 @@ fn pre_commit_honours_the_temporary_index_of_commit_a() {
 
 #[test]
 fn pre_commit_on_a_protected_branch_says_where_to_work() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
+    let (_t, _up, work) = setup("", None);
     write(&work, "a.txt", "a\n");
     git(&work, &["add", "a.txt"]);
     let o = git_out(&work, &["commit", "-q", "-m", "a"]);
@@ -93,9 +98,7 @@ fn pre_commit_on_a_protected_branch_says_where_to_work() {
 
 #[test]
 fn json_output_for_agents() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, _up, work) = setup("", Some("agent/topic"));
     write(&work, "x.pem", "k\n");
     git(&work, &["add", "-A"]);
     let o = git_cmd(&work)
@@ -117,24 +120,23 @@ fn json_output_for_agents() {
 
 #[test]
 fn commit_msg_judges_the_message_as_git_records_it() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "[commits]\nrequired_trailers = [\"Agent-Run\"]\n");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let trailers = "[commits]\nrequired_trailers = [\"Agent-Run\"]\n";
+    let (_t, _up, work) = setup(trailers, Some("agent/topic"));
     write(&work, "a.txt", "a\n");
     git(&work, &["add", "a.txt"]);
     let o = git_out(&work, &["commit", "-q", "-m", "add a"]);
     assert!(!o.status.success());
     assert_contains(&stderr(&o), "commits.");
     // With the trailer the policy asks for, the same commit goes through.
-    let o = git_out(&work, &["commit", "-q", "-m", "add a\n\nAgent-Run: 42"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(
+        &git_out(&work, &["commit", "-q", "-m", "add a\n\nAgent-Run: 42"]),
+        0,
+    );
 }
 
 #[test]
 fn pre_push_judges_exactly_what_would_be_sent() {
-    let t = tempfile::tempdir().unwrap();
-    let (up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, up, work) = setup("", Some("agent/topic"));
     commit_file(&work, "ok.txt", "ok\n", "ok");
     // Committed past the client hooks, as a careless agent could.
     write(&work, "credentials/db.json", "{}\n");
@@ -151,8 +153,7 @@ fn pre_push_judges_exactly_what_would_be_sent() {
         &["push", "-q", "--no-verify", "origin", "agent/topic"],
     );
     commit_file(&work, "more.txt", "more\n", "more");
-    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&git_out(&work, &["push", "-q", "origin", "agent/topic"]), 0);
 
     // Pushing to a protected branch is refused before the server hears of it.
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic:main"]);
@@ -162,8 +163,7 @@ fn pre_push_judges_exactly_what_would_be_sent() {
 
 #[test]
 fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
+    let (_t, _up, work) = setup("", None);
     let main = git(&work, &["rev-parse", "main"]);
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     let topic = commit_file(&work, "a.txt", "a\n", "a");

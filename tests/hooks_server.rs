@@ -19,14 +19,12 @@ fn loose_and_packs(repo: &std::path::Path) -> (u64, u64) {
 }
 
 fn quarantine_case(pack: bool) {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
     if pack {
         // Keep every push as a pack, as git does for large pushes.
         git(&bare, &["config", "receive.unpackLimit", "1"]);
     }
     let (loose0, packs0) = loose_and_packs(&bare);
-    let work = clone_on(t.path(), &bare, "work", "agent/topic");
     write(&work, "src/lib.rs", "pub fn f() {}\n");
     write(&work, "app/.env", "TOKEN=x\n");
     commit_all(&work, "add config");
@@ -81,9 +79,7 @@ fn pushed_packs_are_judged_from_the_quarantine() {
 
 #[test]
 fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
-    let work = clone_on(t.path(), &bare, "work", "agent/topic");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
     write(&work, "config.py", "aws_key = 'AKIAIOSFODNN7EXAMPLF'\n"); // guard:allow-secret (a test fixture)
     let bad = commit_all(&work, "add key");
     commit_file(&work, "config.py", "aws_key = None\n", "remove key");
@@ -94,9 +90,7 @@ fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
 
 #[test]
 fn the_pusher_is_known_by_the_installed_hosts_variable_only() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "gitolite"]);
-    let work = clone(t.path(), &bare, "work");
+    let (_t, bare, work) = guarded_clone("", &["--host", "gitolite"], None);
     commit_file(&work, "docs.md", "more\n", "docs");
     let push = |envs: &[(&str, &str)]| {
         let mut c = git_cmd(&work);
@@ -167,9 +161,7 @@ fn a_broken_committed_policy_rejects_every_push() {
 
 #[test]
 fn verdicts_and_accepted_updates_reach_the_audit_log() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
-    let work = clone_on(t.path(), &bare, "work", "agent/topic");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
     commit_file(&work, ".env", "A=1\n", "env");
     assert!(
         !push_as(&work, "bot", &["origin", "agent/topic"])
@@ -210,9 +202,7 @@ fn verdicts_and_accepted_updates_reach_the_audit_log() {
 
 #[test]
 fn guard_format_json_gives_the_verdict_as_json() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
-    let work = clone_on(t.path(), &bare, "work", "agent/topic");
+    let (_t, _, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
     commit_file(&work, "id_rsa", "key\n", "key");
     let o = git_cmd(&work)
         .env("REMOTE_USER", "bot")

@@ -3,11 +3,20 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::git::*;
 use support::server::*;
+
+/// In a new temp directory, a server guarded for the http host with the test policy: the
+/// directory, the server and its main.
+fn server_and_head() -> (tempfile::TempDir, PathBuf, String) {
+    let t = tempfile::tempdir().unwrap();
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
+    let head = rev(&bare, "main");
+    (t, bare, head)
+}
 
 /// Run pre-receive directly, as git would, with `input` on standard input.
 fn pre_receive(bare: &Path, input: &[u8]) -> Output {
@@ -24,9 +33,7 @@ fn assert_no_panic(o: &Output) {
 
 #[test]
 fn malformed_standard_input_is_rejected_naming_the_line() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
-    let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let (_t, bare, head) = server_and_head();
     let zero = "0".repeat(40);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"".to_vec(), "no ref updates"),
@@ -66,9 +73,7 @@ fn malformed_standard_input_is_rejected_naming_the_line() {
 
 #[test]
 fn unknown_object_ids_are_rejected() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
-    let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let (_t, bare, head) = server_and_head();
     let zero = "0".repeat(40);
     let ghost = "0123456789abcdef0123456789abcdef01234567";
     for input in [
@@ -88,9 +93,7 @@ fn unknown_object_ids_are_rejected() {
 
 #[test]
 fn odd_but_valid_ref_names_are_judged_like_any_other() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
-    let work = clone(t.path(), &bare, "work");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], None);
     commit_file(&work, "x.key", "k\n", "key");
     for name in ["agent/ünïcødé", "agent/a@b", "agent/-dash", "agent/x.y/z"] {
         let o = push_rejected(
@@ -111,10 +114,8 @@ fn odd_but_valid_ref_names_are_judged_like_any_other() {
 
 #[test]
 fn ten_thousand_refs_in_one_push() {
-    let t = tempfile::tempdir().unwrap();
     // Debug builds are slow: the deadline is not what this test is about.
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http", "--deadline-ms", "600000"]);
-    let work = clone(t.path(), &bare, "work");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http", "--deadline-ms", "600000"], None);
     let ok = commit_file(&work, "ok.txt", "ok\n", "ok");
     let bad = commit_file(&work, "secrets/db.txt", "pw\n", "bad");
     let mut input = String::new();
@@ -143,9 +144,11 @@ fn ten_thousand_refs_in_one_push() {
 
 #[test]
 fn a_100_mb_blob_is_rejected_by_the_cap() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "", &["--host", "http", "--deadline-ms", "600000"]);
-    let work = clone_on(t.path(), &bare, "work", "agent/big");
+    let (_t, bare, work) = guarded_clone(
+        "",
+        &["--host", "http", "--deadline-ms", "600000"],
+        Some("agent/big"),
+    );
     // Varied content so that compression does not make it small.
     let mut data = Vec::with_capacity(100 << 20);
     let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -164,9 +167,11 @@ fn a_100_mb_blob_is_rejected_by_the_cap() {
 
 #[test]
 fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, _) = policy_server(t.path(), "[hooks]\ndeadline_ms = 1\n", &["--host", "http"]);
-    let work = clone_on(t.path(), &bare, "work", "agent/many");
+    let (_t, bare, work) = guarded_clone(
+        "[hooks]\ndeadline_ms = 1\n",
+        &["--host", "http"],
+        Some("agent/many"),
+    );
     // Hundreds of commits cannot be read and judged within a millisecond.
     let mut script = String::new();
     for i in 0..400 {
@@ -191,9 +196,8 @@ fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
 
 #[test]
 fn a_missing_or_broken_policy_rejects() {
-    let t = tempfile::tempdir().unwrap();
-    let (bare, policy) = policy_server(t.path(), "", &["--host", "http"]);
-    let work = clone_on(t.path(), &bare, "work", "agent/x");
+    let (t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/x"));
+    let policy = t.path().join("policy.toml");
     commit_file(&work, "fine.txt", "fine\n", "fine");
 
     std::fs::write(&policy, "[caps]\nmax_files = \"ten\"\n").unwrap();

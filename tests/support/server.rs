@@ -199,3 +199,19 @@ pub fn assert_remote_says(o: &Output, text: &str) {
         stderr(o)
     );
 }
+
+/// In a new temp directory: a server from `policy_server` and a clone of it, `work`, on a new
+/// branch `branch` when one is named. The directory, the server and the clone.
+pub fn guarded_clone(
+    policy_extra: &str,
+    install: &[&str],
+    branch: Option<&str>,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let (bare, _) = policy_server(t.path(), policy_extra, install);
+    let work = match branch {
+        Some(b) => clone_on(t.path(), &bare, "work", b),
+        None => clone(t.path(), &bare, "work"),
+    };
+    (t, bare, work)
+}
