@@ -59,6 +59,21 @@ fn log_of(n: usize) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A log of `n` records edited by `edit`, which `--verify` must find broken: the directory, the
+/// log and what `--verify` said.
+fn broken_log(
+    n: usize,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> (tempfile::TempDir, PathBuf, String) {
+    let (dir, path) = log_of(n);
+    let mut l = lines(&path);
+    edit(&mut l);
+    write_lines(&path, &l);
+    let (code, out) = verify(dir.path(), &path);
+    assert_eq!(code, Some(1), "{out}");
+    (dir, path, out)
+}
+
 fn verify(dir: &Path, path: &Path) -> (Option<i32>, String) {
     let out = log_cmd(dir, &["--verify", "--file", path.to_str().unwrap()]);
     (out.status.code(), stdout(&out) + &stderr(&out))
@@ -144,12 +159,9 @@ fn concurrent_appends_from_processes_keep_one_chain() {
 
 #[test]
 fn edited_line_is_found() {
-    let (dir, path) = log_of(5);
-    let mut l = lines(&path);
-    l[2] = l[2].replace("\"outcome\":\"passed\"", "\"outcome\":\"rejected\"");
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
+    let (_, _, out) = broken_log(5, |l| {
+        l[2] = l[2].replace("\"outcome\":\"passed\"", "\"outcome\":\"rejected\"")
+    });
     assert_contains(&out, "BROKEN: 1 of 5 lines break the chain");
     assert_contains(
         &out,
@@ -159,12 +171,7 @@ fn edited_line_is_found() {
 
 #[test]
 fn removed_line_is_found() {
-    let (dir, path) = log_of(5);
-    let mut l = lines(&path);
-    l.remove(2);
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
+    let (_, _, out) = broken_log(5, |l| _ = l.remove(2));
     assert_contains(
         &out,
         "line 3: prev hash does not match line 2 (line edited, removed or reordered); seq 4 follows seq 2: 1 record missing",
@@ -173,12 +180,7 @@ fn removed_line_is_found() {
 
 #[test]
 fn reordered_lines_are_found() {
-    let (dir, path) = log_of(5);
-    let mut l = lines(&path);
-    l.swap(1, 2);
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
+    let (_, _, out) = broken_log(5, |l| l.swap(1, 2));
     assert_contains(
         &out,
         "line 2: prev hash does not match line 1 (line edited, removed or reordered); seq 3 follows seq 1: 1 record missing",
@@ -189,12 +191,7 @@ fn reordered_lines_are_found() {
 
 #[test]
 fn removed_first_line_is_found() {
-    let (dir, path) = log_of(3);
-    let mut l = lines(&path);
-    l.remove(0);
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
+    let (_, _, out) = broken_log(3, |l| _ = l.remove(0));
     assert_contains(
         &out,
         "line 1: prev is not 64 zeros, so this is not the log's first record",
@@ -203,12 +200,9 @@ fn removed_first_line_is_found() {
 
 #[test]
 fn malformed_line_is_named_and_listing_goes_on() {
-    let (dir, path) = log_of(4);
-    let mut l = lines(&path);
-    l[1] = "{\"seq\": 2, oops".into();
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
+    let (dir, path, out) = broken_log(4, |l| {
+        l[1] = "{\"seq\": 2, oops".into();
+    });
     assert_contains(&out, "line 2: not a JSON record");
     assert_contains(&out, "line 3: prev hash does not match line 2");
 

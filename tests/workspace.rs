@@ -4,7 +4,7 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use support::git::*;
 use support::server::install_server;
@@ -22,6 +22,20 @@ fn upstream(dir: &Path) {
     git(dir, &["checkout", "-q", "feature"]);
     commit_file(dir, "feature.txt", "only on feature\n", "feature work");
     git(dir, &["checkout", "-q", "main"]);
+}
+
+/// The upstream `dir/up` (from `upstream`) and where its workspace goes, `dir/ws`.
+fn upstream_in(dir: &Path) -> (PathBuf, PathBuf) {
+    let up = dir.join("up");
+    upstream(&up);
+    (up, dir.join("ws"))
+}
+
+/// `upstream_in` a new temp directory: the directory, the upstream and the workspace's root.
+fn upstream_in_tmp() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let (up, root) = upstream_in(t.path());
+    (t, up, root)
 }
 
 fn create(up: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
@@ -45,7 +59,7 @@ fn status_text(t: &Path, root: &Path) -> String {
 }
 
 /// A bare upstream (from `upstream`) guarded by git-guard's real server hooks.
-fn guarded_upstream(t: &Path) -> std::path::PathBuf {
+fn guarded_upstream(t: &Path) -> PathBuf {
     let src = t.join("src");
     upstream(&src);
     let bare = clone_bare(t, &src, "up.git");
@@ -56,10 +70,7 @@ fn guarded_upstream(t: &Path) -> std::path::PathBuf {
 
 #[test]
 fn create_lays_out_the_workspace() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (_t, up, root) = upstream_in_tmp();
     let out = create(&up, &root, &["--topic", "fix-1"]);
     let text = stdout_of(&out, 0);
     assert_contains(&text, "branch agent/fix-1");
@@ -202,10 +213,7 @@ fn create_from_a_bare_upstream_checks_out_and_says_so() {
 
 #[test]
 fn a_failed_create_leaves_nothing_behind() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (_t, up, root) = upstream_in_tmp();
     let out = create(&up, &root, &["--topic", "bad..name"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(!root.exists());
@@ -218,10 +226,7 @@ fn a_failed_create_leaves_nothing_behind() {
 
 #[test]
 fn shared_clone_survives_upstream_gc_after_branch_delete() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (t, up, root) = upstream_in_tmp();
     let out = create(&up, &root, &["--base", "feature", "--topic", "f"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let code = root.join("code-repo");
@@ -274,10 +279,7 @@ fn shared_clone_survives_upstream_gc_after_branch_delete() {
 
 #[test]
 fn status_reset_and_remove() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (t, up, root) = upstream_in_tmp();
     assert!(create(&up, &root, &["--topic", "s"]).status.success());
     let code = root.join("code-repo");
     write(&code, "src/new.rs", "pub fn g() {}\n");
@@ -343,9 +345,7 @@ fn status_reset_and_remove() {
 #[test]
 fn agent_user_owns_only_code_repo_and_sandbox() {
     let Some((user, t)) = with_user() else { return };
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (up, root) = upstream_in(t.path());
     let out = create(&up, &root, &["--agent-user", &user.name, "--topic", "u"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(&format!("agent user  {}", user.name)));
