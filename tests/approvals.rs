@@ -58,6 +58,13 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The fixture, its server opened, and the policy with no more than the actors.
+fn server_fixture() -> (Fixture, gix::Repository, Policy) {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    (f, repo, policy(""))
+}
+
 fn record(f: &Fixture, approver: &str, role: Role) -> Record {
     Record {
         version: 1,
@@ -117,9 +124,7 @@ fn oid(dir: &Path, rev: &str) -> ObjectId {
 
 #[test]
 fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
 
     // A valid record, pushed by the approver it names.
     let ok = approval_update(&repo, &f, "alice", Role::Human);
@@ -182,9 +187,7 @@ fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
 
 #[test]
 fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let ok = approval_update(&repo, &f, "alice", Role::Human);
     let admin = actor("root-admin", &p);
     assert_eq!(admin.role, Role::Admin);
@@ -224,9 +227,7 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
 
 #[test]
 fn the_pusher_of_a_commit_may_not_approve_it() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let update = RefUpdate {
         old: ObjectId::null(gix::hash::Kind::Sha1),
         new: f.commit,
@@ -259,9 +260,7 @@ fn the_pusher_of_a_commit_may_not_approve_it() {
 
 #[test]
 fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let base = oid(&f.work, "HEAD~1");
     let zero = ObjectId::null(gix::hash::Kind::Sha1);
     let main = RefUpdate {
@@ -346,9 +345,7 @@ fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
 
 #[test]
 fn listing_rechecks_every_approval_under_the_current_policy() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let a = approval_update(&repo, &f, "alice", Role::Human);
     approvals::create_ref(&repo, &a.name, a.new).unwrap();
     let valid = approvals::valid_approvals(&repo, &p, f.commit, f.tree).unwrap();
@@ -831,9 +828,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
 
 #[test]
 fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let base = oid(&f.work, "HEAD~1");
     let flag = |path: &str, commit: Option<ObjectId>| {
         git_guard::verdict::Finding::flag("tests.changed", "changed", "")

@@ -132,6 +132,16 @@ fn change_test(work: &Path, branch: &str, body: &str) -> String {
     commit_all(work, &format!("{branch}: change the test"))
 }
 
+/// The agent's clone `agent`, where bot changes the test on agent/feature and pushes it: the
+/// clone, the commit and the push.
+fn agent_pushes(s: &Server) -> (PathBuf, String, Output) {
+    let agent = s.clone("agent");
+    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
+    let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
+    assert_code(&o, 0);
+    (agent, c, o)
+}
+
 /// A record blob written into `work`'s object store, and the ref it would go under.
 fn record_blob(work: &Path, commit: &str, approver: &str, role: Role) -> (String, String) {
     let tree = git(work, &["rev-parse", &format!("{commit}^{{tree}}")])
@@ -167,10 +177,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     let s = server("http");
 
     // (a) The agent pushes a branch that changes a test file: a flag, not a violation.
-    let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
-    assert_code(&o, 0);
+    let (agent, c, o) = agent_pushes(&s);
     assert_contains(&all(&o), "tests.changed");
     // post-receive recorded who brought the commit.
     let pushes = s.refs("refs/guard/pushes/");
@@ -287,13 +294,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
 fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let s = server("http");
     let policy = s.policy.to_str().unwrap();
-    let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    assert!(
-        s.push(&agent, "bot", &["origin", "agent/feature"])
-            .status
-            .success()
-    );
+    let (_, c, _) = agent_pushes(&s);
 
     // Alice pushes a branch of her own and her approval of the agent's commit in one push.
     let alice = s.clone("alice");
@@ -370,10 +371,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
 #[test]
 fn approve_on_the_server_uses_the_installed_host_and_policy() {
     let s = server("gitolite");
-    let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
-    assert_code(&o, 0);
+    let (_, c, _) = agent_pushes(&s);
 
     // The identity is the installed host's variable; without it nobody is named.
     let o = guard_cmd("git-guard", &s.bare)

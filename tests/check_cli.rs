@@ -213,18 +213,10 @@ fn the_policy_is_never_read_from_the_judged_repository() {
 
     let good = tmp.path().join("policy.toml");
     std::fs::write(&good, "mode = \"warn\"\n").unwrap();
-    let o = check(
-        &dir,
-        &[
-            "--format",
-            "json",
-            "--policy",
-            good.to_str().unwrap(),
-            "HEAD",
-        ],
-    );
+    let good = good.to_str().unwrap();
+    let o = check(&dir, &["--format", "json", "--policy", good, "HEAD"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["mode"], "warn");
-    assert_eq!(v["policy"], good.to_str().unwrap());
+    assert_eq!(v["policy"], good);
 }

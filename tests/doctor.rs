@@ -24,6 +24,21 @@ fn bare_repo(t: &Path, name: &str) -> PathBuf {
     p
 }
 
+/// How doctor names a plain-layout server guard at `hook`.
+fn plain_guard(hook: &Path) -> String {
+    format!("server-guard: {} (plain layout)", hook.display())
+}
+
+/// Run `prog ARGS PATH`, which must succeed.
+fn run_on(prog: &str, args: &[&str], path: &Path) {
+    let o = std::process::Command::new(prog)
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{prog} {args:?}: {}", stderr(&o));
+}
+
 fn chmod_x(p: &Path, on: bool) {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = if on { 0o755 } else { 0o644 };
@@ -89,14 +104,7 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     assert!(!text.contains("HIGH"), "{text}");
 
     // A hooks directory the agent can write.
-    let chmod = |p: &Path, mode: &str| {
-        let o = std::process::Command::new("chmod")
-            .args([mode])
-            .arg(p)
-            .output()
-            .unwrap();
-        assert!(o.status.success());
-    };
+    let chmod = |p: &Path, mode: &str| run_on("chmod", &[mode], p);
     chmod(&root.join("hooks/policy.toml"), "o+w");
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
@@ -105,29 +113,14 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
     chmod(&root.join("hooks/policy.toml"), "o-w");
 
     // The upstream's refs writable through the agent's group.
-    let chgrp = std::process::Command::new("chgrp")
-        .args(["-R", &user.name])
-        .arg(up.join(".git/refs"))
-        .output()
-        .unwrap();
-    assert!(chgrp.status.success());
-    let o = std::process::Command::new("chmod")
-        .args(["-R", "g+w"])
-        .arg(up.join(".git/refs"))
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on("chgrp", &["-R", &user.name], &up.join(".git/refs"));
+    run_on("chmod", &["-R", "g+w"], &up.join(".git/refs"));
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
     assert_contains(&text, "HIGH   upstream-refs-writable");
 
     // The upstream owned by the agent: receive-pack would run as the agent.
-    let o = std::process::Command::new("chown")
-        .args(["-R", &user.name])
-        .arg(&up)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on("chown", &["-R", &user.name], &up);
     let (code, text) = doctor(t.path(), &["--root", r, "--agent-user", &user.name]);
     assert_eq!(code, Some(1), "{text}");
     assert_contains(&text, "HIGH   upstream-owned-by-agent");
@@ -212,13 +205,7 @@ fn server_guard_is_found_where_install_puts_it() {
     assert!(!text.contains("server-guard-missing"), "{text}");
     // One guard: the shim; the hook moved aside is not counted as one.
     assert_eq!(text.matches("INFO   server-guard: ").count(), 1, "{text}");
-    assert_contains(
-        &text,
-        &format!(
-            "server-guard: {} (plain layout)",
-            up.join("hooks/pre-receive").display()
-        ),
-    );
+    assert_contains(&text, &plain_guard(&up.join("hooks/pre-receive")));
 
     // core.hooksPath already set: <git dir>/guard/hooks, which core.hooksPath then names.
     let up = bare_repo(t.path(), "hookspath.git");
@@ -234,13 +221,7 @@ fn server_guard_is_found_where_install_puts_it() {
     assert!(found(&up).contains("HIGH   server-guard-missing"));
     install_server(t.path(), &up, &[]);
     let text = found(&up);
-    assert_contains(
-        &text,
-        &format!(
-            "server-guard: {} (plain layout)",
-            up.join("guard/hooks/pre-receive").display()
-        ),
-    );
+    assert_contains(&text, &plain_guard(&up.join("guard/hooks/pre-receive")));
 
     // GitLab: custom_hooks/pre-receive.d/git-guard.
     let up = bare_repo(t.path(), "gitlab.git");
@@ -294,22 +275,16 @@ fn a_server_policy_the_agent_can_write_is_high() {
     let r = root.to_str().unwrap();
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(0), "{text}");
-    let o = std::process::Command::new("chown")
-        .arg(&user.name)
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on("chown", &[&user.name], &policy);
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
     assert_contains(&text, "HIGH   server-policy-writable");
     // The server hook configuration in the agent's hands is as bad.
-    let o = std::process::Command::new("chown")
-        .arg(&user.name)
-        .arg(up.join(".git/hooks/git-guard.toml"))
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on(
+        "chown",
+        &[&user.name],
+        &up.join(".git/hooks/git-guard.toml"),
+    );
     let (_, text) = doctor(t.path(), &["--root", r]);
     assert_contains(&text, "HIGH   upstream-hooks-writable");
     assert_contains(&text, "git-guard.toml is writable by");

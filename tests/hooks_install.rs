@@ -43,6 +43,14 @@ fn install(dir: &Path, options: &[&str], target: &Path) -> std::process::Output 
     guard(dir, &args)
 }
 
+/// `install` with `--policy` naming a test policy file written in `dir`.
+fn install_with_policy(dir: &Path, options: &[&str], target: &Path) -> std::process::Output {
+    let policy = policy_file(dir, "");
+    let mut args = options.to_vec();
+    args.extend_from_slice(&["--policy", policy.to_str().unwrap()]);
+    install(dir, &args, target)
+}
+
 fn local_config(repo: &Path) -> String {
     git(repo, &["config", "--local", "--list"])
 }
@@ -76,12 +84,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     set_mode(bare.join("hooks/pre-receive"), 0o750);
     let pristine = tree(&bare);
 
-    let policy = policy_file(t.path(), "");
-    let o = install(
-        t.path(),
-        &["--host", "http", "--policy", policy.to_str().unwrap()],
-        &bare,
-    );
+    let o = install_with_policy(t.path(), &["--host", "http"], &bare);
     assert_code(&o, 0);
     assert_contains(&stdout(&o), "pre-receive.guard-chained");
 
@@ -255,12 +258,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
         set_mode(d.join("gitea"), 0o755);
     }
     let pristine = tree(&bare);
-    let policy = policy_file(t.path(), "");
-    let o = install(
-        t.path(),
-        &["--layout", "gitea", "--policy", policy.to_str().unwrap()],
-        &bare,
-    );
+    let o = install_with_policy(t.path(), &["--layout", "gitea"], &bare);
     assert_code(&o, 0);
     assert!(bare.join("hooks/pre-receive.d/git-guard").exists());
     assert_eq!(

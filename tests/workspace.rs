@@ -58,11 +58,16 @@ fn status_text(t: &Path, root: &Path) -> String {
     stdout(&st)
 }
 
-/// A bare upstream (from `upstream`) guarded by git-guard's real server hooks.
-fn guarded_upstream(t: &Path) -> PathBuf {
+/// A bare upstream `t/up.git`, cloned from `t/src` (made by `upstream`).
+fn bare_upstream(t: &Path) -> PathBuf {
     let src = t.join("src");
     upstream(&src);
-    let bare = clone_bare(t, &src, "up.git");
+    clone_bare(t, &src, "up.git")
+}
+
+/// A bare upstream (from `upstream`) guarded by git-guard's real server hooks.
+fn guarded_upstream(t: &Path) -> PathBuf {
+    let bare = bare_upstream(t);
     install_server(t, &bare, &[]);
     assert!(bare.join("hooks/pre-receive").is_file());
     bare
@@ -189,9 +194,7 @@ fn create_lays_out_the_workspace() {
 #[test]
 fn create_from_a_bare_upstream_checks_out_and_says_so() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    upstream(&src);
-    let bare = clone_bare(t.path(), &src, "up.git");
+    let bare = bare_upstream(t.path());
     let root = t.path().join("ws");
     let out = create(&bare, &root, &["--base", "feature"]);
     assert!(out.status.success(), "{}", stderr(&out));
