@@ -1,8 +1,11 @@
 //! Hermetic git and the project's binaries: inherited GIT_* variables cleared, no global or
-//! system configuration, a fixed identity and fixed dates; temp repositories and their files.
+//! system configuration, a fixed identity and fixed dates. Repositories (in place or in a new
+//! temp directory), clones, files and commits; what a command printed, and assertions on it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+// The project's binaries.
 
 /// The path of one of the project's binaries, as cargo built it for the tests.
 pub fn bin(name: &str) -> PathBuf {
@@ -19,6 +22,32 @@ pub fn bin(name: &str) -> PathBuf {
 pub fn bin_dir() -> PathBuf {
     bin("git-guard").parent().unwrap().to_path_buf()
 }
+
+/// A command for one of the project's binaries, hermetic like git.
+pub fn guard_cmd(name: &str, dir: &Path) -> Command {
+    let mut c = Command::new(bin(name));
+    c.current_dir(dir);
+    hermetic(&mut c);
+    c
+}
+
+/// `git guard ARGS` in `dir`, whatever the outcome.
+pub fn guard(dir: &Path, args: &[&str]) -> Output {
+    guard_cmd("git-guard", dir)
+        .args(args)
+        .output()
+        .expect("git-guard runs")
+}
+
+/// `git guard ARGS` in `dir`, which must succeed.
+#[track_caller]
+pub fn guard_ok(dir: &Path, args: &[&str]) -> Output {
+    let o = guard(dir, args);
+    assert_code(&o, 0);
+    o
+}
+
+// Hermetic git.
 
 /// A git command isolated from the machine's configuration, with fixed dates and identity.
 pub fn git_cmd(dir: &Path) -> Command {
@@ -72,55 +101,68 @@ pub fn git_out(dir: &Path, args: &[&str]) -> Output {
     git_cmd(dir).args(args).output().expect("git runs")
 }
 
-/// A command for one of the project's binaries, hermetic like git.
-pub fn guard_cmd(name: &str, dir: &Path) -> Command {
-    let mut c = Command::new(bin(name));
-    c.current_dir(dir);
-    hermetic(&mut c);
-    c
+/// `git rev-parse REV`, trimmed.
+pub fn rev(dir: &Path, rev: &str) -> String {
+    git(dir, &["rev-parse", rev]).trim().to_string()
 }
 
-/// A new repository (main branch) in a temp directory.
+/// Whether `name` resolves in the repository at `dir`.
+pub fn has_ref(dir: &Path, name: &str) -> bool {
+    git_out(dir, &["rev-parse", "-q", "--verify", name])
+        .status
+        .success()
+}
+
+// Repositories, in place or in a new temp directory, and clones.
+
+/// A new repository (main branch) at `dir`.
 pub fn init_repo(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     git(dir, &["init", "-q", "-b", "main"]);
 }
 
-/// Write a file (creating directories) relative to `dir`.
-pub fn write(dir: &Path, rel: &str, content: impl AsRef<[u8]>) {
-    let p = dir.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
+/// A new, empty bare repository (main branch) at `path`.
+pub fn init_bare(path: &Path) {
+    std::fs::create_dir_all(path).unwrap();
+    git(path, &["init", "-q", "--bare", "-b", "main"]);
 }
 
-/// Stage everything and commit; return the commit id.
-pub fn commit_all(dir: &Path, msg: &str) -> String {
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "--no-verify", "-m", msg]);
-    git(dir, &["rev-parse", "HEAD"]).trim().to_string()
+/// A new repository (main branch) at `dir/name`; its path.
+pub fn repo_at(dir: &Path, name: &str) -> PathBuf {
+    let repo = dir.join(name);
+    init_repo(&repo);
+    repo
 }
 
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+/// A temp directory with a new, empty repository `repo` in it.
+pub fn tmp_repo() -> (tempfile::TempDir, PathBuf) {
+    tmp_repo_with(init_repo)
 }
 
-/// Both streams of a command's output, for a failure message.
-pub fn all(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
+/// A temp directory and the path `repo` in it, which `make` makes into a repository.
+pub fn tmp_repo_with(make: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("repo");
+    make(&dir);
+    (tmp, dir)
 }
 
-/// Insist on an exit code, showing both streams when it differs.
-#[track_caller]
-pub fn assert_code(o: &Output, code: i32) {
-    assert_eq!(o.status.code(), Some(code), "{}", all(o));
+/// A temp directory holding a policy file `policy.toml` of `text`: the directory and the file.
+pub fn tmp_with_policy(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, text).unwrap();
+    (tmp, policy)
 }
 
-/// `git rev-parse REV`, trimmed.
-pub fn rev(dir: &Path, rev: &str) -> String {
-    git(dir, &["rev-parse", rev]).trim().to_string()
+/// A working clone of `from` (a path or a URL) at `dir/name`.
+pub fn clone(dir: &Path, from: impl AsRef<Path>, name: &str) -> PathBuf {
+    clone_with(dir, &[], from, name)
+}
+
+/// A bare clone of `from` at `dir/name`.
+pub fn clone_bare(dir: &Path, from: impl AsRef<Path>, name: &str) -> PathBuf {
+    clone_with(dir, &["--bare"], from, name)
 }
 
 /// `git clone -q FLAGS FROM DIR/NAME`; the clone's path.
@@ -134,21 +176,43 @@ pub fn clone_with(dir: &Path, flags: &[&str], from: impl AsRef<Path>, name: &str
     to
 }
 
-/// A working clone of `from` (a path or a URL) at `dir/name`.
-pub fn clone(dir: &Path, from: impl AsRef<Path>, name: &str) -> PathBuf {
-    clone_with(dir, &[], from, name)
+// Files and commits.
+
+/// Write a file (creating directories) relative to `dir`.
+pub fn write(dir: &Path, rel: &str, content: impl AsRef<[u8]>) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
 }
 
-/// A bare clone of `from` at `dir/name`.
-pub fn clone_bare(dir: &Path, from: impl AsRef<Path>, name: &str) -> PathBuf {
-    clone_with(dir, &["--bare"], from, name)
+/// Set the permission bits of `path`.
+pub fn set_mode(path: impl AsRef<Path>, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// A new, empty bare repository (main branch) at `path`.
-pub fn init_bare(path: &Path) {
-    std::fs::create_dir_all(path).unwrap();
-    git(path, &["init", "-q", "--bare", "-b", "main"]);
+/// Stage everything and commit; return the commit id.
+pub fn commit_all(dir: &Path, msg: &str) -> String {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--no-verify", "-m", msg]);
+    git(dir, &["rev-parse", "HEAD"]).trim().to_string()
 }
+
+/// Write one file and commit everything; the commit id.
+pub fn commit_file(dir: &Path, rel: &str, content: impl AsRef<[u8]>, msg: &str) -> String {
+    write(dir, rel, content);
+    commit_all(dir, msg)
+}
+
+/// Write a library `src/lib.rs` and its test `tests/t.rs` in `dir` and commit everything; the
+/// commit id.
+pub fn commit_lib_and_test(dir: &Path, lib: &str, test: &str, msg: &str) -> String {
+    write(dir, "src/lib.rs", lib);
+    write(dir, "tests/t.rs", test);
+    commit_all(dir, msg)
+}
+
+// Running a command, and what it printed.
 
 /// Run `cmd` with `input` on its standard input; its whole output.
 pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
@@ -163,26 +227,34 @@ pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// `git guard ARGS` in `dir`, whatever the outcome.
-pub fn guard(dir: &Path, args: &[&str]) -> Output {
-    guard_cmd("git-guard", dir)
-        .args(args)
-        .output()
-        .expect("git-guard runs")
+/// What a command printed on its standard output.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// `git guard ARGS` in `dir`, which must succeed.
+/// What a command printed on its standard error.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Both streams of a command's output, for a failure message.
+pub fn all(o: &Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
+/// Insist on an exit code; the standard output.
 #[track_caller]
-pub fn guard_ok(dir: &Path, args: &[&str]) -> Output {
-    let o = guard(dir, args);
-    assert_code(&o, 0);
-    o
+pub fn stdout_of(o: &Output, code: i32) -> String {
+    assert_code(o, code);
+    stdout(o)
 }
 
-/// Write one file and commit everything; the commit id.
-pub fn commit_file(dir: &Path, rel: &str, content: impl AsRef<[u8]>, msg: &str) -> String {
-    write(dir, rel, content);
-    commit_all(dir, msg)
+// Assertions that show what they looked at.
+
+/// Insist on an exit code, showing both streams when it differs.
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "{}", all(o));
 }
 
 /// Assert that `text` contains `part`, showing the text when it does not.
@@ -196,60 +268,4 @@ pub fn assert_contains(text: &str, part: &str) {
 pub fn assert_fails_with(o: &Output, part: &str) {
     assert!(!o.status.success(), "it should fail:\n{}", all(o));
     assert_contains(&all(o), part);
-}
-
-/// Set the permission bits of `path`.
-pub fn set_mode(path: impl AsRef<Path>, mode: u32) {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-/// Write a library `src/lib.rs` and its test `tests/t.rs` in `dir` and commit everything; the
-/// commit id.
-pub fn commit_lib_and_test(dir: &Path, lib: &str, test: &str, msg: &str) -> String {
-    write(dir, "src/lib.rs", lib);
-    write(dir, "tests/t.rs", test);
-    commit_all(dir, msg)
-}
-
-/// A new repository (main branch) at `dir/name`; its path.
-pub fn repo_at(dir: &Path, name: &str) -> PathBuf {
-    let repo = dir.join(name);
-    init_repo(&repo);
-    repo
-}
-
-/// A temp directory holding a policy file `policy.toml` of `text`: the directory and the file.
-pub fn tmp_with_policy(text: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let policy = tmp.path().join("policy.toml");
-    std::fs::write(&policy, text).unwrap();
-    (tmp, policy)
-}
-
-/// Insist on an exit code; the standard output.
-#[track_caller]
-pub fn stdout_of(o: &Output, code: i32) -> String {
-    assert_code(o, code);
-    stdout(o)
-}
-
-/// A temp directory and the path `repo` in it, which `make` makes into a repository.
-pub fn tmp_repo_with(make: impl FnOnce(&Path)) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    make(&dir);
-    (tmp, dir)
-}
-
-/// A temp directory with a new, empty repository `repo` in it.
-pub fn tmp_repo() -> (tempfile::TempDir, PathBuf) {
-    tmp_repo_with(init_repo)
-}
-
-/// Whether `name` resolves in the repository at `dir`.
-pub fn has_ref(dir: &Path, name: &str) -> bool {
-    git_out(dir, &["rev-parse", "-q", "--verify", name])
-        .status
-        .success()
 }

@@ -1,5 +1,6 @@
-//! Servers: bare repositories with git-guard's server hooks installed, clones of them, pushes
-//! as a named user, and snapshots of a repository's refs and objects.
+//! Servers: bare repositories with git-guard's server hooks installed (seeded, with the test
+//! policy, in a new temp directory with a clone), clones of them, pushes as a named user, the
+//! hooks run by hand, snapshots of a repository's refs and objects, and what the hooks said.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -22,15 +23,6 @@ pub fn install_server(dir: &Path, bare: &Path, extra: &[&str]) {
     args.extend_from_slice(extra);
     args.push(bare.to_str().unwrap());
     guard_ok(dir, &args);
-}
-
-/// An empty bare repository `dir/server.git` with git-guard's server hooks installed (`extra`
-/// passed to install).
-pub fn guarded_server(dir: &Path, extra: &[&str]) -> PathBuf {
-    let bare = dir.join("server.git");
-    init_bare(&bare);
-    install_server(dir, &bare, extra);
-    bare
 }
 
 /// A bare repository `dir/server.git` whose main holds one commit, made in `dir/seed`: a
@@ -95,6 +87,7 @@ pub struct Snapshot {
     pub files: Vec<String>,
 }
 
+/// The refs and objects of `repo`, to compare before and after a push.
 pub fn snapshot(repo: &Path) -> Snapshot {
     let refs = git(repo, &["for-each-ref", "--format=%(objectname) %(refname)"]);
     let objects = git(
@@ -155,6 +148,7 @@ pub fn assert_rejected(o: &Output, rule: &str, before: &Snapshot, server: &Path)
     );
 }
 
+/// The records of the server's audit log.
 pub fn audit_lines(server: &Path) -> Vec<serde_json::Value> {
     let p = server.join("guard/audit.log");
     std::fs::read_to_string(p)
