@@ -768,7 +768,9 @@ fn bad_input_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
     let plain = tmp.path().join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let e = git_guard::engine::repo::open(&plain).unwrap_err().to_string();
+    let e = git_guard::engine::repo::open(&plain)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("not a git repository") && e.contains("plain"),
         "{e}"

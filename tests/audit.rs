@@ -7,8 +7,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use git_guard::site::audit::{self, Event, ZERO_HASH};
 use git_guard::engine::policy::{AuditPolicy, Role};
+use git_guard::site::audit::{self, Event, ZERO_HASH};
 use support::git::*;
 
 fn event(n: usize) -> Event {

@@ -7,6 +7,7 @@
 //! open. Next-step commands close it. Markdown for people, JSON for tools.
 
 pub mod check;
+pub mod stats;
 
 use std::io::{self, Write};
 use std::time::Duration;
