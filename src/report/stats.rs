@@ -71,8 +71,12 @@ pub fn compute(logs: &[(String, Log)], since: Option<i64>) -> Stats {
     entries.sort_by_key(|e| e.time.unwrap_or(i64::MIN));
     s.records = entries.len();
 
-    // The time of the last switch to a release that is still current, for rollback timing.
-    let mut last_switch: Option<i64> = None;
+    // A deploy switches `current` before its reload and health steps: the first of those
+    // steps is when the new release began to serve (`switching`). A deploy that ends `done`
+    // leaves that release serving (`serving`) until a rollback by hand; one that ends
+    // `rolled-back` was undone by its own health check.
+    let mut switching: Option<i64> = None;
+    let mut serving: Option<i64> = None;
     let mut switch_to_rollback: Vec<i64> = Vec::new();
     let mut switched: u64 = 0;
     for e in entries {
@@ -102,35 +106,35 @@ pub fn compute(logs: &[(String, Log)], since: Option<i64>) -> Stats {
                 let rollback = action.starts_with("rollback");
                 let step = action.rsplit(' ').next().unwrap_or("");
                 match outcome {
-                    // The switch is the moment a release starts serving: a reload or health
-                    // step only runs after it.
                     "started" if !rollback && (step == "reload" || step == "health") => {
-                        if last_switch.is_none_or(|t| e.time.is_some_and(|et| et > t + 1)) {
-                            last_switch = e.time;
-                        }
+                        switching = switching.or(e.time);
                     }
                     "done" if rollback => {
                         s.rollbacks_manual += 1;
-                        if let (Some(from), Some(to)) = (last_switch.take(), e.time) {
+                        if let (Some(from), Some(to)) = (serving.take(), e.time) {
                             switch_to_rollback.push(to - from);
                         }
                     }
                     "done" => {
                         s.deploys += 1;
                         switched += 1;
-                        if last_switch.is_none() {
-                            last_switch = e.time;
-                        }
+                        serving = switching.take().or(e.time);
                     }
                     "rolled-back" if !rollback => {
                         s.rollbacks_automatic += 1;
                         switched += 1;
-                        if let (Some(from), Some(to)) = (last_switch.take(), e.time) {
+                        if let (Some(from), Some(to)) = (switching.take(), e.time) {
                             switch_to_rollback.push(to - from);
                         }
                     }
-                    "refused" => s.deploys_refused += 1,
-                    "failed" if !rollback => s.deploys_failed += 1,
+                    "refused" if !rollback => {
+                        s.deploys_refused += 1;
+                        switching = None;
+                    }
+                    "failed" if !rollback => {
+                        s.deploys_failed += 1;
+                        switching = None;
+                    }
                     _ => {}
                 }
             }
