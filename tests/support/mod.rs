@@ -11,3 +11,13 @@ pub mod git;
 pub mod server;
 pub mod user;
 pub mod workspace;
+
+/// A tool the test needs is not installed: in CI (`CI` set) the test fails, since `.ci/run`
+/// installs every tool the tests need; elsewhere it is skipped, saying so.
+#[track_caller]
+pub fn missing_tool(tool: &str, test: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+        panic!("{test}: {tool} is not installed, and CI must run every test (.ci/run installs it)");
+    }
+    eprintln!("SKIPPED {test}: {tool} is not installed (.ci/run installs it)");
+}

@@ -232,6 +232,8 @@ pub(crate) struct WriteOpts {
 pub(crate) enum ReportFormat {
     Md,
     Json,
+    /// The proposal card: one self-contained HTML page (no network, no script).
+    Html,
 }
 
 #[derive(clap::Args)]

@@ -407,6 +407,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let format = match format {
                 ReportFormat::Md => report::Format::Markdown,
                 ReportFormat::Json => report::Format::Json,
+                ReportFormat::Html => report::Format::Html,
             };
             report::render(&r, format, out)?;
             Ok(0)
