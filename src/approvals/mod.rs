@@ -25,8 +25,9 @@
 //! One file per job: [`record`] (the format), [`store`] (git plumbing), [`context`] (policy and
 //! identity of a command), [`flags`] (what needs a person), [`status`] (which approvals count),
 //! [`signature`], [`pushlog`] (who pushed what), [`receive`] (judging `refs/guard/` at receive),
-//! [`write`] (approve and revoke).
+//! [`write`] (approve and revoke), [`consent`] (how many approvals a risk needs).
 
+mod consent;
 mod context;
 mod flags;
 mod pushlog;
@@ -37,6 +38,7 @@ mod status;
 mod store;
 mod write;
 
+pub use consent::*;
 pub use context::*;
 pub use flags::*;
 pub use pushlog::*;

@@ -159,7 +159,9 @@ pub fn judge_ref_update(
     }
     match record.kind {
         RecordKind::Approve => {
-            if record.flags.is_empty() {
+            // A record that clears no flag is a consent approval, which only counts where the
+            // policy sets consent levels.
+            if record.flags.is_empty() && policy.approvals.one_from_risk > 5 {
                 return v(
                     "record",
                     format!("{name} approves no flag"),

@@ -92,7 +92,9 @@ pub fn approve(
         }
         req.flags.clone()
     };
-    if chosen.is_empty() {
+    // With consent levels, a commit whose flags are all approved (or that has none) can still
+    // take an approval of its own: the consent of one more person.
+    if chosen.is_empty() && policy.approvals.one_from_risk > 5 {
         return Err(refuse(
             format!(
                 "commit {} has no outstanding flag to approve",

@@ -91,6 +91,19 @@ pub trait Gate {
         repo: &gix::Repository,
         tree: ObjectId,
     ) -> Result<Option<(String, String)>>;
+
+    /// Whether `commit` has the consent (approvals of the tip) its risk needs under the
+    /// policy's consent levels.
+    fn consent(
+        &self,
+        repo: &gix::Repository,
+        policy: &Policy,
+        commit: ObjectId,
+        tree: ObjectId,
+        risk: u8,
+    ) -> Result<crate::approvals::Consent> {
+        crate::approvals::consent(repo, policy, commit, tree, risk)
+    }
 }
 
 /// Approvals and test runs as `git guard approve` and `git guard test` record them in the

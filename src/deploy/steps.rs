@@ -255,6 +255,31 @@ impl<'a> Deployer<'a> {
             );
         }
 
+        // The consent level: as many approvals of this commit as its risk needs.
+        let consent =
+            self.gate
+                .consent(self.repo, self.policy, commit, tree, verdict.risk.score)?;
+        if consent.level > 0 {
+            run.say(consent.describe())?;
+        }
+        if !consent.met {
+            return refuse(
+                run,
+                format!(
+                    "{} needs consent level {} and has {} approval{} (approve with `git guard approve {} -m WHY`)",
+                    short(&c),
+                    consent.level,
+                    consent.approvers.len(),
+                    if consent.approvers.len() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    short(&c)
+                ),
+            );
+        }
+
         // 3. The tests.
         run.step("tests", serde_json::json!({}))?;
         if let Some(reason) = self.run_tests(run, commit, tree, &lock.owner.token)? {

@@ -94,8 +94,9 @@ pub fn render_html(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         .count();
     writeln!(
         out,
-        "<section><h2>Risk {}/5</h2><p>{}</p><ul>",
+        "<section><h2>Risk {}/5</h2><p>Consent: {}.</p><p>{}</p><ul>",
         r.risk.score,
+        e(&r.consent.describe()),
         if outstanding == 0 {
             "Nothing waits for an approval.".to_string()
         } else {

@@ -104,6 +104,8 @@ pub struct Report {
     pub approvals: Vec<ApprovalLine>,
     pub test_run: Option<TestRun>,
     pub risk: Risk,
+    /// The consent level the risk sets, why, and who has consented.
+    pub consent: approvals::Consent,
     pub checklist: Vec<CheckItem>,
     pub next_steps: Vec<String>,
 }
@@ -310,6 +312,10 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
             ));
         }
     }
+    let consent = approvals::consent(repo, policy, tip, tip_tree, verdict.risk.score)?;
+    if !consent.met && !next_steps.iter().any(|s| s.contains(&*tip_short)) {
+        next_steps.push(format!("git guard approve {tip_short} -m \"WHY\""));
+    }
     next_steps.push(format!("guard-deploy deploy {tip_short}"));
 
     Ok(Report {
@@ -331,6 +337,7 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
         approvals: approvals_out,
         test_run,
         risk: verdict.risk.clone(),
+        consent,
         checklist,
         next_steps,
     })
@@ -572,6 +579,8 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "## Risk: {}/5", r.risk.score)?;
+    writeln!(out)?;
+    writeln!(out, "Consent: {}.", r.consent.describe())?;
     writeln!(out)?;
     if r.risk.reasons.is_empty() {
         writeln!(out, "No risk factors found.")?;

@@ -457,6 +457,8 @@ impl Collector<'_> {
                 require_signature: raw.approvals.require_signature.unwrap_or(false),
                 allowed_signers: non_empty_path(raw.approvals.allowed_signers),
                 allow_self_approval: raw.approvals.allow_self_approval.unwrap_or(false),
+                one_from_risk: raw.approvals.one_from_risk.unwrap_or(6),
+                two_from_risk: raw.approvals.two_from_risk.unwrap_or(6),
             },
             deploy: DeployPolicy {
                 root: non_empty_path(raw.deploy.root),

@@ -64,6 +64,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "approvals.require_signature",
     "approvals.allowed_signers",
     "approvals.allow_self_approval",
+    "approvals.one_from_risk",
+    "approvals.two_from_risk",
     "deploy",
     "deploy.root",
     "deploy.branch",
@@ -166,6 +168,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "audit.log"
         | "actors.agents_disabled_reason" => String,
         "risk.max_agent_risk" => Count(5),
+        "approvals.one_from_risk" | "approvals.two_from_risk" => Count(6),
         "deploy.health_retries" => Count(u32::MAX as u64),
         "caps.max_files"
         | "caps.max_lines"

@@ -173,6 +173,14 @@ impl Policy {
                         "allow_self_approval",
                         Value::Boolean(self.approvals.allow_self_approval),
                     ),
+                    (
+                        "one_from_risk",
+                        Value::Integer(self.approvals.one_from_risk as i64),
+                    ),
+                    (
+                        "two_from_risk",
+                        Value::Integer(self.approvals.two_from_risk as i64),
+                    ),
                 ]),
             ),
             (

@@ -282,6 +282,10 @@ pub struct ApprovalsPolicy {
     pub require_signature: bool,
     pub allowed_signers: Option<PathBuf>,
     pub allow_self_approval: bool,
+    /// The risk from which the tip commit needs one human approval to deploy (6: never).
+    pub one_from_risk: u64,
+    /// The risk from which it needs two, from different humans, or one from an admin.
+    pub two_from_risk: u64,
 }
 
 #[derive(Debug, Clone)]

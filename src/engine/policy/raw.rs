@@ -132,6 +132,8 @@ pub(super) struct RawCommands {
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub(super) struct RawApprovals {
+    pub(super) one_from_risk: Option<u64>,
+    pub(super) two_from_risk: Option<u64>,
     pub(super) require_signature: Option<bool>,
     pub(super) allowed_signers: Option<PathBuf>,
     pub(super) allow_self_approval: Option<bool>,
