@@ -42,6 +42,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tests.weakening",
     "tests.command",
     "tests.timeout_secs",
+    "tests.isolation",
+    "tests.network",
+    "tests.readable",
     "secrets",
     "secrets.builtin",
     "secrets.allow_marker",
@@ -67,6 +70,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "deploy.branch",
     "deploy.keep",
     "deploy.test_command",
+    "deploy.build_command",
     "deploy.use_recorded_tests",
     "deploy.reload_command",
     "deploy.reload_signal",
@@ -117,6 +121,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "commands" | "approvals" | "deploy" | "hooks" | "audit" => Section,
         "mode" => OneOf(&["enforce", "warn"]),
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
+        "tests.isolation" => OneOf(&["bwrap", "none"]),
         "refs.protected"
         | "refs.protected_pushers"
         | "actors.agents"
@@ -128,6 +133,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "caps.exclude"
         | "tests.paths"
         | "tests.flag_on"
+        | "tests.readable"
         | "secrets.exclude"
         | "commits.required_trailers"
         | "risk.high_risk_paths"
@@ -140,6 +146,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "paths.case_insensitive"
         | "tests.disable_markers"
         | "tests.weakening"
+        | "tests.network"
         | "secrets.builtin"
         | "approvals.require_signature"
         | "approvals.allow_self_approval"
@@ -154,6 +161,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "deploy.root"
         | "deploy.branch"
         | "deploy.test_command"
+        | "deploy.build_command"
         | "deploy.reload_command"
         | "deploy.reload_signal"
         | "deploy.pidfile"
