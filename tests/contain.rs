@@ -358,3 +358,44 @@ fn deploy_tests_are_contained_too() {
     assert_eq!(f.current().unwrap(), first, "current did not move");
     assert_eq!(git(&f.repo, &["for-each-ref", "refs/guard/"]), "");
 }
+
+#[test]
+fn readable_paths_are_read_only_and_bad_settings_are_named() {
+    let f = Fixture::new("");
+    let tools = f.outside("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    std::fs::write(tools.join("tool.sh"), "echo tool-ran\n").unwrap();
+    std::fs::write(
+        &f.policy,
+        format!(
+            "[actors]\nhumans = [\"*\"]\n[tests]\ncommand = \"sh escape.sh\"\nreadable = [\"{}\"]\n",
+            p(&tools)
+        ),
+    )
+    .unwrap();
+    let (_, tree) = f.agent_test(&format!(
+        "sh {t}/tool.sh || exit 1\necho x > {t}/tool.sh && exit 1\nexit 0\n",
+        t = p(&tools)
+    ));
+    let o = f.guard_test();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(f.recorded(tree).output_tail.contains("tool-ran"));
+    assert_eq!(
+        std::fs::read_to_string(tools.join("tool.sh")).unwrap(),
+        "echo tool-ran\n"
+    );
+
+    for (setting, says) in [
+        ("readable = [\"relative/dir\"]", "not an absolute path"),
+        ("isolation = \"docker\"", "\"bwrap\", \"none\""),
+    ] {
+        std::fs::write(
+            &f.policy,
+            format!("[tests]\ncommand = \"sh escape.sh\"\n{setting}\n"),
+        )
+        .unwrap();
+        let o = f.guard_test();
+        assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+}

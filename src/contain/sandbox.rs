@@ -245,6 +245,13 @@ fn sandbox_args(spec: &Spec<'_>) -> Result<Vec<String>> {
             "/etc/resolv.conf".into(),
         ]);
     }
+    a.extend(
+        ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    // After /tmp, so that a path under it is not hidden by the fresh one; before the
+    // writable directory, so that a readable parent does not cover it.
     for p in spec.readable {
         if !p.exists() {
             bail!(
@@ -256,23 +263,9 @@ fn sandbox_args(spec: &Spec<'_>) -> Result<Vec<String>> {
         a.extend(["--ro-bind".into(), p.clone(), p]);
     }
     a.extend(
-        [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-            &dir,
-            &dir,
-            "--chdir",
-            &dir,
-            "--remount-ro",
-            "/",
-        ]
-        .iter()
-        .map(|s| s.to_string()),
+        ["--bind", &dir, &dir, "--chdir", &dir, "--remount-ro", "/"]
+            .iter()
+            .map(|s| s.to_string()),
     );
     let path = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
     for (k, v) in base_env(path).into_iter().chain(spec.env.clone()) {

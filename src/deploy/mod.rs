@@ -2,10 +2,10 @@
 //!
 //! A deploy re-checks everything itself before anything runs, because whatever reached the
 //! repository may have skipped a hook: lock -> policy over every commit since the deployed
-//! one -> every flag approved for exactly this commit -> tests in a clean checkout -> keep the
-//! current release as the backup -> materialise the new release -> switch `current`
-//! atomically -> reload -> health check (on failure, switch back to the backup) -> prune ->
-//! optionally push. `status.json` and the audit log are written at every step.
+//! one -> every flag approved for exactly this commit -> tests, contained, in a clean checkout
+//! -> keep the current release as the backup -> materialise the new release -> build it,
+//! contained -> switch `current` atomically -> reload -> health check (on failure, switch
+//! back to the backup) -> prune -> optionally push. `status.json` and the audit log are written at every step.
 //!
 //! Root layout:
 //!
