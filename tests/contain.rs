@@ -4,8 +4,7 @@
 //! 127.0.0.1 or an agent socket, write outside its checkout, outlive the time limit, read the
 //! caller's secrets from the environment), fails each time, and the run is still recorded.
 
-mod common;
-mod support_deploy;
+mod support;
 
 use std::io::ErrorKind;
 use std::net::TcpListener;
@@ -13,8 +12,8 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
 use gix::ObjectId;
+use support::git::*;
 
 const SECRET_ENV: &str = "tok-4f1c9e2b7a";
 const SSH_KEY: &str = "PRIVATE-KEY-8d2e61";
@@ -30,21 +29,30 @@ struct Fixture {
     _agent: UnixListener,
 }
 
-fn bwrap_is_there() {
-    // CI installs bubblewrap (.ci/run); everywhere it must be there for these tests to mean
-    // anything, so a missing one fails rather than skips.
+/// Whether bubblewrap is there; without it a test fails in CI (`.ci/run` installs it) and is
+/// skipped elsewhere, saying so.
+#[track_caller]
+fn bwrap_is_there() -> bool {
     let o = std::process::Command::new("bwrap")
         .arg("--version")
         .output();
-    assert!(
-        o.is_ok_and(|o| o.status.success()),
-        "bubblewrap (bwrap) is needed: apt-get install bubblewrap"
-    );
+    let there = o.is_ok_and(|o| o.status.success());
+    if !there {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("contain")
+            .to_string();
+        support::missing_tool("bubblewrap (bwrap)", &test);
+    }
+    there
 }
 
 impl Fixture {
-    fn new(tests: &str) -> Fixture {
-        bwrap_is_there();
+    /// `None` (the test is skipped, or fails in CI) without bubblewrap.
+    fn new(tests: &str) -> Option<Fixture> {
+        if !bwrap_is_there() {
+            return None;
+        }
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("repo");
         init_repo(&repo);
@@ -63,14 +71,14 @@ impl Fixture {
             format!("[actors]\nhumans = [\"*\"]\n[tests]\ncommand = \"sh escape.sh\"\n{tests}\n"),
         )
         .unwrap();
-        Fixture {
+        Some(Fixture {
             tmp,
             repo,
             home,
             policy,
             agent_sock,
             _agent: agent,
-        }
+        })
     }
 
     /// Commit `escape.sh` as the agent would; returns (commit, tree).
@@ -136,7 +144,9 @@ fn p(path: &Path) -> String {
 
 #[test]
 fn a_test_cannot_approve_its_own_commit_or_write_the_repository() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let repo = p(&f.repo);
     let script = format!(
         "cd {repo} || exit 1\n\
@@ -153,7 +163,9 @@ fn a_test_cannot_approve_its_own_commit_or_write_the_repository() {
 
 #[test]
 fn a_test_cannot_read_the_callers_home_or_keys() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let script = format!(
         "cat {home}/.ssh/id_ed25519 && exit 0\n\
          cat \"$HOME/.ssh/id_ed25519\" && exit 0\n\
@@ -167,7 +179,9 @@ fn a_test_cannot_read_the_callers_home_or_keys() {
 
 #[test]
 fn a_test_cannot_reach_a_service_on_loopback_or_an_agent_socket() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -191,7 +205,9 @@ fn a_test_cannot_reach_a_service_on_loopback_or_an_agent_socket() {
 
 #[test]
 fn a_test_cannot_write_outside_its_checkout() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let out = f.outside("outside.txt");
     let script = format!(
         "echo x > {out} && exit 0\n\
@@ -244,7 +260,9 @@ fn assert_none_left(marker: &str) {
 
 #[test]
 fn no_process_of_a_test_outlives_the_time_limit() {
-    let f = Fixture::new("timeout_secs = 1");
+    let Some(f) = Fixture::new("timeout_secs = 1") else {
+        return;
+    };
     let marker = "4242.4201";
     let script = format!(
         "setsid sh -c 'sleep {marker}' &\n\
@@ -258,7 +276,9 @@ fn no_process_of_a_test_outlives_the_time_limit() {
 
 #[test]
 fn no_process_of_a_test_outlives_its_end() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let marker = "4242.4202";
     let script = format!("setsid sh -c 'sleep {marker}' &\nexit 1\n");
     f.fails_and_is_recorded(&script);
@@ -267,7 +287,9 @@ fn no_process_of_a_test_outlives_its_end() {
 
 #[test]
 fn a_test_sees_no_secret_of_the_callers_environment() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let script = format!(
         "env | grep -F {SECRET_ENV} && exit 0\n\
          test -n \"$GUARD_SECRET_TOKEN\" && exit 0\n\
@@ -280,7 +302,9 @@ fn a_test_sees_no_secret_of_the_callers_environment() {
 
 #[test]
 fn without_bubblewrap_the_run_is_refused_not_run_uncontained() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let marker = f.outside("ran.txt");
     let (_, tree) = f.agent_test(&format!("echo ran > {}\n", p(&marker)));
     let o = guard_cmd("git-guard", &f.repo)
@@ -304,7 +328,9 @@ fn without_bubblewrap_the_run_is_refused_not_run_uncontained() {
 
 #[test]
 fn isolation_none_is_the_policys_explicit_choice() {
-    let f = Fixture::new("isolation = \"none\"");
+    let Some(f) = Fixture::new("isolation = \"none\"") else {
+        return;
+    };
     let marker = f.outside("ran.txt");
     let (_, tree) = f.agent_test(&format!(
         "echo ran > {}\ntest -z \"$GUARD_SECRET_TOKEN\"\n",
@@ -320,8 +346,10 @@ fn isolation_none_is_the_policys_explicit_choice() {
 
 #[test]
 fn deploy_tests_are_contained_too() {
-    bwrap_is_there();
-    let f = support_deploy::Fixture::new(
+    if !bwrap_is_there() {
+        return;
+    }
+    let f = support::deploy::Fixture::new(
         "reload_command = \"true\"\nhealth_command = \"true\"\n",
         "command = \"sh escape.sh\"",
     );
@@ -361,7 +389,9 @@ fn deploy_tests_are_contained_too() {
 
 #[test]
 fn readable_paths_are_read_only_and_bad_settings_are_named() {
-    let f = Fixture::new("");
+    let Some(f) = Fixture::new("") else {
+        return;
+    };
     let tools = f.outside("tools");
     std::fs::create_dir_all(&tools).unwrap();
     std::fs::write(tools.join("tool.sh"), "echo tool-ran\n").unwrap();
