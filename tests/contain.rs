@@ -429,3 +429,20 @@ fn readable_paths_are_read_only_and_bad_settings_are_named() {
         assert!(stderr(&o).contains(says), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn the_network_is_there_only_when_the_policy_allows_it() {
+    let Some(f) = Fixture::new("network = true") else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (_, tree) = f.agent_test(&format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port}' || exit 1\n"
+    ));
+    let o = f.guard_test();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(f.recorded(tree).passed);
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_ok(), "the allowed connection arrived");
+}
