@@ -446,3 +446,25 @@ fn the_network_is_there_only_when_the_policy_allows_it() {
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_ok(), "the allowed connection arrived");
 }
+
+#[test]
+fn a_deploy_without_bubblewrap_fails_closed_and_current_stays() {
+    let f =
+        support::deploy::Fixture::new("reload_command = \"true\"\nhealth_command = \"true\"\n", "");
+    f.expect(&["deploy", "main"], 0);
+    let first = f.current().unwrap();
+    f.set_policy(
+        "reload_command = \"true\"\nhealth_command = \"true\"\nbuild_command = \"true\"\n",
+        "command = \"true\"",
+    );
+    f.commit(2);
+    let o = f
+        .cmd(&["deploy", "main"])
+        .env("GIT_GUARD_BWRAP", f.tmp.path().join("no-such-bwrap"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("cannot contain"), "{}", stdout(&o));
+    assert_eq!(f.current().unwrap(), first);
+    assert_eq!(f.status_json()["step"], "tests");
+}
