@@ -564,8 +564,12 @@ fn a_test_over_its_time_limit_is_killed_with_everything_it_started() {
     let marker = f.work.parent().unwrap().join("child.pid");
     // The command leaves a grandchild behind; the time limit must take it down too.
     let cmd = format!("sleep 300 & echo $! > {}; wait", marker.display());
+    // Uncontained (the policy's explicit choice), so the marker can be written outside the
+    // checkout; tests/contain.rs shows the same of a contained run.
+    let none = policy("[tests]\nisolation = \"none\"\n");
     let run = git_guard::contain::testrun::run(
         &repo,
+        &none,
         "HEAD",
         &cmd,
         std::time::Duration::from_secs(1),

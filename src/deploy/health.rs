@@ -1,10 +1,10 @@
 //! After the switch: reload the service (a command, or a signal to a pidfile) and check its
-//! health (a command or an HTTP GET, with retries within a time limit); and the check of
+//! health (a command, or an `http://` or `https://` GET through ureq with rustls, with retries
+//! within a time limit); and the check of
 //! these settings before a run starts.
 //!
 //! It may not switch `current` or decide a rollback: it reports, the pipeline acts.
 
-use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -16,63 +16,54 @@ use super::shell::{run_shell, with_tail};
 use super::steps::Run;
 use crate::engine::policy::Policy;
 
-/// GET an `http://` URL; `Ok(())` on a 2xx answer.
+/// GET an `http://` or `https://` URL; `Ok(())` on a 2xx answer. Redirects are not followed
+/// (a 3xx is not healthy) and no proxy from the environment is used: the check is of the
+/// service itself. `https://` is verified against the Mozilla roots (webpki-roots).
 pub(super) fn http_get(url: &str, limit: Duration) -> std::result::Result<(), String> {
-    use std::net::{TcpStream, ToSocketAddrs as _};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr_text = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
-    };
+    http_get_with_roots(url, limit, None)
+}
+
+/// [`http_get`], trusting exactly `roots` (DER certificates) for `https://` when given.
+pub(super) fn http_get_with_roots(
+    url: &str,
+    limit: Duration,
+    roots: Option<&[Vec<u8>]>,
+) -> std::result::Result<(), String> {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig};
     let limit = limit.max(Duration::from_millis(10));
-    let addrs: Vec<_> = addr_text
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
-        .collect();
-    let mut last = format!("{authority} has no address");
-    for addr in addrs {
-        let mut s = match TcpStream::connect_timeout(&addr, limit) {
-            Ok(s) => s,
-            Err(e) => {
-                last = format!("cannot connect to {addr}: {e}");
-                continue;
-            }
-        };
-        let _ = s.set_read_timeout(Some(limit));
-        let _ = s.set_write_timeout(Some(limit));
-        let req = format!(
-            "GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: guard-deploy\r\nConnection: close\r\n\r\n"
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(limit))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .user_agent("guard-deploy");
+    if let Some(roots) = roots {
+        let certs: Vec<Certificate<'static>> = roots
+            .iter()
+            .map(|der| Certificate::from_der(der).to_owned())
+            .collect();
+        config = config.tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&certs))
+                .build(),
         );
-        s.write_all(req.as_bytes())
-            .map_err(|e| format!("cannot send to {addr}: {e}"))?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 512];
-        while !head.contains(&b'\n') && head.len() < 4096 {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-                Err(e) => return Err(format!("no answer from {url}: {e}")),
+    }
+    let agent: ureq::Agent = config.build().into();
+    match agent.get(url).call() {
+        Ok(resp) => {
+            let st = resp.status();
+            if st.is_success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{url} answered `{} {}`",
+                    st.as_u16(),
+                    st.canonical_reason().unwrap_or("")
+                ))
             }
         }
-        let line = String::from_utf8_lossy(&head);
-        let line = line.lines().next().unwrap_or_default();
-        let code = line.split_whitespace().nth(1).unwrap_or_default();
-        return if line.starts_with("HTTP/") && code.starts_with('2') && code.len() == 3 {
-            Ok(())
-        } else if line.is_empty() {
-            Err(format!("{url} closed without an answer"))
-        } else {
-            Err(format!("{url} answered `{line}`"))
-        };
+        Err(e) => Err(format!("{url}: {e}")),
     }
-    Err(last)
 }
 
 pub(super) fn parse_signal(s: &str) -> Result<Signal> {
@@ -90,11 +81,8 @@ pub fn validate(policy: &Policy) -> Result<()> {
         // Nothing to reload is allowed: a static site served from `current`.
     }
     if let Some(url) = &d.health_url {
-        if !url.starts_with("http://") {
-            bail!(
-                "deploy.health_url {url:?}: only http:// URLs are supported (use \
-                 deploy.health_command with curl for https)"
-            );
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("deploy.health_url {url:?}: only http:// and https:// URLs are supported");
         }
     }
     Ok(())

@@ -2,10 +2,10 @@
 //!
 //! A deploy re-checks everything itself before anything runs, because whatever reached the
 //! repository may have skipped a hook: lock -> policy over every commit since the deployed
-//! one -> every flag approved for exactly this commit -> tests in a clean checkout -> keep the
-//! current release as the backup -> materialise the new release -> switch `current`
-//! atomically -> reload -> health check (on failure, switch back to the backup) -> prune ->
-//! optionally push. `status.json` and the audit log are written at every step.
+//! one -> every flag approved for exactly this commit -> tests, contained, in a clean checkout
+//! -> keep the current release as the backup -> materialise the new release -> build it,
+//! contained -> switch `current` atomically -> reload -> health check (on failure, switch
+//! back to the backup) -> prune -> optionally push. `status.json` and the audit log are written at every step.
 //!
 //! Root layout:
 //!
@@ -39,6 +39,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use gix::ObjectId;
 
+use crate::contain::testrun::TestRun;
 use crate::engine::identity::Actor;
 use crate::engine::policy::Policy;
 use crate::engine::verdict::Finding;
@@ -62,6 +63,7 @@ pub const STEPS: &[&str] = &[
     "tests",
     "materialise",
     "materialise-rename",
+    "build",
     "switch",
     "switch-rename",
     "reload",
@@ -84,13 +86,9 @@ pub trait Gate {
         flags: &[Finding],
     ) -> Result<Vec<Finding>>;
 
-    /// The latest recorded passing test run of exactly `tree`: (its command, one line
-    /// describing it).
-    fn recorded_pass(
-        &self,
-        repo: &gix::Repository,
-        tree: ObjectId,
-    ) -> Result<Option<(String, String)>>;
+    /// The latest recorded passing test run of exactly `tree`; the pipeline checks its
+    /// command, materialiser and isolation before it accepts it.
+    fn recorded_pass(&self, repo: &gix::Repository, tree: ObjectId) -> Result<Option<TestRun>>;
 
     /// Whether `commit` has the consent (approvals of the tip) its risk needs under the
     /// policy's consent levels.
@@ -122,13 +120,8 @@ impl Gate for RepoGate<'_> {
         crate::approvals::unapproved_among(repo, self.policy, commit, flags)
     }
 
-    fn recorded_pass(
-        &self,
-        repo: &gix::Repository,
-        tree: ObjectId,
-    ) -> Result<Option<(String, String)>> {
-        Ok(crate::contain::testrun::recorded_pass(repo, tree)?
-            .map(|r| (r.command.clone(), r.describe())))
+    fn recorded_pass(&self, repo: &gix::Repository, tree: ObjectId) -> Result<Option<TestRun>> {
+        crate::contain::testrun::recorded_pass(repo, tree)
     }
 }
 
@@ -175,7 +168,7 @@ impl Layout {
 pub enum Outcome {
     /// The release is current, reloaded and healthy.
     Done { release: String },
-    /// Refused before anything changed (policy, approvals, tests).
+    /// Refused before `current` changed (policy, approvals, tests, build).
     Refused { reason: String },
     /// Switched, failed reload or health, switched back to the backup.
     RolledBack { reason: String },

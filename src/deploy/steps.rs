@@ -16,13 +16,14 @@ use super::lock::{Lock, acquire_lock};
 use super::records::{
     ReleaseMeta, Status, prune, read_current, read_meta, read_status, switch_current, write_meta,
 };
-use super::shell::run_shell;
 use super::util::{now_utc, short, write_atomic};
 use super::{Deployer, Outcome, validate};
 use crate::contain::release;
+use crate::contain::sandbox::{self, Spec};
+use crate::contain::testrun::TestRun;
 use crate::engine::identity::Actor;
 use crate::engine::model::{self, ModelOptions};
-use crate::engine::policy::Policy;
+use crate::engine::policy::{Isolation, Policy};
 use crate::engine::verdict::{self, Finding, Verdict};
 use crate::site::audit;
 
@@ -320,6 +321,26 @@ impl<'a> Deployer<'a> {
             m.files, m.symlinks, m.bytes
         ))?;
 
+        // Build it in place, contained, before anything points at it.
+        if self.policy.deploy.build_command.is_some() {
+            run.step("build", serde_json::json!({ "release": &id }))?;
+            if let Some(reason) = self.build(run, &id, &c)? {
+                meta.state = "failed".into();
+                meta.reason = Some(reason.clone());
+                write_meta(&self.layout, &meta)?;
+                return refuse(
+                    run,
+                    format!(
+                        "{reason}; current is still {}",
+                        current
+                            .as_deref()
+                            .map(|p| format!("releases/{p}"))
+                            .unwrap_or_else(|| "unset".into())
+                    ),
+                );
+            }
+        }
+
         // Switch `current`.
         run.step(
             "switch",
@@ -439,16 +460,19 @@ impl<'a> Deployer<'a> {
                 .filter(|s| !s.trim().is_empty())
         });
         if self.policy.deploy.use_recorded_tests {
-            // A recorded run counts only when it ran the command this deploy would run.
-            if let Some((ran, rec)) = self.gate.recorded_pass(self.repo, tree)? {
-                if cmd.as_deref().is_none_or(|c| c == ran) {
-                    run.say(format!("tests: using the recorded passing run: {rec}"))?;
-                    return Ok(None);
+            if let Some(rec) = self.gate.recorded_pass(self.repo, tree)? {
+                match recorded_run_differs(&rec, cmd.as_deref(), self.policy) {
+                    None => {
+                        run.say(format!(
+                            "tests: using the recorded passing run: {}",
+                            rec.describe()
+                        ))?;
+                        return Ok(None);
+                    }
+                    Some(why) => run.say(format!(
+                        "tests: the recorded passing run of this tree {why}: running the tests"
+                    ))?,
                 }
-                run.say(format!(
-                    "tests: the recorded passing run of this tree ran `{ran}`, not the \
-                     configured command: running the tests"
-                ))?;
             }
         }
         let Some(cmd) = cmd else {
@@ -457,23 +481,66 @@ impl<'a> Deployer<'a> {
         };
         let dir = self.layout.releases().join(format!(".test-{token}"));
         release::materialise(self.repo, commit, &dir, &mut || {})?;
-        let limit = Duration::from_secs(self.policy.tests.timeout_secs.max(1));
         run.say(format!(
-            "tests: running `{cmd}` in a clean checkout of {}",
+            "tests: running `{cmd}` contained ({}) in a clean checkout of {}",
+            isolation_name(self.policy),
             short(&commit.to_string())
         ))?;
-        let ran = run_shell(&cmd, &dir, &[("GUARD_COMMIT", commit.to_string())], limit);
+        let spec = Spec::from_policy(self.policy, &cmd, &dir)
+            .with_env("GUARD_COMMIT", commit.to_string())
+            .with_env("GIT_GUARD_TEST_COMMIT", commit.to_string())
+            .with_env("GIT_GUARD_TEST_TREE", tree.to_string());
+        let ran = sandbox::run(&spec);
         let _ = std::fs::remove_dir_all(&dir);
-        let ran = ran?;
-        if ran.ok {
+        let mut ran = ran?;
+        if ran.ok() {
             run.say("tests: passed")?;
             Ok(None)
         } else {
-            if !ran.tail.is_empty() {
-                writeln!(run.out, "{}", ran.tail)?;
+            let tail = ran.tail_lines(20)?;
+            if !tail.is_empty() {
+                writeln!(run.out, "{tail}")?;
             }
-            Ok(Some(format!("the tests failed (`{cmd}`: {})", ran.how)))
+            Ok(Some(format!(
+                "the tests failed (`{cmd}`: {})",
+                ran.how(spec.timeout)
+            )))
         }
+    }
+
+    /// `deploy.build_command` in the new release, contained like the tests; `Some(reason)`
+    /// when it failed.
+    pub(super) fn build(
+        &self,
+        run: &mut Run<'_, '_>,
+        id: &str,
+        commit: &str,
+    ) -> Result<Option<String>> {
+        let Some(cmd) = self.policy.deploy.build_command.as_deref() else {
+            return Ok(None);
+        };
+        let dir = self.layout.release(id);
+        run.say(format!(
+            "build: running `{cmd}` contained ({}) in releases/{id}",
+            isolation_name(self.policy)
+        ))?;
+        let spec = Spec::from_policy(self.policy, cmd, &dir)
+            .with_env("GUARD_COMMIT", commit)
+            .with_env("GUARD_RELEASE", id)
+            .with_env("GUARD_RELEASE_DIR", dir.display().to_string());
+        let mut ran = sandbox::run(&spec)?;
+        if ran.ok() {
+            run.say("build: passed")?;
+            return Ok(None);
+        }
+        let tail = ran.tail_lines(20)?;
+        if !tail.is_empty() {
+            writeln!(run.out, "{tail}")?;
+        }
+        Ok(Some(format!(
+            "the build failed (`{cmd}`: {})",
+            ran.how(spec.timeout)
+        )))
     }
 
     pub(super) fn new_release_id(&self, commit: &str) -> String {
@@ -514,4 +581,43 @@ pub fn policy_check(
     let unit = model::range(repo, &spec, opts)
         .with_context(|| format!("cannot build the changes of {spec}"))?;
     Ok(crate::engine::judge_units(policy, actor, vec![unit]))
+}
+
+/// Why a recorded passing run does not stand for running the tests now, if it does not: it
+/// ran another command, saw a checkout another materialiser wrote (so its files may differ
+/// from the release's), or ran less contained than the policy now asks.
+pub(super) fn recorded_run_differs(
+    rec: &TestRun,
+    cmd: Option<&str>,
+    policy: &Policy,
+) -> Option<String> {
+    if cmd.is_some_and(|c| c != rec.command) {
+        return Some(format!("ran `{}`, not the configured command", rec.command));
+    }
+    if rec.materialiser != release::MATERIALISER {
+        return Some(format!(
+            "saw a checkout written by {}, not by the release materialiser {}",
+            if rec.materialiser.is_empty() {
+                "an unrecorded materialiser"
+            } else {
+                rec.materialiser.as_str()
+            },
+            release::MATERIALISER
+        ));
+    }
+    let want = isolation_name(policy);
+    if want != "none" && rec.isolation != want {
+        return Some(format!(
+            "ran with isolation {:?}, not {want:?} (tests.isolation)",
+            rec.isolation
+        ));
+    }
+    None
+}
+
+fn isolation_name(policy: &Policy) -> &'static str {
+    match policy.tests.isolation {
+        Isolation::Bwrap => "bwrap",
+        Isolation::None => "none",
+    }
 }

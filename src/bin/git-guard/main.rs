@@ -356,7 +356,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 "passed".to_string()
             } else if run.timed_out {
                 format!(
-                    "timed out after {} s (process group killed)",
+                    "timed out after {} s (every process it started was ended)",
                     run.timeout_secs
                 )
             } else {
@@ -368,8 +368,13 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             };
             writeln!(
                 out,
-                "git-guard test: {verdict}: `{}` on {} (tree {}) in {} ms; recorded as {}{}",
+                "git-guard test: {verdict}: `{}` ({}) on {} (tree {}) in {} ms; recorded as {}{}",
                 run.command,
+                if run.isolation == "bwrap" {
+                    "contained by bwrap"
+                } else {
+                    "uncontained: tests.isolation = \"none\""
+                },
                 &run.commit[..12],
                 &run.tree[..12],
                 run.duration_ms,

@@ -305,6 +305,26 @@ impl Collector<'_> {
 
         // tests
         let test_paths = self.paths("tests.paths", raw.tests.paths, d::TEST_PATHS, ci);
+        // Paths a contained run may read are bound at the same place: only absolute ones mean
+        // the same thing to the sandbox and to the reader of the policy.
+        let mut tests_readable = Vec::new();
+        for p in raw.tests.readable.clone().unwrap_or_default() {
+            let span = p.span();
+            let path = PathBuf::from(p.into_inner());
+            if path.is_absolute() {
+                tests_readable.push(path);
+            } else {
+                self.at(
+                    span,
+                    "tests.readable",
+                    format!(
+                        "{:?} is not an absolute path (hint: write it from /, as the sandbox \
+                         binds it at the same place)",
+                        path.display().to_string()
+                    ),
+                );
+            }
+        }
         let mut flag_on = Vec::new();
         match raw.tests.flag_on {
             Some(list) => {
@@ -433,6 +453,9 @@ impl Collector<'_> {
                 weakening: raw.tests.weakening.unwrap_or(true),
                 command: raw.tests.command.filter(|s| !s.trim().is_empty()),
                 timeout_secs: raw.tests.timeout_secs.unwrap_or(600),
+                isolation: raw.tests.isolation.unwrap_or_default(),
+                network: raw.tests.network.unwrap_or(false),
+                readable: tests_readable,
             },
             secrets: SecretsPolicy {
                 builtin: raw.secrets.builtin.unwrap_or(true),
@@ -465,6 +488,7 @@ impl Collector<'_> {
                 branch: raw.deploy.branch.unwrap_or_else(|| "main".into()),
                 keep: raw.deploy.keep.unwrap_or(5),
                 test_command: raw.deploy.test_command.filter(|s| !s.trim().is_empty()),
+                build_command: raw.deploy.build_command.filter(|s| !s.trim().is_empty()),
                 use_recorded_tests: raw.deploy.use_recorded_tests.unwrap_or(true),
                 reload_command: raw.deploy.reload_command.filter(|s| !s.trim().is_empty()),
                 reload_signal,

@@ -44,6 +44,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tests.weakening",
     "tests.command",
     "tests.timeout_secs",
+    "tests.isolation",
+    "tests.network",
+    "tests.readable",
     "secrets",
     "secrets.builtin",
     "secrets.allow_marker",
@@ -71,6 +74,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "deploy.branch",
     "deploy.keep",
     "deploy.test_command",
+    "deploy.build_command",
     "deploy.use_recorded_tests",
     "deploy.reload_command",
     "deploy.reload_signal",
@@ -121,6 +125,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "commands" | "approvals" | "deploy" | "hooks" | "audit" => Section,
         "mode" => OneOf(&["enforce", "warn"]),
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
+        "tests.isolation" => OneOf(&["bwrap", "none"]),
         "refs.protected"
         | "refs.protected_pushers"
         | "actors.agents"
@@ -132,6 +137,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "caps.exclude"
         | "tests.paths"
         | "tests.flag_on"
+        | "tests.readable"
         | "secrets.exclude"
         | "commits.required_trailers"
         | "risk.high_risk_paths"
@@ -144,6 +150,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "paths.case_insensitive"
         | "tests.disable_markers"
         | "tests.weakening"
+        | "tests.network"
         | "secrets.builtin"
         | "approvals.require_signature"
         | "approvals.allow_self_approval"
@@ -159,6 +166,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "deploy.root"
         | "deploy.branch"
         | "deploy.test_command"
+        | "deploy.build_command"
         | "deploy.reload_command"
         | "deploy.reload_signal"
         | "deploy.pidfile"

@@ -119,6 +119,24 @@ impl Policy {
                     ("weakening", Value::Boolean(self.tests.weakening)),
                     ("command", opt(&self.tests.command)),
                     ("timeout_secs", int(self.tests.timeout_secs)),
+                    (
+                        "isolation",
+                        text(match self.tests.isolation {
+                            Isolation::Bwrap => "bwrap",
+                            Isolation::None => "none",
+                        }),
+                    ),
+                    ("network", Value::Boolean(self.tests.network)),
+                    (
+                        "readable",
+                        Value::Array(
+                            self.tests
+                                .readable
+                                .iter()
+                                .map(|p| Value::String(p.display().to_string()))
+                                .collect(),
+                        ),
+                    ),
                 ]),
             ),
             (
@@ -190,6 +208,7 @@ impl Policy {
                     ("branch", text(&d.branch)),
                     ("keep", int(d.keep as u64)),
                     ("test_command", opt(&d.test_command)),
+                    ("build_command", opt(&d.build_command)),
                     ("use_recorded_tests", Value::Boolean(d.use_recorded_tests)),
                     ("reload_command", opt(&d.reload_command)),
                     ("reload_signal", text(&d.reload_signal)),

@@ -231,6 +231,17 @@ pub const CHANGE_KIND_NAMES: &[&str] = &[
     "mode-change",
 ];
 
+/// How the agent's tests and builds are contained (`tests.isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// bubblewrap: user, mount, pid, network and ipc namespaces; refuse to run without it.
+    #[default]
+    Bwrap,
+    /// No containment at all: only for a machine that is itself a throwaway sandbox.
+    None,
+}
+
 #[derive(Debug, Clone)]
 pub struct TestsPolicy {
     pub paths: PathPatterns,
@@ -240,6 +251,11 @@ pub struct TestsPolicy {
     pub weakening: bool,
     pub command: Option<String>,
     pub timeout_secs: u64,
+    pub isolation: Isolation,
+    /// Whether contained runs may use the network (they get none by default).
+    pub network: bool,
+    /// Absolute paths contained runs may read (toolchains), bound read-only.
+    pub readable: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +310,7 @@ pub struct DeployPolicy {
     pub branch: String,
     pub keep: usize,
     pub test_command: Option<String>,
+    pub build_command: Option<String>,
     pub use_recorded_tests: bool,
     pub reload_command: Option<String>,
     pub reload_signal: String,

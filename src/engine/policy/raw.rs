@@ -86,6 +86,9 @@ pub(super) struct RawTests {
     pub(super) weakening: Option<bool>,
     pub(super) command: Option<String>,
     pub(super) timeout_secs: Option<u64>,
+    pub(super) isolation: Option<Isolation>,
+    pub(super) network: Option<bool>,
+    pub(super) readable: Option<SList>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -146,6 +149,7 @@ pub(super) struct RawDeploy {
     pub(super) branch: Option<String>,
     pub(super) keep: Option<usize>,
     pub(super) test_command: Option<String>,
+    pub(super) build_command: Option<String>,
     pub(super) use_recorded_tests: Option<bool>,
     pub(super) reload_command: Option<String>,
     pub(super) reload_signal: Option<Spanned<String>>,
