@@ -40,6 +40,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tests.flag_on",
     "tests.disable_markers",
     "tests.weakening",
+    "tests.runner",
+    "tests.cheats",
     "tests.command",
     "tests.timeout_secs",
     "secrets",
@@ -140,6 +142,8 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "paths.case_insensitive"
         | "tests.disable_markers"
         | "tests.weakening"
+        | "tests.runner"
+        | "tests.cheats"
         | "secrets.builtin"
         | "approvals.require_signature"
         | "approvals.allow_self_approval"
