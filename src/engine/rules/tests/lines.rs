@@ -84,7 +84,7 @@ fn counters() -> &'static (Regex, Regex) {
 pub(super) fn disabled(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<Finding>) {
     let mut scan = LineScan::default();
     for (origin, fc) in ctx.all_changes() {
-        if parsed.contains(fc.path()) {
+        if parsed.contains(fc.path()) || is_document(fc.path()) {
             continue;
         }
         // Added lines are read from the commits; the cumulative change adds nothing new.
@@ -109,6 +109,15 @@ pub(super) fn disabled(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<
             );
         }
     }
+}
+
+/// Documents (`README.md`, `CHANGES.rst`, ...): their examples are not the tests.
+fn is_document(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("md" | "markdown" | "rst" | "txt" | "adoc" | "html" | "htm")
+    )
 }
 
 /// Lines of test functions and assertions one file gained and lost over the unit's commits.
@@ -138,7 +147,9 @@ pub fn test_counts(ctx: &Context<'_>, parsed: &HashSet<&str>) -> BTreeMap<String
     let mut counts: BTreeMap<String, TestCounts> = ctx
         .all_changes()
         .filter(|(origin, fc)| *origin != Origin::Cumulative && !fc.binary)
-        .filter(|(_, fc)| !fc.removed_lines.is_empty() && !parsed.contains(fc.path()))
+        .filter(|(_, fc)| {
+            !fc.removed_lines.is_empty() && !parsed.contains(fc.path()) && !is_document(fc.path())
+        })
         .map(|(_, fc)| (fc.path().to_string(), TestCounts::default()))
         .collect();
     if counts.is_empty() {

@@ -78,7 +78,45 @@ pub fn is_runner_file(path: &str) -> bool {
     kind(path).is_some()
 }
 
+/// A line that runs tests in a Makefile or CI file.
+fn runs(l: &str) -> bool {
+    const RUNS: &[&str] = &[
+        "cargo test",
+        "cargo nextest",
+        "pytest",
+        "npm test",
+        "npm run test",
+        "yarn test",
+        "pnpm test",
+        "go test",
+        "mvn test",
+        "mvn verify",
+        "gradle test",
+        "gradlew test",
+        "jest",
+        "vitest",
+        "tox",
+        "make test",
+        "make check",
+    ];
+    RUNS.iter().any(|r| l.contains(r))
+}
+
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    // Test commands that moved from one CI file to another (Travis to Actions) are not lost.
+    let ci = || {
+        ctx.unit
+            .cumulative
+            .iter()
+            .filter(|fc| matches!(fc.paths().find_map(kind), Some(Kind::Ci | Kind::Make)))
+    };
+    let removed: usize = ci()
+        .map(|fc| fc.removed_lines.iter().filter(|l| runs(l)).count())
+        .sum();
+    let added: usize = ci()
+        .map(|fc| fc.added_lines.iter().filter(|l| runs(&l.text)).count())
+        .sum();
+    let ci_lost = removed > added;
     for fc in &ctx.unit.cumulative {
         let Some(k) = fc.paths().find_map(kind) else {
             continue;
@@ -94,7 +132,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             Kind::Cargo => cargo(&old, &new, &mut found),
             Kind::PyProject => pyproject(&old, &new, &mut found),
             Kind::PyIni => py_ini(&old, &new, &mut found),
-            _ => lines(k, fc, &mut found),
+            _ => lines(k, fc, ci_lost, &mut found),
         }
         for (message, before, after) in found {
             out.push(
@@ -318,14 +356,30 @@ fn cargo(old: &str, new: &str, found: &mut Found) {
             .collect()
     };
     let (o, n) = (parse(old), parse(new));
+    let (old_targets, new_targets) = (targets(&o), targets(&n));
+    // `cargo package` rewrites a manifest with every target listed and `autotests = false`:
+    // targets newly listed are new to the manifest, not tests switched off.
+    let listed_now = new_targets.len() > old_targets.len();
+    let known = |fact: &str| {
+        let target = fact.split(':').next().unwrap_or("");
+        match target.strip_prefix("[[test]] ") {
+            Some(name) => old_targets.contains(name),
+            None => {
+                !fact.starts_with("[[bin]]") || old.contains(target.trim_start_matches("[[bin]] "))
+            }
+        }
+    };
     for fact in facts(&n).difference(&facts(&o)) {
+        if fact == "package.autotests = false" && listed_now || !known(fact) {
+            continue;
+        }
         found.push((
             format!("Cargo.toml sets `{fact}`"),
             None,
             Some(fact.clone()),
         ));
     }
-    for gone in targets(&o).difference(&targets(&n)) {
+    for gone in old_targets.difference(&new_targets) {
         found.push((
             format!("Cargo.toml drops the test target `{gone}`"),
             Some(format!("[[test]] name = \"{gone}\"")),
@@ -484,7 +538,7 @@ fn py_ini(old: &str, new: &str, found: &mut Found) {
 }
 
 /// Line-level kinds: what the added and removed lines say.
-fn lines(k: Kind, fc: &FileChange, found: &mut Found) {
+fn lines(k: Kind, fc: &FileChange, ci_lost: bool, found: &mut Found) {
     let pats: &[&str] = match k {
         Kind::JsConfig => JS_KEYS,
         Kind::Conftest => &[
@@ -575,31 +629,9 @@ fn lines(k: Kind, fc: &FileChange, found: &mut Found) {
         ));
     }
     if matches!(k, Kind::Make | Kind::Ci) {
-        let runs = |l: &str| {
-            const RUNS: &[&str] = &[
-                "cargo test",
-                "cargo nextest",
-                "pytest",
-                "npm test",
-                "npm run test",
-                "yarn test",
-                "pnpm test",
-                "go test",
-                "mvn test",
-                "mvn verify",
-                "gradle test",
-                "gradlew test",
-                "jest",
-                "vitest",
-                "tox",
-                "make test",
-                "make check",
-            ];
-            RUNS.iter().any(|r| l.contains(r))
-        };
         let removed = fc.removed_lines.iter().filter(|l| runs(l)).count();
         let added = fc.added_lines.iter().filter(|l| runs(&l.text)).count();
-        if removed > added {
+        if removed > added && ci_lost {
             let first = fc
                 .removed_lines
                 .iter()
