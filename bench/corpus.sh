@@ -118,7 +118,7 @@ pat = re.compile(sys.argv[1])
 for f in doc.get("findings", []):
     if pat.fullmatch(f["rule"]):
         cells = [f["rule"], f.get("path", ""), f.get("test", ""), f["message"], f.get("before", ""), f.get("after", "")]
-        print("\t".join(c.replace("\t", " ") for c in cells))
+        print("\t".join(c.replace("\t", " ").replace("\n", " / ") for c in cells))
 ' "$tampering")"
         if [ -n "$rows" ]; then
             flagged=$((flagged + 1))

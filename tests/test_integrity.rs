@@ -124,6 +124,8 @@ fn go_test_renamed_away_and_testmain_that_never_runs_are_flagged() {
         &[
             "flag[tests.removed]",
             "test `TestAdd` renamed to `testAdd`, which the runner does not collect",
+            "flag[tests.disabled]",
+            "func TestMain never calls m.Run(): no test of the package runs",
         ],
     );
 }

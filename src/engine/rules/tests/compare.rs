@@ -264,7 +264,7 @@ fn gutted(old: &TestFn, new: &TestFn, f: &Make<'_>, out: &mut Vec<Finding>) {
         );
     }
     assertions(&old.asserts, &new.asserts, &mut push);
-    if new.cases.len() < old.cases.len() {
+    if new.cases.len() < old.cases.len() && !new.opaque_cases && !old.opaque_cases {
         let mut left: Vec<&str> = new.cases.iter().map(|c| c.text.as_str()).collect();
         let gone: Vec<&Evidence> = old
             .cases
@@ -346,16 +346,16 @@ fn assertions(old: &[Assertion], new: &[Assertion], push: &mut Push<'_>) {
 /// A file-wide switch added (or changed): a module marker, a build constraint, a `TestMain`.
 fn file_switches(old: &Suite, new: &Suite, f: &Make<'_>, out: &mut Vec<Finding>) {
     let Some(s) = &new.file_skip else { return };
-    if old.file_skip.as_ref().is_some_and(|o| o.text == s.text) || new.tests.is_empty() {
+    let tests = new.tests.len().max(old.tests.len());
+    if old.file_skip.as_ref().is_some_and(|o| o.text == s.text) || tests == 0 {
         return;
     }
     out.push(
         f(
             "tests.disabled",
             format!(
-                "`{}` keeps the file's {} tests from running",
-                s.text,
-                new.tests.len()
+                "`{}`: keeps the file's tests from running ({tests} here)",
+                s.text
             ),
             OFF_HINT,
         )

@@ -175,7 +175,7 @@ fn call(
     if let Some(e) = each_args.and_then(|a| a.named_child(0)) {
         t.cases = match e.kind() {
             "array" => elements(e, src),
-            "template_string" => text(e, src)
+            "template_string" if !text(e, src).contains("${") => text(e, src)
                 .lines()
                 .skip(1)
                 .map(str::trim)
@@ -186,7 +186,10 @@ fn call(
                     text: l.to_string(),
                 })
                 .collect(),
-            _ => Vec::new(),
+            _ => {
+                t.opaque_cases = true;
+                Vec::new()
+            }
         };
     }
     if let Some(b) = body {

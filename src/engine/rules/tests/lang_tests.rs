@@ -59,7 +59,7 @@ const EXPECTED: &[&str] = &[
     "== pkg/a_test.go",
     "tests.weakened TestAdd | test `TestAdd` loses 1 of its 2 cases",
     "tests.disabled TestSub | test `TestSub` switched off by `t.Skip(\"later\")`",
-    "tests.disabled - | `//go:build integration` keeps the file's 2 tests from running",
+    "tests.disabled - | `//go:build integration`: keeps the file's tests from running (2 here)",
     "== src/test/java/ATest.java",
     "tests.disabled ATest.adds | test `ATest.adds` switched off by `@Disabled`",
     "tests.weakened ATest.subs | test `ATest.subs` checks less: an assertion replaced by a weaker one",

@@ -126,7 +126,10 @@ fn definition(
             t.skip = Some(evidence(*d, src));
         }
         if dt.contains("mark.parametrize") {
-            t.cases.extend(parametrize_cases(*d, src));
+            match parametrize_cases(*d, src) {
+                Some(cases) => t.cases.extend(cases),
+                None => t.opaque_cases = true,
+            }
         }
     }
     scan().scan(body, src, &mut t);
@@ -152,19 +155,16 @@ fn body_skip(body: Node<'_>, src: &[u8]) -> Option<Evidence> {
 
 /// The cases of `@pytest.mark.parametrize("a,b", [(1, 2), (3, 4)])`: the list argument's
 /// elements (the second positional argument, or `argvalues=`).
-fn parametrize_cases(decorator: Node<'_>, src: &[u8]) -> Vec<Evidence> {
+fn parametrize_cases(decorator: Node<'_>, src: &[u8]) -> Option<Vec<Evidence>> {
     let mut calls = Vec::new();
     super::suite::walk(decorator, &|_| false, &mut |n| {
         if n.kind() == "call" {
             calls.push(n);
         }
     });
-    let Some(args) = calls
+    let args = calls
         .first()
-        .and_then(|c| c.child_by_field_name("arguments"))
-    else {
-        return Vec::new();
-    };
+        .and_then(|c| c.child_by_field_name("arguments"))?;
     let mut cursor = args.walk();
     let list: Vec<Node<'_>> = args.named_children(&mut cursor).collect();
     let values = list
@@ -182,8 +182,8 @@ fn parametrize_cases(decorator: Node<'_>, src: &[u8]) -> Vec<Evidence> {
                 .copied()
         });
     match values {
-        Some(v) if matches!(v.kind(), "list" | "tuple") => elements(v, src),
-        _ => Vec::new(),
+        Some(v) if matches!(v.kind(), "list" | "tuple") => Some(elements(v, src)),
+        _ => None,
     }
 }
 

@@ -174,7 +174,6 @@ const RUN_LESS: &[&str] = &[
     "--collect-only",
     "--skip",
     "-k ",
-    "-m ",
     "--run=",
     "-run ",
     "-run=",
@@ -200,6 +199,17 @@ fn command_less(old: &str, new: &str) -> Option<String> {
         .collect();
     if let Some(g) = gained.first() {
         return Some(format!("gains `{}`", g.trim()));
+    }
+    // pytest's `-m EXPR` selects by marker; `python -m pytest` runs a module.
+    let markers = |s: &str| {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        words
+            .windows(2)
+            .filter(|w| w[0] == "-m" && !matches!(w[1], "pytest" | "unittest" | "tox" | "nox"))
+            .count()
+    };
+    if markers(new) > markers(old) {
+        return Some("gains `-m`, which runs only the tests with some markers".into());
     }
     let t = new.trim();
     if matches!(t, "true" | "exit 0" | ":")
@@ -511,6 +521,10 @@ fn py_ini(old: &str, new: &str, found: &mut Found) {
             continue;
         }
         let (ov, nv) = (get(&o, sec, key), get(&n, sec, key));
+        // A section dropped whole (an environment no longer tested) is not judged key by key.
+        if !n.iter().any(|(s, _, _)| s == sec) {
+            continue;
+        }
         // tox: a command prefixed with `-` has its failure ignored.
         if key == "commands" {
             let dashed = |v: &Option<String>| {

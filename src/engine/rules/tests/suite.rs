@@ -42,6 +42,8 @@ pub struct TestFn {
     pub expects_failure: Option<Evidence>,
     /// The cases of its table, parametrize list or `each` list, each normalized.
     pub cases: Vec<Evidence>,
+    /// Some of its cases come from a name or a call, not a literal: they cannot be counted.
+    pub opaque_cases: bool,
 }
 
 /// A line of a file as a finding shows it.
