@@ -22,6 +22,10 @@ pub enum Severity {
     Violation,
 }
 
+/// The rule id of the kill switch (`actors.agents_enabled = false`): it blocks in every mode,
+/// `warn` included, since switching agents off is not a dry run.
+pub const AGENTS_DISABLED: &str = "actors.disabled";
+
 /// One thing a rule found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -178,9 +182,11 @@ impl Verdict {
             .iter()
             .filter(|f| f.severity == Severity::Flag)
     }
-    /// Whether the verdict stops the change: a violation in enforce mode.
+    /// Whether the verdict stops the change: a violation in enforce mode, or in any mode the
+    /// policy's kill switch ([`AGENTS_DISABLED`]).
     pub fn blocked(&self) -> bool {
-        self.mode == Mode::Enforce && self.violations().next().is_some()
+        (self.mode == Mode::Enforce && self.violations().next().is_some())
+            || self.violations().any(|f| f.rule == AGENTS_DISABLED)
     }
     /// 0 passed, 1 rejected by policy.
     pub fn exit_code(&self) -> i32 {

@@ -4,9 +4,12 @@
 //! commits, the files with their line counts, the diff, every rule's verdict, the flags and
 //! approvals, the last test run of the tip's tree, the risk score with its reasons, and a
 //! checklist where what the guard verified is ticked and what only a person can judge is left
-//! open. Next-step commands close it. Markdown for people, JSON for tools.
+//! open. Next-step commands close it. Markdown for people, JSON for tools, and the proposal
+//! card (one HTML page, `card.rs`) for a reviewer's browser.
 
+pub mod card;
 pub mod check;
+pub mod stats;
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -110,6 +113,8 @@ pub struct Report {
 pub enum Format {
     Markdown,
     Json,
+    /// The proposal card: one self-contained page ([`card`]).
+    Html,
 }
 
 /// Build the report for `branch` (a rev) against `base`.
@@ -424,6 +429,7 @@ pub fn render(r: &Report, format: Format, out: &mut dyn Write) -> io::Result<()>
             writeln!(out)
         }
         Format::Markdown => render_md(r, out),
+        Format::Html => card::render_html(r, out),
     }
 }
 

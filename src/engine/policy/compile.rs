@@ -404,6 +404,12 @@ impl Collector<'_> {
                 humans,
                 admins,
                 default_role: raw.actors.default_role.unwrap_or(Role::Agent),
+                agents_enabled: raw.actors.agents_enabled.unwrap_or(true),
+                agents_disabled_reason: raw
+                    .actors
+                    .agents_disabled_reason
+                    .clone()
+                    .unwrap_or_default(),
                 agents_set,
                 humans_set,
                 admins_set,

@@ -25,6 +25,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "actors.humans",
     "actors.admins",
     "actors.default_role",
+    "actors.agents_enabled",
+    "actors.agents_disabled_reason",
     "paths",
     "paths.case_insensitive",
     "paths.deny",
@@ -149,7 +151,8 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "approvals.allow_self_approval"
         | "deploy.use_recorded_tests"
         | "audit.syslog"
-        | "audit.stderr" => Bool,
+        | "audit.stderr"
+        | "actors.agents_enabled" => Bool,
         "refs.agent_namespace"
         | "tests.command"
         | "secrets.allow_marker"
@@ -164,7 +167,8 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "deploy.health_command"
         | "deploy.health_url"
         | "deploy.push_remote"
-        | "audit.log" => String,
+        | "audit.log"
+        | "actors.agents_disabled_reason" => String,
         "risk.max_agent_risk" => Count(5),
         "deploy.health_retries" => Count(u32::MAX as u64),
         "caps.max_files"

@@ -82,6 +82,8 @@ impl Policy {
                     ("humans", list(&a.humans)),
                     ("admins", list(&a.admins)),
                     ("default_role", text(&a.default_role.to_string())),
+                    ("agents_enabled", Value::Boolean(a.agents_enabled)),
+                    ("agents_disabled_reason", text(&a.agents_disabled_reason)),
                 ]),
             ),
             (

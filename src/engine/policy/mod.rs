@@ -178,6 +178,11 @@ pub struct ActorsPolicy {
     pub humans: Vec<String>,
     pub admins: Vec<String>,
     pub default_role: Role,
+    /// The kill switch: when false, every change by an agent identity is refused at every
+    /// door, whatever the mode.
+    pub agents_enabled: bool,
+    /// Why agent changes are switched off, told to the agent with every refusal.
+    pub agents_disabled_reason: String,
     agents_set: GlobSet,
     humans_set: GlobSet,
     admins_set: GlobSet,

@@ -55,6 +55,8 @@ pub(super) struct RawActors {
     pub(super) humans: Option<SList>,
     pub(super) admins: Option<SList>,
     pub(super) default_role: Option<Role>,
+    pub(super) agents_enabled: Option<bool>,
+    pub(super) agents_disabled_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
