@@ -106,7 +106,7 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         &md,
         "- [ ] Tests pass in a clean checkout of this tree (not run yet)",
     );
-    assert_contains(&md, "- [ ] Every flag is approved (1 of 1 outstanding)");
+    assert_contains(&md, "- [ ] Every flag is approved (2 of 2 outstanding)");
     assert_contains(&md, "No recorded test run for this tree.");
     // Next steps, last.
     let tail = md.rsplit("## Next steps").next().unwrap();
@@ -137,7 +137,7 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
     assert_code(&a, 0);
     let md = stdout(&report(&f.work, &f.policy, &["agent/x", "--base", "main"]));
     assert_contains(&md, "- [x] Tests passed in a clean checkout of tree");
-    assert_contains(&md, "- [x] Every flag is approved (0 of 1 outstanding)");
+    assert_contains(&md, "- [x] Every flag is approved (0 of 2 outstanding)");
     assert_contains(&md, "by alice");
     assert_contains(&md, "\"test follows the new value\" (valid)");
     let tail = md.rsplit("## Next steps").next().unwrap();

@@ -93,8 +93,7 @@ pub struct FileChange {
     /// Removed lines (text files only). Not serialized.
     #[serde(skip)]
     pub removed_lines: Vec<String>,
-    /// Both sides' bytes, kept only in the cumulative change of a unit and only for the files
-    /// the tests rule parses ([`crate::engine::rules::tests::reads_content`]). Not serialized.
+    /// Both sides' bytes, kept only for the files the tests rule parses ([`crate::engine::rules::tests::reads_content`]). Not serialized.
     #[serde(skip)]
     pub old_content: Option<Blob>,
     #[serde(skip)]

@@ -47,6 +47,15 @@ pub struct Finding {
     pub message: String,
     /// What the reader can do about it ("split the change").
     pub hint: String,
+    /// The test the finding is about, as its runner names it (`tests.*` rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+    /// The line as it was (`12: assert f(x) == 3`), when the finding shows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The line as it is now, when the finding shows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 impl Finding {
@@ -65,6 +74,9 @@ impl Finding {
             line: None,
             message: message.into(),
             hint: hint.into(),
+            test: None,
+            before: None,
+            after: None,
         }
     }
     pub fn violation(
@@ -103,6 +115,32 @@ impl Finding {
     pub fn at_line(mut self, l: u32) -> Self {
         self.line = Some(l);
         self
+    }
+
+    pub fn about_test(mut self, name: impl Into<String>) -> Self {
+        self.test = Some(name.into());
+        self
+    }
+    /// The lines before and after the change that show what it did.
+    pub fn with_lines(mut self, before: Option<String>, after: Option<String>) -> Self {
+        self.before = before;
+        self.after = after;
+        self
+    }
+
+    /// The test and its lines before and after, one line each, for a reader approving it.
+    pub fn evidence_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.test {
+            out.push(format!("test: {t}"));
+        }
+        if let Some(b) = &self.before {
+            out.push(format!("before: {b}"));
+        }
+        if let Some(a) = &self.after {
+            out.push(format!("after:  {a}"));
+        }
+        out
     }
 
     /// The id an approval names to clear this flag: the rule id, and the path when there is one.

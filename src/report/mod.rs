@@ -500,6 +500,9 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             if !f.hint.is_empty() {
                 writeln!(out, "    hint: {}", f.hint)?;
             }
+            for e in f.evidence_lines() {
+                writeln!(out, "    {e}")?;
+            }
         }
     }
     writeln!(out)?;

@@ -451,6 +451,8 @@ impl Collector<'_> {
                 flag_on,
                 disable_markers: raw.tests.disable_markers.unwrap_or(true),
                 weakening: raw.tests.weakening.unwrap_or(true),
+                runner: raw.tests.runner.unwrap_or(true),
+                cheats: raw.tests.cheats.unwrap_or(true),
                 command: raw.tests.command.filter(|s| !s.trim().is_empty()),
                 timeout_secs: raw.tests.timeout_secs.unwrap_or(600),
                 isolation: raw.tests.isolation.unwrap_or_default(),

@@ -42,6 +42,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tests.flag_on",
     "tests.disable_markers",
     "tests.weakening",
+    "tests.runner",
+    "tests.cheats",
     "tests.command",
     "tests.timeout_secs",
     "tests.isolation",
@@ -151,6 +153,8 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "tests.disable_markers"
         | "tests.weakening"
         | "tests.network"
+        | "tests.runner"
+        | "tests.cheats"
         | "secrets.builtin"
         | "approvals.require_signature"
         | "approvals.allow_self_approval"

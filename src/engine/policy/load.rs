@@ -117,6 +117,8 @@ impl Policy {
                         Value::Boolean(self.tests.disable_markers),
                     ),
                     ("weakening", Value::Boolean(self.tests.weakening)),
+                    ("runner", Value::Boolean(self.tests.runner)),
+                    ("cheats", Value::Boolean(self.tests.cheats)),
                     ("command", opt(&self.tests.command)),
                     ("timeout_secs", int(self.tests.timeout_secs)),
                     (

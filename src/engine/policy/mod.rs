@@ -249,6 +249,10 @@ pub struct TestsPolicy {
     pub flag_on: Vec<String>,
     pub disable_markers: bool,
     pub weakening: bool,
+    /// `tests.runner`: changes to the runner's configuration that make it run less.
+    pub runner: bool,
+    /// `tests.cheats`: source code that detects the test run or makes comparisons pass.
+    pub cheats: bool,
     pub command: Option<String>,
     pub timeout_secs: u64,
     pub isolation: Isolation,

@@ -84,6 +84,8 @@ pub(super) struct RawTests {
     pub(super) flag_on: Option<Vec<Spanned<String>>>,
     pub(super) disable_markers: Option<bool>,
     pub(super) weakening: Option<bool>,
+    pub(super) runner: Option<bool>,
+    pub(super) cheats: Option<bool>,
     pub(super) command: Option<String>,
     pub(super) timeout_secs: Option<u64>,
     pub(super) isolation: Option<Isolation>,

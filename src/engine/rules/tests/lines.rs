@@ -8,7 +8,7 @@
 //!   assertions: the lines of each kind the unit's commits remove from it outnumber the lines
 //!   of that kind they add to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
 use regex::bytes::{Regex, RegexBuilder};
@@ -80,9 +80,13 @@ fn counters() -> &'static (Regex, Regex) {
     COUNTERS.get_or_init(|| (build(TEST_FUNCTIONS), build(ASSERTIONS)))
 }
 
-pub(super) fn disabled(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+/// `parsed`: paths a grammar read, which the line rules leave alone.
+pub(super) fn disabled(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<Finding>) {
     let mut scan = LineScan::default();
     for (origin, fc) in ctx.all_changes() {
+        if parsed.contains(fc.path()) || is_document(fc.path()) {
+            continue;
+        }
         // Added lines are read from the commits; the cumulative change adds nothing new.
         if origin == Origin::Cumulative || fc.binary || fc.added_lines.is_empty() {
             continue;
@@ -107,6 +111,15 @@ pub(super) fn disabled(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Documents (`README.md`, `CHANGES.rst`, ...): their examples are not the tests.
+fn is_document(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("md" | "markdown" | "rst" | "txt" | "adoc" | "html" | "htm")
+    )
+}
+
 /// Lines of test functions and assertions one file gained and lost over the unit's commits.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TestCounts {
@@ -127,14 +140,16 @@ impl TestCounts {
 }
 
 /// Per path, what the unit's commits did to its test functions and assertions.
-pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
+pub fn test_counts(ctx: &Context<'_>, parsed: &HashSet<&str>) -> BTreeMap<String, TestCounts> {
     let mut scan = LineScan::default();
     // Only a file something was removed from can lose anything; its additions anywhere in
     // the unit (before or after the removal) make up for what it lost.
     let mut counts: BTreeMap<String, TestCounts> = ctx
         .all_changes()
         .filter(|(origin, fc)| *origin != Origin::Cumulative && !fc.binary)
-        .filter(|(_, fc)| !fc.removed_lines.is_empty())
+        .filter(|(_, fc)| {
+            !fc.removed_lines.is_empty() && !parsed.contains(fc.path()) && !is_document(fc.path())
+        })
         .map(|(_, fc)| (fc.path().to_string(), TestCounts::default()))
         .collect();
     if counts.is_empty() {
@@ -158,8 +173,8 @@ pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
     counts
 }
 
-pub(super) fn weakened(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (path, n) in test_counts(ctx) {
+pub(super) fn weakened(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<Finding>) {
+    for (path, n) in test_counts(ctx, parsed) {
         let mut lost = Vec::new();
         if n.functions_lost() > 0 {
             lost.push(format!(
