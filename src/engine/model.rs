@@ -16,7 +16,7 @@ use gix::diff::rewrites::tracker::{Change as TrackedChange, ChangeKind as Tracke
 use gix::objs::TreeRefIter;
 
 use crate::engine::changes::{
-    ChangeKind, CommitChanges, FileChange, Line, RefUpdate, Unit, UpdateKind,
+    Blob, ChangeKind, CommitChanges, FileChange, Line, RefUpdate, Unit, UpdateKind,
 };
 
 /// What to collect besides paths, kinds and line counts.
@@ -66,7 +66,7 @@ impl StagedIndex {
     /// Read the contents the options ask for and give the unit [`staged`] gives.
     pub fn into_unit(self, repo: &gix::Repository, opts: ModelOptions) -> Result<Unit> {
         let StagedIndex { head_commit, raws } = self;
-        let files = to_file_changes(repo, raws, opts, "the index")?;
+        let files = to_file_changes(repo, raws, opts, "the index", true)?;
         Ok(Unit {
             update: None,
             kind: None,
@@ -618,7 +618,7 @@ fn commit_with_cache(
     };
     let raws = diff_trees(repo, old_tree, tree, cache)
         .with_context(|| format!("cannot diff commit {id} against its first parent"))?;
-    let files = to_file_changes(repo, raws, opts, &format!("commit {id}"))?;
+    let files = to_file_changes(repo, raws, opts, &format!("commit {id}"), false)?;
     Ok(CommitChanges {
         id: Some(id),
         tree: Some(tree),
@@ -648,7 +648,7 @@ fn diff_commits(
     };
     let raws =
         diff_trees(repo, old, new, &mut cache).with_context(|| format!("cannot diff {what}"))?;
-    to_file_changes(repo, raws, opts, &what)
+    to_file_changes(repo, raws, opts, &what, true)
 }
 
 fn diff_trees(
@@ -961,11 +961,14 @@ fn load_tree(repo: &gix::Repository, id: ObjectId) -> Result<Vec<u8>> {
     Ok(t.detach().data)
 }
 
+/// `keep`: keep both sides' bytes of the files the tests rule parses (the cumulative change and
+/// the staged index; each commit of a push is not parsed on its own).
 fn to_file_changes(
     repo: &gix::Repository,
     raws: Vec<Raw>,
     opts: ModelOptions,
     what: &str,
+    keep: bool,
 ) -> Result<Vec<FileChange>> {
     let mut files = raws
         .into_iter()
@@ -977,7 +980,7 @@ fn to_file_changes(
                     .as_ref()
                     .is_none_or(|s| s.mode & MODE_TYPE_MASK != MODE_TREE)
         })
-        .map(|r| file_change(repo, r, opts).with_context(|| format!("in {what}")))
+        .map(|r| file_change(repo, r, opts, keep).with_context(|| format!("in {what}")))
         .collect::<Result<Vec<_>>>()?;
     files.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(files)
@@ -1012,7 +1015,12 @@ fn is_binary(data: &[u8]) -> bool {
     data.len() > BIG_FILE_THRESHOLD || data[..data.len().min(BINARY_SNIFF_BYTES)].contains(&0)
 }
 
-fn file_change(repo: &gix::Repository, raw: Raw, opts: ModelOptions) -> Result<FileChange> {
+fn file_change(
+    repo: &gix::Repository,
+    raw: Raw,
+    opts: ModelOptions,
+    keep: bool,
+) -> Result<FileChange> {
     let kind = match (&raw.old, &raw.new) {
         (None, Some(_)) => ChangeKind::Add,
         (Some(_), None) => ChangeKind::Delete,
@@ -1064,13 +1072,25 @@ fn file_change(repo: &gix::Repository, raw: Raw, opts: ModelOptions) -> Result<F
         removed: 0,
         added_lines: Vec::new(),
         removed_lines: Vec::new(),
+        old_content: None,
+        new_content: None,
     };
-    if binary || same {
+    if binary {
         return Ok(fc);
     }
     let collect =
         opts.content && (old_data.len().max(new_data.len()) as u64) <= opts.max_blob_scan_bytes;
-    count_lines(old_data, new_data, collect, &mut fc);
+    if !same {
+        count_lines(old_data, new_data, collect, &mut fc);
+    }
+    if keep && collect && fc.paths().any(crate::engine::rules::tests::reads_content) {
+        let old = old.map(|c| Blob::new(c.data));
+        fc.new_content = match (same, new) {
+            (true, _) => old.clone(),
+            (false, n) => n.map(|c| Blob::new(c.data)),
+        };
+        fc.old_content = old;
+    }
     Ok(fc)
 }
 
