@@ -28,7 +28,8 @@ pub fn judge(
     let CiPolicy { policy, base, .. } = &policy::load(repo, explicit, &subject.policy_at)?;
     let judged = actor::judged(&subject, policy)?;
     let (units, head) = units(repo, &subject.change, policy)?;
-    let verdict = engine::judge_units(policy, &judged.actor, units);
+    let mut verdict = engine::judge_units(policy, &judged.actor, units);
+    add_commit_flags(policy, &mut verdict);
     let flags: Vec<_> = verdict.flags().cloned().collect();
     let flags = gate::flag_states(repo, policy, head, &judged.pushers, &flags)
         .context("cannot read the approvals (refs/guard/approvals/)")?;
@@ -41,6 +42,28 @@ pub fn judge(
         flags,
         blocked,
     })
+}
+
+/// Each commit's own flags, as `git guard flags` and the deploy gate count them: the engine
+/// tells a protected path once per change, but an approval binds one commit, so a later
+/// commit changing the same path again needs its own.
+fn add_commit_flags(policy: &Policy, verdict: &mut crate::engine::verdict::Verdict) {
+    let mut extra = Vec::new();
+    for unit in &verdict.units {
+        for c in &unit.commits {
+            for f in crate::approvals::commit_findings(policy, c) {
+                let known = verdict.findings.iter().chain(&extra).any(|g| {
+                    g.severity == Severity::Flag
+                        && g.commit == f.commit
+                        && g.flag_id() == f.flag_id()
+                });
+                if !known {
+                    extra.push(f);
+                }
+            }
+        }
+    }
+    verdict.findings.extend(extra);
 }
 
 fn model_options(policy: &Policy) -> ModelOptions {

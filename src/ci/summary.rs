@@ -22,7 +22,7 @@ pub fn render(o: &Outcome, out: &mut dyn Write) -> io::Result<()> {
         cell(&o.subject.description),
         cell(&o.verdict.actor.name),
         o.verdict.actor.role,
-        cell(&o.verdict.actor.source),
+        one_line(&o.verdict.actor.source).replace('`', "'"),
         cell(&o.verdict.policy),
     )?;
     let findings = ordered(o);
