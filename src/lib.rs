@@ -9,7 +9,8 @@
 //!   workspace's record, the audit log), read by every door.
 //! - [`contain`]: where the agent's code runs (test runs, the release materialiser).
 //! - the doors, each a folder that uses the layers beneath and never another door's
-//!   internals: [`hooks`] (commit, push, receive), [`approvals`], [`deploy`], [`exec`] (the
+//!   internals: [`hooks`] (commit, push, receive), [`approvals`], [`ci`] (the required check
+//!   where the host runs no server hooks), [`deploy`], [`exec`] (the
 //!   command runner), [`workspace`] (the agent workspace and doctor), [`report`] (check and
 //!   report for people), and [`demo`] (the guided tour over all of them).
 //!
@@ -21,6 +22,7 @@ pub mod engine;
 pub mod site;
 
 pub mod approvals;
+pub mod ci;
 pub mod demo;
 pub mod deploy;
 pub mod exec;

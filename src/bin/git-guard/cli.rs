@@ -52,6 +52,10 @@ pub(crate) enum Command {
     /// Validate and explain policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Judge the change a CI job runs for: the required check where the host runs no server
+    /// hooks (GitHub Actions, GitLab CI, or --base/--head). Exit 0 passed, 1 rejected, 2 could
+    /// not judge.
+    Ci(crate::ci_cmd::CiArgs),
     /// Install git-guard's hooks: client hooks into a working clone, server hooks into a bare
     /// repository. Hooks already there are kept and still run; installing twice changes nothing.
     Install(InstallArgs),

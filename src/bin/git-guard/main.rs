@@ -15,6 +15,7 @@ use git_guard::site::audit;
 use git_guard::{approvals, demo, report};
 
 mod approvals_cmd;
+mod ci_cmd;
 mod cli;
 mod workspace_cmd;
 
@@ -87,6 +88,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let code = check::run(&opts, out)?;
             Ok(u8::try_from(code).unwrap_or(2))
         }
+        Command::Ci(args) => ci_cmd::run(args, out),
         Command::Policy(PolicyCommand::Check { file }) => {
             let file = file.unwrap_or_else(|| PathBuf::from("policy.toml"));
             match Policy::load(&file) {
