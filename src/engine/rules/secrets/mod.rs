@@ -13,6 +13,8 @@
 //! (`secrets.extra`, `secrets.gitleaks_config`), run by [`scanner`]. Prints nothing.
 
 pub mod catalog;
+#[cfg(test)]
+pub(crate) mod corpus;
 pub mod decode;
 pub mod entropy;
 pub mod gitleaks;

@@ -408,3 +408,59 @@ fn private_keys_are_named_by_kind_and_never_shown() {
     assert_eq!(ids(&f), ["secrets.private-key"]);
     assert_eq!(f[0].message, "OPENSSH private key block added");
 }
+
+#[test]
+fn the_committed_corpus_is_what_the_rules_generate() {
+    let files = corpus::build();
+    let dir = corpus::dir();
+    let write = std::env::var_os("GUARD_WRITE_CORPUS").is_some();
+    for f in &files {
+        let path = dir.join(&f.name);
+        let text = f.lines.join("\n") + "\n";
+        if write {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{} is stale: GUARD_WRITE_CORPUS=1 cargo test --lib corpus rewrites it",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn recall_and_false_positives_per_family_meet_the_documented_floor() {
+    let files = corpus::build();
+    let m = corpus::measure(&files);
+    let table = corpus::table(&files, &m);
+    println!("{table}");
+    for f in &files {
+        let t = &m[&f.name];
+        let rate = t.reported as f64 / t.lines.max(1) as f64;
+        if f.positive {
+            assert!(
+                rate >= 0.97,
+                "{}: recall {rate:.3}\n{table}\n{:#?}",
+                f.name,
+                t.examples
+            );
+        } else {
+            assert!(
+                rate <= 0.03,
+                "{}: false positives {rate:.3}\n{table}\n{:#?}",
+                f.name,
+                t.examples
+            );
+        }
+    }
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/SECRETS.md"),
+    )
+    .unwrap_or_default();
+    assert!(
+        docs.contains(&table),
+        "docs/SECRETS.md does not hold the measured table:\n{table}"
+    );
+}
