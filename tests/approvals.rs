@@ -684,7 +684,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     assert_contains(&text, &format!("{short} Return 2 from f (3 files, +3 -2"));
     assert_contains(&text, "[outstanding] paths.protected:Dockerfile");
     assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
-    assert_contains(&text, "2 outstanding of 2 flags in 1 commit");
+    assert_contains(&text, "3 outstanding of 3 flags in 1 commit");
 
     // An agent identity never approves.
     let out = f.approve("fine", "bot");
@@ -704,13 +704,13 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     );
     assert_contains(&text, "pushed to origin");
     let text = f.flags();
-    assert_contains(&text, "1 outstanding of 2 flags");
+    assert_contains(&text, "2 outstanding of 3 flags");
     assert_contains(&text, "[approved by");
     let out = f.approve("test change matches the new behaviour", "alice");
     assert_code(&out, 0);
     assert_contains(&stdout(&out), "approved tests.changed:tests/t.rs");
     let text = f.flags();
-    assert_contains(&text, "0 outstanding of 2 flags");
+    assert_contains(&text, "0 outstanding of 3 flags");
 
     // The records travelled to the server, which now says the same.
     let refs = git(
@@ -751,7 +751,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         ],
     );
     let text = f.flags();
-    assert_contains(&text, "2 outstanding of 2 flags");
+    assert_contains(&text, "3 outstanding of 3 flags");
 
     // Revoking brings the flags of the original commit back.
     let out = f.decide(&["revoke", &f.commit], "on second thought", "bob");
@@ -764,7 +764,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     );
     assert_eq!(
         approvals::unapproved_flags(&server, &p, id).unwrap().len(),
-        2
+        3
     );
     let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
     assert_contains(&stdout(&out), "revoked by bob");

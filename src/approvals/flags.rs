@@ -76,6 +76,7 @@ pub fn commit_findings(policy: &Policy, changes: &CommitChanges) -> Vec<Finding>
         base: changes.parents.first().copied(),
         commits: vec![changes.clone()],
         cumulative: changes.files.clone(),
+        tags: Vec::new(),
     };
     let verdict = crate::engine::judge_units(policy, &actor, vec![unit]);
     let mut flags: Vec<Finding> = verdict

@@ -56,6 +56,19 @@ pub struct Line {
     pub text: String,
 }
 
+/// How the added lines of a file were read, for the rules that read content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// UTF-8 (or near enough) text: every line the new side adds.
+    #[default]
+    Text,
+    /// UTF-16 text (a byte-order mark, or NULs in every other byte), decoded.
+    Utf16,
+    /// A binary new side: the lines holding printable runs that the old side lacks.
+    Binary,
+}
+
 /// One changed path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileChange {
@@ -87,9 +100,14 @@ pub struct FileChange {
     pub size: u64,
     pub added: u32,
     pub removed: u32,
-    /// Added lines (text files only); for rules that read content. Not serialized.
+    /// Added lines, for rules that read content: of the new side as [`Encoding`] says, even
+    /// when git calls the change binary (`binary` and the counts stay as git reports them).
+    /// Not serialized.
     #[serde(skip)]
     pub added_lines: Vec<Line>,
+    /// How `added_lines` were read.
+    #[serde(skip)]
+    pub added_encoding: Encoding,
     /// Removed lines (text files only). Not serialized.
     #[serde(skip)]
     pub removed_lines: Vec<String>,
@@ -197,6 +215,16 @@ impl RefUpdate {
     }
 }
 
+/// An annotated tag object a ref update brings, with its message (secrets are looked for
+/// there too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagMessage {
+    #[serde(serialize_with = "ser_oid")]
+    pub id: ObjectId,
+    #[serde(skip)]
+    pub message: String,
+}
+
 /// One thing judged: the staged change, a range, or one ref update.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unit {
@@ -215,6 +243,9 @@ pub struct Unit {
     pub commits: Vec<CommitChanges>,
     /// The change from the base to the tip, taken as one.
     pub cumulative: Vec<FileChange>,
+    /// Annotated tags the update brings (a tag of a tag: each of them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<TagMessage>,
 }
 
 impl Unit {

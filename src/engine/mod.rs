@@ -1,6 +1,7 @@
 //! The one engine behind every door: subject -> changes -> rules -> verdict.
 
 pub mod changes;
+pub mod content;
 pub mod explain;
 pub mod identity;
 pub mod model;

@@ -16,7 +16,7 @@ use gix::diff::rewrites::tracker::{Change as TrackedChange, ChangeKind as Tracke
 use gix::objs::TreeRefIter;
 
 use crate::engine::changes::{
-    Blob, ChangeKind, CommitChanges, FileChange, Line, RefUpdate, Unit, UpdateKind,
+    Blob, ChangeKind, CommitChanges, FileChange, Line, RefUpdate, TagMessage, Unit, UpdateKind,
 };
 
 /// What to collect besides paths, kinds and line counts.
@@ -80,6 +80,7 @@ impl StagedIndex {
                 files: files.clone(),
             }],
             cumulative: files,
+            tags: Vec::new(),
         })
     }
 }
@@ -187,6 +188,7 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 base: c.parents.first().copied(),
                 cumulative: c.files.clone(),
                 commits: vec![c],
+                tags: Vec::new(),
             })
         }
         Spec::Range { from, to } => {
@@ -202,6 +204,7 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 base,
                 commits,
                 cumulative,
+                tags: Vec::new(),
             })
         }
         _ => bail!(
@@ -243,12 +246,18 @@ fn update(
     known: &[ObjectId],
     opts: ModelOptions,
 ) -> Result<Unit> {
+    let tags = if u.is_delete() {
+        Vec::new()
+    } else {
+        tag_messages(repo, u.new, &u.name)?
+    };
     let unit = |kind, base, commits, cumulative| Unit {
         update: Some(u.clone()),
         kind: Some(kind),
         base,
         commits,
         cumulative,
+        tags: tags.clone(),
     };
     if u.is_delete() {
         return Ok(unit(UpdateKind::Delete, None, Vec::new(), Vec::new()));
@@ -426,6 +435,33 @@ fn peel_commit(repo: &gix::Repository, id: ObjectId, spec: &str) -> Result<Objec
         Some(c) => Ok(c),
         None => bail!("revision '{spec}' names {id}, which is not a commit; hint: name a commit"),
     }
+}
+
+/// The annotated tags `id` names, outermost first (a tag of a tag is two), with their messages.
+fn tag_messages(repo: &gix::Repository, id: ObjectId, what: &str) -> Result<Vec<TagMessage>> {
+    let mut out = Vec::new();
+    let mut next = id;
+    // A chain of tags longer than this is not something git itself writes.
+    for _ in 0..64 {
+        let obj = repo
+            .find_object(next)
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| missing(repo, next, what))?;
+        if obj.kind != gix::object::Kind::Tag {
+            break;
+        }
+        let tag = obj.into_tag();
+        let decoded = tag
+            .decode()
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("tag {next} cannot be parsed; hint: `git fsck`"))?;
+        out.push(TagMessage {
+            id: next,
+            message: decoded.message.to_str_lossy().into_owned(),
+        });
+        next = decoded.target();
+    }
+    Ok(out)
 }
 
 /// The commit an object peels to, `None` when it peels to a tree or blob.
@@ -1066,19 +1102,27 @@ fn file_change(repo: &gix::Repository, raw: Raw, opts: ModelOptions) -> Result<F
         added: 0,
         removed: 0,
         added_lines: Vec::new(),
+        added_encoding: Default::default(),
         removed_lines: Vec::new(),
         old_content: None,
         new_content: None,
     };
-    if binary {
+    if binary && same {
         return Ok(fc);
     }
     let collect =
         opts.content && (old_data.len().max(new_data.len()) as u64) <= opts.max_blob_scan_bytes;
-    if !same {
+    if !binary && !same {
         count_lines(old_data, new_data, collect, &mut fc);
     }
-    if collect && fc.paths().any(crate::engine::rules::tests::reads_content) {
+    // What the new side adds is read as the new side reads (a stub turned into text, UTF-16,
+    // stray NULs, a binary blob's printable runs); git's counts above stay as they are.
+    if !same && collect && new.is_some() && (binary || content::needs_decoding(new_data)) {
+        let old = raw.old.as_ref().map(|_| old_data);
+        content::read_added(old, new_data, &mut fc);
+    }
+    // The test rule parses both sides of the files it reads (a rename keeps its content).
+    if !binary && collect && fc.paths().any(crate::engine::rules::tests::reads_content) {
         let old = old.map(|c| Blob::new(c.data));
         fc.new_content = match (same, new) {
             (true, _) => old.clone(),
@@ -1114,8 +1158,4 @@ fn count_lines(old: &[u8], new: &[u8], collect: bool, fc: &mut FileChange) {
     }
 }
 
-fn line_text(line: &[u8]) -> String {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    String::from_utf8_lossy(line).into_owned()
-}
+use crate::engine::content::{self, line_text};

@@ -13,6 +13,8 @@ pub(super) struct Collector<'a> {
     pub(super) problems: Vec<Problem>,
     /// For each `secrets.extra` entry kept by the walk, its index in the file.
     pub(super) extra_index: Vec<usize>,
+    /// The folder of the policy file, for the paths it names relative to itself.
+    pub(super) base_dir: Option<PathBuf>,
 }
 
 impl Collector<'_> {
@@ -115,6 +117,93 @@ impl Collector<'_> {
             names.push(n.into_inner());
         }
         (names, b.build().unwrap_or_else(|_| GlobSet::empty()))
+    }
+
+    /// One `secrets.extra` entry, compiled; problems recorded at their spans.
+    fn secret_rule(
+        &mut self,
+        i: usize,
+        r: RawSecretRule,
+    ) -> Option<crate::engine::rules::secrets::CompiledRule> {
+        use crate::engine::rules::secrets::rule::{AllowSpec, Group};
+        use crate::engine::rules::secrets::{CompiledRule, Spec};
+        let at = format!("secrets.extra[{i}]");
+        self.regex(&format!("{at}.regex"), &r.regex)?;
+        let mut ok = true;
+        let mut allow = Vec::new();
+        for a in r.allow.iter().flatten() {
+            if self.regex(&format!("{at}.allow"), a).is_some() {
+                allow.push(a.get_ref().clone());
+            } else {
+                ok = false;
+            }
+        }
+        let mut spec = Spec::custom(
+            &r.id,
+            r.description.as_deref().unwrap_or(&r.id),
+            r.regex.get_ref(),
+        );
+        spec.keywords = r.keywords.unwrap_or_default();
+        spec.min_entropy = r.min_entropy.unwrap_or(0.0);
+        spec.placeholders = r.placeholders.unwrap_or(false);
+        spec.high_confidence = r.binary.unwrap_or(false);
+        let group_span = r.secret_group.as_ref().map(|g| g.span());
+        spec.group = r.secret_group.map(|g| match g.into_inner() {
+            RawGroup::Index(n) => Group::Index(n as usize),
+            RawGroup::Name(n) => Group::Name(n),
+        });
+        if !allow.is_empty() {
+            spec.allowlists.push(AllowSpec {
+                regexes: allow,
+                ..AllowSpec::default()
+            });
+        }
+        if let Some(words) = r.stopwords.filter(|w| !w.is_empty()) {
+            spec.allowlists.push(AllowSpec {
+                stopwords: words,
+                ..AllowSpec::default()
+            });
+        }
+        if !ok {
+            return None;
+        }
+        match CompiledRule::new(spec) {
+            Ok(rule) => Some(rule),
+            Err(msg) => {
+                let span = group_span.unwrap_or_else(|| r.regex.span());
+                self.at(span, &format!("{at}.secret_group"), msg);
+                None
+            }
+        }
+    }
+
+    /// The rules of `secrets.gitleaks_config`: a path relative to the policy file's folder,
+    /// or absolute (a policy read from a commit or built in has no folder).
+    fn gitleaks(
+        &mut self,
+        g: &Spanned<String>,
+    ) -> Vec<crate::engine::rules::secrets::CompiledRule> {
+        let key = "secrets.gitleaks_config";
+        let given = std::path::Path::new(g.get_ref());
+        let path = if given.is_absolute() {
+            given.to_path_buf()
+        } else if let Some(dir) = &self.base_dir {
+            dir.join(given)
+        } else {
+            let msg = format!(
+                "{:?} is relative, and this policy has no folder to be relative to: give an absolute path",
+                g.get_ref()
+            );
+            self.at(g.span(), key, msg);
+            return Vec::new();
+        };
+        match crate::engine::rules::secrets::gitleaks::load(&path) {
+            Ok(rules) => rules,
+            Err(msg) => {
+                self.at(g.span(), key, msg);
+                Vec::new()
+            }
+        }
     }
 
     pub(super) fn regex(&mut self, key: &str, s: &Spanned<String>) -> Option<Pattern> {
@@ -355,13 +444,14 @@ impl Collector<'_> {
             .enumerate()
         {
             let i = self.extra_index.get(i).copied().unwrap_or(i);
-            if let Some(pattern) = self.regex(&format!("secrets.extra[{i}].regex"), &r.regex) {
-                extra.push(SecretRuleDef {
-                    description: r.description.unwrap_or_else(|| r.id.clone()),
-                    id: r.id,
-                    pattern,
-                });
+            if let Some(rule) = self.secret_rule(i, r) {
+                extra.push(rule);
             }
+        }
+        let extra_own = extra.len();
+        let gitleaks_config = raw.secrets.gitleaks_config;
+        if let Some(g) = gitleaks_config.as_ref().filter(|g| !g.get_ref().is_empty()) {
+            extra.extend(self.gitleaks(g));
         }
 
         // commits
@@ -468,6 +558,8 @@ impl Collector<'_> {
                 min_entropy: raw.secrets.min_entropy.unwrap_or(3.5),
                 exclude: secrets_exclude,
                 extra,
+                extra_own,
+                gitleaks_config: gitleaks_config.map(|g| g.into_inner()).unwrap_or_default(),
             },
             commits: CommitsPolicy {
                 message_pattern,

@@ -55,6 +55,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "secrets.min_entropy",
     "secrets.exclude",
     "secrets.extra",
+    "secrets.gitleaks_config",
     "commits",
     "commits.message_pattern",
     "commits.required_trailers",
@@ -98,7 +99,18 @@ pub const KNOWN_KEYS: &[&str] = &[
 ];
 
 /// The keys of one entry of `secrets.extra`.
-pub const SECRET_RULE_KEYS: &[&str] = &["id", "regex", "description"];
+pub const SECRET_RULE_KEYS: &[&str] = &[
+    "id",
+    "regex",
+    "description",
+    "keywords",
+    "secret_group",
+    "min_entropy",
+    "placeholders",
+    "binary",
+    "allow",
+    "stopwords",
+];
 
 /// What a key's value must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,6 +177,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         "refs.agent_namespace"
         | "tests.command"
         | "secrets.allow_marker"
+        | "secrets.gitleaks_config"
         | "commits.message_pattern"
         | "approvals.allowed_signers"
         | "deploy.root"
@@ -408,8 +421,8 @@ impl Collector<'_> {
                 };
                 self.at(k.span(), &key, msg);
                 ok = false;
-            } else if !v.get_ref().is_str() {
-                let msg = format!("expected a string, found {}", a_type(v.get_ref()));
+            } else if let Some(expected) = secret_rule_value_problem(name, v.get_ref()) {
+                let msg = format!("expected {expected}, found {}", a_type(v.get_ref()));
                 self.at(v.span(), &key, msg);
                 ok = false;
             }
@@ -437,6 +450,29 @@ impl Collector<'_> {
             }
         }
         ok
+    }
+}
+
+/// What one key of a `secrets.extra` entry must hold, when `v` does not.
+fn secret_rule_value_problem(name: &str, v: &DeValue<'_>) -> Option<&'static str> {
+    let strings = |v: &DeValue<'_>| match v {
+        DeValue::Array(a) => a.iter().all(|x| x.get_ref().is_str()),
+        _ => false,
+    };
+    match name {
+        "keywords" | "allow" | "stopwords" => (!strings(v)).then_some("a list of strings"),
+        "secret_group" => match v {
+            DeValue::String(_) => None,
+            DeValue::Integer(i) if i.as_str().parse::<u32>().is_ok() => None,
+            _ => Some("a capture group number (0 or more) or name"),
+        },
+        "min_entropy" => match v {
+            DeValue::Integer(i) if i.as_str().parse::<u32>().is_ok() => None,
+            DeValue::Float(f) if f.as_str().parse::<f64>().is_ok_and(|f| f >= 0.0) => None,
+            _ => Some("a number of 0 or more"),
+        },
+        "placeholders" | "binary" => (!v.is_bool()).then_some("true or false"),
+        _ => (!v.is_str()).then_some("a string"),
     }
 }
 

@@ -48,15 +48,13 @@ impl Policy {
         let r = &self.refs;
         let a = &self.actors;
         let d = &self.deploy;
-        let extra = self
-            .secrets
-            .extra
+        let extra = self.secrets.extra[..self.secrets.extra_own]
             .iter()
             .map(|x| {
                 section(vec![
-                    ("id", text(&x.id)),
-                    ("regex", text(&x.pattern.source)),
-                    ("description", text(&x.description)),
+                    ("id", text(&x.spec.id)),
+                    ("regex", text(&x.spec.pattern)),
+                    ("description", text(&x.spec.description)),
                 ])
             })
             .collect();
@@ -148,6 +146,7 @@ impl Policy {
                     ("allow_marker", text(&self.secrets.allow_marker)),
                     ("min_entropy", Value::Float(self.secrets.min_entropy)),
                     ("exclude", list(&self.secrets.exclude.patterns)),
+                    ("gitleaks_config", text(&self.secrets.gitleaks_config)),
                     ("extra", Value::Array(extra)),
                 ]),
             ),
@@ -297,6 +296,15 @@ impl Policy {
             text,
             problems: Vec::new(),
             extra_index: Vec::new(),
+            base_dir: match &source {
+                PolicySource::File(p) => Some(
+                    p.parent()
+                        .map(|d| d.to_path_buf())
+                        .filter(|d| !d.as_os_str().is_empty())
+                        .unwrap_or_else(|| PathBuf::from(".")),
+                ),
+                _ => None,
+            },
         };
         c.walk_table("", root.get_mut());
         let mut unknown = Vec::new();

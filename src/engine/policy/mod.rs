@@ -263,19 +263,17 @@ pub struct TestsPolicy {
 }
 
 #[derive(Debug, Clone)]
-pub struct SecretRuleDef {
-    pub id: String,
-    pub description: String,
-    pub pattern: Pattern,
-}
-
-#[derive(Debug, Clone)]
 pub struct SecretsPolicy {
     pub builtin: bool,
     pub allow_marker: String,
     pub min_entropy: f64,
     pub exclude: PathPatterns,
-    pub extra: Vec<SecretRuleDef>,
+    /// `secrets.extra`, then the rules of `secrets.gitleaks_config`, compiled.
+    pub extra: Vec<crate::engine::rules::secrets::CompiledRule>,
+    /// How many of `extra` are `secrets.extra` entries (the rest came from the gitleaks file).
+    pub extra_own: usize,
+    /// `secrets.gitleaks_config` as written (empty: none).
+    pub gitleaks_config: String,
 }
 
 #[derive(Debug, Clone)]

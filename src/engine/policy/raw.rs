@@ -101,6 +101,7 @@ pub(super) struct RawSecrets {
     pub(super) min_entropy: Option<f64>,
     pub(super) exclude: Option<SList>,
     pub(super) extra: Option<Vec<RawSecretRule>>,
+    pub(super) gitleaks_config: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +111,28 @@ pub(super) struct RawSecretRule {
     pub(super) regex: Spanned<String>,
     #[serde(default)]
     pub(super) description: Option<String>,
+    #[serde(default)]
+    pub(super) keywords: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) secret_group: Option<Spanned<RawGroup>>,
+    #[serde(default)]
+    pub(super) min_entropy: Option<f64>,
+    #[serde(default)]
+    pub(super) placeholders: Option<bool>,
+    #[serde(default)]
+    pub(super) binary: Option<bool>,
+    #[serde(default)]
+    pub(super) allow: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub(super) stopwords: Option<Vec<String>>,
+}
+
+/// `secret_group`: a capture group's number or name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawGroup {
+    Index(u64),
+    Name(String),
 }
 
 #[derive(Debug, Deserialize, Default)]

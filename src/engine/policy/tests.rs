@@ -271,8 +271,14 @@ fn secret_rules_are_checked_entry_by_entry() {
         "{text}"
     );
     let ok = parse("[secrets]\nextra = [{ id = \"t\", regex = \"itk_[0-9a-f]{4}\" }]\n").unwrap();
-    assert_eq!(ok.secrets.extra[0].description, "t");
-    assert!(ok.secrets.extra[0].pattern.regex.is_match(b"key itk_00ff"));
+    assert_eq!(ok.secrets.extra[0].spec.description, "t");
+    assert!(
+        ok.secrets.extra[0]
+            .regex
+            .as_ref()
+            .unwrap()
+            .is_match(b"key itk_00ff")
+    );
 }
 
 #[test]

@@ -191,6 +191,7 @@ pub(crate) mod testkit {
             added: 0,
             removed: 0,
             added_lines: Vec::new(),
+            added_encoding: Default::default(),
             removed_lines: Vec::new(),
             old_content: None,
             new_content: None,
@@ -296,6 +297,7 @@ pub(crate) mod testkit {
             base: None,
             commits,
             cumulative,
+            tags: Vec::new(),
         }
     }
 
@@ -322,6 +324,7 @@ pub(crate) mod testkit {
             base: None,
             commits: Vec::new(),
             cumulative: Vec::new(),
+            tags: Vec::new(),
         }
     }
 
