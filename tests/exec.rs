@@ -49,7 +49,7 @@ fn denials_hold_whatever_the_spelling() {
     let t = tempfile::tempdir().unwrap();
     let root = workspace(t.path());
     for args in [
-        &["--", "git", "push", "origin", "agent/ws"][..],
+        &["--", "git", "push", "origin", "main"][..],
         &["--", "/usr/bin/git", "push"],
         &["--sh", "git   'push'   origin"],
         &["--sh", "echo ok && \"git\" push"],
@@ -95,8 +95,9 @@ fn denials_hold_whatever_the_spelling() {
         log.iter()
             .all(|e| e["door"] == "exec" && e["outcome"] == "denied")
     );
-    assert_eq!(log[0]["action"], "git push origin agent/ws");
-    assert_eq!(log[0]["rules"][0], "commands.deny");
+    assert_eq!(log[0]["action"], "git push origin main");
+    assert_eq!(log[0]["rules"][0], "commands.push");
+    assert_eq!(log[8]["rules"][0], "commands.deny");
     assert_eq!(log[4]["rules"][0], "commands.guard");
     assert_eq!(log[13]["rules"][0], "commands.shell");
     assert_eq!(log[15]["rules"][0], "commands.cwd");

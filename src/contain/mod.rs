@@ -6,3 +6,4 @@
 
 pub mod release;
 pub mod testrun;
+pub mod walls;

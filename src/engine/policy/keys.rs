@@ -58,6 +58,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "commands.deny",
     "commands.allow",
     "commands.timeout_secs",
+    "commands.walls",
+    "commands.network",
     "approvals",
     "approvals.require_signature",
     "approvals.allowed_signers",
@@ -116,6 +118,8 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         "refs" | "actors" | "paths" | "caps" | "tests" | "secrets" | "commits" | "risk"
         | "commands" | "approvals" | "deploy" | "hooks" | "audit" => Section,
         "mode" => OneOf(&["enforce", "warn"]),
+        "commands.walls" => OneOf(&["required", "judged-only"]),
+        "commands.network" => OneOf(&["upstream", "open"]),
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
         "refs.protected"
         | "refs.protected_pushers"
