@@ -284,6 +284,19 @@ fn check_judges_records_and_runs_nothing() {
     assert_eq!(checks[1]["outcome"], "denied");
     assert_eq!(checks[1]["rules"][0], "commands.guard");
 
+    // doctor says which walls this kernel gives guard-exec.
+    let o = guard_cmd("git-guard", t.path())
+        .args(["doctor", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let report = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(report.contains("guard-exec-walls"), "{report}");
+    assert!(
+        report.contains("the kernel offers Landlock ABI"),
+        "{report}"
+    );
+
     // The library entry a harness adapter calls gives the same.
     let j = git_guard::exec::judge_for(&root, None, "git push origin main").unwrap();
     assert!(!j.allowed());

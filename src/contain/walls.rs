@@ -122,6 +122,46 @@ impl Support {
     }
 }
 
+/// What `git guard doctor` says about the walls on this kernel: whether they hold, what it
+/// found, what to do. `refuses` says what guard-exec does without them (the policy's
+/// `commands.walls`: `true` for "required").
+pub fn doctor_report(support: Support, refuses: bool) -> (bool, String, String) {
+    let full = Walls {
+        writable: vec![],
+        tcp_connect: Some(vec![]),
+    };
+    let missing = support.missing_for(&full);
+    if missing.is_empty() {
+        let scopes = if support.scopes() {
+            ", abstract unix sockets and signals scoped"
+        } else {
+            " (no scopes: abstract unix sockets and signals are not walled)"
+        };
+        return (
+            true,
+            format!(
+                "the kernel offers Landlock {}: guard-exec runs every command with no new privileges, writes walled to code-repo/, sandbox/ and a temporary directory, and TCP walled by commands.network{scopes}",
+                support.describe()
+            ),
+            "nothing to fix; docs/WORKSPACE.md (What the walls stop) says what they do not stop"
+                .into(),
+        );
+    }
+    let does = if refuses {
+        "guard-exec refuses to run anything (commands.walls = \"required\")"
+    } else {
+        "guard-exec runs what its judge allows WITHOUT the walls (commands.walls = \"judged-only\"): a script the agent writes can write anywhere its user may"
+    };
+    (
+        false,
+        format!(
+            "THE KERNEL CANNOT RAISE GUARD-EXEC'S WALLS: missing {}; {does}",
+            missing.join(", ")
+        ),
+        "run on a kernel with Landlock ABI 4 or later, enabled at boot (`lsm=...,landlock`)".into(),
+    )
+}
+
 /// Why walls could not be built or raised.
 #[derive(Debug, thiserror::Error)]
 pub enum WallError {
@@ -244,5 +284,19 @@ mod tests {
             tcp_connect: None,
         };
         assert!(old.missing_for(&open_net).is_empty());
+    }
+
+    #[test]
+    fn doctor_is_loud_without_landlock() {
+        let (holds, what, _) = doctor_report(Support { abi: 0 }, true);
+        assert!(!holds);
+        assert!(
+            what.contains("CANNOT") && what.contains("refuses"),
+            "{what}"
+        );
+        let (_, what, _) = doctor_report(Support { abi: 2 }, false);
+        assert!(what.contains("WITHOUT the walls"), "{what}");
+        let (holds, what, _) = doctor_report(Support { abi: 7 }, true);
+        assert!(holds && what.contains("ABI 7"), "{what}");
     }
 }
