@@ -2,15 +2,15 @@
 //! project's own history), the paths, kinds and line counts equal what
 //! `git diff-tree -r -M --name-status` and `--numstat` print against the first parent.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{commit_all, git, init_repo, write};
 use git_guard::engine::changes::{ChangeKind, FileChange, RefUpdate, UpdateKind};
 use git_guard::engine::model::{self, ModelOptions};
 use gix::ObjectId;
+use support::git::*;
 
 /// One line of comparison: letter, old path (renames), path, added, removed, binary.
 type Row = (char, Option<String>, String, u32, u32, bool);
@@ -247,8 +247,7 @@ fn build_varied_history(dir: &Path, object_format: &str) {
     git(dir, &["mv", "image.bin", "assets/image.bin"]);
     let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     git(dir, &["mv", "src/lib.rs", "src/core.rs"]);
-    write(dir, "src/core.rs", mutate(&mut rng, &lib));
-    commit_all(dir, "renames");
+    commit_file(dir, "src/core.rs", mutate(&mut rng, &lib), "renames");
 
     // A copy (git -M reports an addition), mode change only, CRLF and final-newline edits.
     std::fs::copy(dir.join("src/core.rs"), dir.join("src/core_copy.rs")).unwrap();
@@ -360,11 +359,9 @@ fn build_varied_history(dir: &Path, object_format: &str) {
     git(dir, &["checkout", "-q", "-b", "side"]);
     write(dir, "side.txt", text(&mut rng, 20));
     let core = std::fs::read_to_string(dir.join("src/core.rs")).unwrap();
-    write(dir, "src/core.rs", mutate(&mut rng, &core));
-    commit_all(dir, "side work");
+    commit_file(dir, "src/core.rs", mutate(&mut rng, &core), "side work");
     git(dir, &["checkout", "-q", "main"]);
-    write(dir, "main.txt", text(&mut rng, 20));
-    commit_all(dir, "main work");
+    commit_file(dir, "main.txt", text(&mut rng, 20), "main work");
     git(dir, &["merge", "-q", "--no-edit", "--no-ff", "side"]);
 
     // Random edits over many files: the line counts must match git's on every one.
@@ -442,18 +439,14 @@ fn assert_covers_every_kind(rows: &[Row]) {
 
 #[test]
 fn every_commit_of_a_varied_history_agrees_with_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    build_varied_history(&dir, "sha1");
+    let (_tmp, dir) = tmp_repo_with(|d| build_varied_history(d, "sha1"));
     let rows = assert_agrees_on_all_commits(&dir, &["--all"]);
     assert_covers_every_kind(&rows);
 }
 
 #[test]
 fn sha256_repository_agrees_with_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    build_varied_history(&dir, "sha256");
+    let (_tmp, dir) = tmp_repo_with(|d| build_varied_history(d, "sha256"));
     let repo = open(&dir);
     assert_eq!(repo.object_hash(), gix::hash::Kind::Sha256);
     let rows = assert_agrees_on_all_commits(&dir, &["--all"]);
@@ -470,7 +463,7 @@ fn sha256_repository_agrees_with_git() {
 #[test]
 fn the_projects_own_history_agrees_with_git() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let probe = common::git_out(root, &["rev-parse", "--verify", "-q", "HEAD"]);
+    let probe = support::git::git_out(root, &["rev-parse", "--verify", "-q", "HEAD"]);
     if !probe.status.success() {
         eprintln!("skipped: {} is not a git checkout", root.display());
         return;
@@ -480,9 +473,7 @@ fn the_projects_own_history_agrees_with_git() {
 
 #[test]
 fn staged_changes_agree_with_git_diff_cached() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     // An unborn HEAD: everything staged is an addition against the empty tree.
     write(&dir, "a.txt", "one\ntwo\n");
     write(&dir, "b.txt", "keep\n".repeat(20));
@@ -549,9 +540,7 @@ fn staged_changes_agree_with_git_diff_cached() {
 /// and whole directories removed or added, must still be reported exactly as git does.
 #[test]
 fn staged_changes_with_a_cache_tree_agree_with_git() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     for d in ["a", "b", "c/d", "c/e", "gone"] {
         for f in 0..5 {
             write(
@@ -626,20 +615,16 @@ fn branched(dir: &Path) {
         commit_all(dir, &format!("topic {i}"));
     }
     git(dir, &["checkout", "-q", "main"]);
-    write(dir, "main.txt", "main\n");
-    commit_all(dir, "main moves");
+    commit_file(dir, "main.txt", "main\n", "main moves");
     git(dir, &["checkout", "-q", "topic"]);
     git(dir, &["merge", "-q", "--no-edit", "main"]);
-    write(dir, "after.txt", "after\n");
-    commit_all(dir, "after merge");
+    commit_file(dir, "after.txt", "after\n", "after merge");
     git(dir, &["checkout", "-q", "main"]);
 }
 
 #[test]
 fn range_holds_the_commits_git_lists_parents_first() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    branched(&dir);
+    let (_tmp, dir) = tmp_repo_with(branched);
     let repo = open(&dir);
     let unit = model::range(&repo, "main~1..topic", ModelOptions::default()).unwrap();
     let ids: Vec<ObjectId> = unit.commits.iter().map(|c| c.id.unwrap()).collect();
@@ -676,9 +661,7 @@ fn range_holds_the_commits_git_lists_parents_first() {
 
 #[test]
 fn ref_updates_judge_only_commits_new_to_the_repository() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    branched(&dir);
+    let (_tmp, dir) = tmp_repo_with(branched);
     let repo = open(&dir);
     let zero = ObjectId::null(repo.object_hash());
     let topic = oid(&git(&dir, &["rev-parse", "topic"]));
@@ -759,11 +742,8 @@ fn ref_updates_judge_only_commits_new_to_the_repository() {
 
 #[test]
 fn a_new_ref_with_entirely_new_history_starts_from_the_empty_tree() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
-    write(&dir, "a.txt", "a\n");
-    commit_all(&dir, "one");
+    let (_tmp, dir) = tmp_repo();
+    commit_file(&dir, "a.txt", "a\n", "one");
     write(&dir, "b.txt", "b\n");
     let tip = oid(&commit_all(&dir, "two"));
     let repo = open(&dir);
@@ -798,8 +778,7 @@ fn bad_input_is_an_error_naming_it() {
 
     let dir = tmp.path().join("repo");
     init_repo(&dir);
-    write(&dir, "a.txt", "a\n");
-    commit_all(&dir, "one");
+    commit_file(&dir, "a.txt", "a\n", "one");
     let repo = open(&dir);
     let e = format!(
         "{:#}",

@@ -2,17 +2,18 @@
 //! approvals namespace, push records, signatures with real ssh-keygen keys, and the
 //! `git guard approve / revoke / approvals / flags / test` commands run for real.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
 use git_guard::approvals::{self, Record, RecordKind, Status};
 use git_guard::engine::changes::RefUpdate;
 use git_guard::engine::identity::Actor;
 use git_guard::engine::policy::{Policy, PolicySource, Role};
 use git_guard::engine::verdict::Severity;
 use gix::ObjectId;
+use support::git::*;
+use support::server::install_server;
 
 const ACTORS: &str =
     "[actors]\nhumans = [\"alice\", \"bob\"]\nadmins = [\"root-admin\"]\nagents = [\"bot\"]\n";
@@ -36,21 +37,16 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
     let server = tmp.path().join("server.git");
-    init_repo(&work);
-    write(&work, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
-    commit_all(&work, "base");
+    let work = repo_at(tmp.path(), "work");
+    commit_file(&work, "src/lib.rs", "pub fn f() -> u32 { 1 }\n", "base");
     write(
         &work,
         "tests/t.rs",
         "#[test]\nfn t() { assert_eq!(1, 1); }\n",
     );
     let c = commit_all(&work, "add a test");
-    git(
-        tmp.path(),
-        &["init", "-q", "--bare", "-b", "main", "server.git"],
-    );
+    init_bare(&server);
     git(&work, &["push", "-q", server.to_str().unwrap(), "main"]);
     let tree = git(&work, &["rev-parse", "HEAD^{tree}"]);
     Fixture {
@@ -60,6 +56,13 @@ fn fixture() -> Fixture {
         tree: ObjectId::from_hex(tree.trim().as_bytes()).unwrap(),
         _tmp: tmp,
     }
+}
+
+/// The fixture, its server opened, and the policy with no more than the actors.
+fn server_fixture() -> (Fixture, gix::Repository, Policy) {
+    let f = fixture();
+    let repo = gix::open(&f.server).unwrap();
+    (f, repo, policy(""))
 }
 
 fn record(f: &Fixture, approver: &str, role: Role) -> Record {
@@ -109,11 +112,19 @@ fn rules(findings: &[git_guard::engine::verdict::Finding]) -> Vec<String> {
         .collect()
 }
 
+/// The violations the approvals judge finds in `u`, pushed by `who`.
+fn judge(repo: &gix::Repository, p: &Policy, who: &Actor, u: &RefUpdate) -> Vec<String> {
+    rules(&approvals::judge_ref_update(repo, p, who, u))
+}
+
+/// The id of `rev` in `dir`.
+fn oid(dir: &Path, rev: &str) -> ObjectId {
+    ObjectId::from_hex(git(dir, &["rev-parse", rev]).trim().as_bytes()).unwrap()
+}
+
 #[test]
 fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
 
     // A valid record, pushed by the approver it names.
     let ok = approval_update(&repo, &f, "alice", Role::Human);
@@ -144,8 +155,7 @@ fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
     assert!(found[0].message.contains("has tree"), "{found:?}");
 
     // Stored under another commit than the one it names.
-    let base =
-        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let base = oid(&f.work, "HEAD~1");
     let mut u = ok.clone();
     u.name = format!("refs/guard/approvals/{base}/{}", ok.new);
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &u);
@@ -177,9 +187,7 @@ fn only_approvers_create_well_formed_records_for_the_commit_and_tree() {
 
 #[test]
 fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let ok = approval_update(&repo, &f, "alice", Role::Human);
     let admin = actor("root-admin", &p);
     assert_eq!(admin.role, Role::Admin);
@@ -189,19 +197,13 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
         new: ObjectId::null(gix::hash::Kind::Sha1),
         name: ok.name.clone(),
     };
-    assert_eq!(
-        rules(&approvals::judge_ref_update(&repo, &p, &admin, &delete)),
-        ["approvals.immutable"]
-    );
+    assert_eq!(judge(&repo, &p, &admin, &delete), ["approvals.immutable"]);
     let rewrite = RefUpdate {
         old: ok.new,
         new: f.commit,
         name: ok.name.clone(),
     };
-    assert_eq!(
-        rules(&approvals::judge_ref_update(&repo, &p, &admin, &rewrite)),
-        ["approvals.immutable"]
-    );
+    assert_eq!(judge(&repo, &p, &admin, &rewrite), ["approvals.immutable"]);
     for name in [
         format!("refs/guard/pushes/{}", f.commit),
         format!("refs/guard/tests/{}", f.tree),
@@ -212,10 +214,7 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
             new: ok.new,
             name,
         };
-        assert_eq!(
-            rules(&approvals::judge_ref_update(&repo, &p, &admin, &u)),
-            ["approvals.namespace"]
-        );
+        assert_eq!(judge(&repo, &p, &admin, &u), ["approvals.namespace"]);
     }
     // Refs outside the namespace are not this judge's business.
     let u = RefUpdate {
@@ -228,9 +227,7 @@ fn nobody_rewrites_or_deletes_records_or_touches_server_refs() {
 
 #[test]
 fn the_pusher_of_a_commit_may_not_approve_it() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let update = RefUpdate {
         old: ObjectId::null(gix::hash::Kind::Sha1),
         new: f.commit,
@@ -249,41 +246,22 @@ fn the_pusher_of_a_commit_may_not_approve_it() {
         &f.server,
         &["cat-file", "-p", &format!("refs/guard/pushes/{}", f.commit)],
     );
-    assert!(shown.contains("\"pusher\":\"alice\""), "{shown}");
+    assert_contains(&shown, "\"pusher\":\"alice\"");
 
     let own = approval_update(&repo, &f, "alice", Role::Human);
     let found = approvals::judge_ref_update(&repo, &p, &actor("alice", &p), &own);
     assert_eq!(rules(&found), ["approvals.self"]);
     let theirs = approval_update(&repo, &f, "bob", Role::Human);
-    assert!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &p,
-            &actor("bob", &p),
-            &theirs
-        ))
-        .is_empty()
-    );
+    assert!(judge(&repo, &p, &actor("bob", &p), &theirs).is_empty());
 
     let lax = policy("[approvals]\nallow_self_approval = true\n");
-    assert!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &lax,
-            &actor("alice", &lax),
-            &own
-        ))
-        .is_empty()
-    );
+    assert!(judge(&repo, &lax, &actor("alice", &lax), &own).is_empty());
 }
 
 #[test]
 fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
-    let base = git(&f.work, &["rev-parse", "HEAD~1"]).trim().to_string();
-    let base = ObjectId::from_hex(base.as_bytes()).unwrap();
+    let (f, repo, p) = server_fixture();
+    let base = oid(&f.work, "HEAD~1");
     let zero = ObjectId::null(gix::hash::Kind::Sha1);
     let main = RefUpdate {
         old: zero,
@@ -336,8 +314,7 @@ fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
         }
     );
     // A record written after the log was read is seen by the next question.
-    write(&f.work, "src/lib.rs", "pub fn f() -> u32 { 2 }\n");
-    let d = commit_all(&f.work, "two");
+    let d = commit_file(&f.work, "src/lib.rs", "pub fn f() -> u32 { 2 }\n", "two");
     git(&f.work, &["push", "-q", f.server.to_str().unwrap(), "main"]);
     let d = ObjectId::from_hex(d.as_bytes()).unwrap();
     assert!(approvals::pusher_of(&repo, d).unwrap().is_none());
@@ -368,9 +345,7 @@ fn one_push_record_per_update_and_the_oldest_naming_a_commit_wins() {
 
 #[test]
 fn listing_rechecks_every_approval_under_the_current_policy() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
+    let (f, repo, p) = server_fixture();
     let a = approval_update(&repo, &f, "alice", Role::Human);
     approvals::create_ref(&repo, &a.name, a.new).unwrap();
     let valid = approvals::valid_approvals(&repo, &p, f.commit, f.tree).unwrap();
@@ -397,15 +372,7 @@ fn listing_rechecks_every_approval_under_the_current_policy() {
     rev.revokes = Some(a.new.to_string());
     rev.at_unix += 1;
     let r = blob_update(&repo, f.commit, &rev.payload().unwrap());
-    assert!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &p,
-            &actor("bob", &p),
-            &r
-        ))
-        .is_empty()
-    );
+    assert!(judge(&repo, &p, &actor("bob", &p), &r).is_empty());
     approvals::create_ref(&repo, &r.name, r.new).unwrap();
     let listed = approvals::list_for_commit(&repo, &p, f.commit).unwrap();
     assert!(
@@ -423,12 +390,7 @@ fn listing_rechecks_every_approval_under_the_current_policy() {
     bad.revokes = Some("2222222222222222222222222222222222222222".into());
     let u = blob_update(&repo, f.commit, &bad.payload().unwrap());
     assert_eq!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &p,
-            &actor("bob", &p),
-            &u
-        )),
+        judge(&repo, &p, &actor("bob", &p), &u),
         ["approvals.record"]
     );
 }
@@ -507,10 +469,7 @@ fn signatures_are_verified_against_allowed_signers_when_required() {
     let mut moved = other.payload().unwrap();
     moved.extend_from_slice(sig.as_bytes());
     let u = blob_update(&repo, f.commit, &moved);
-    assert_eq!(
-        rules(&approvals::judge_ref_update(&repo, &p, &alice, &u)),
-        ["approvals.signature"]
-    );
+    assert_eq!(judge(&repo, &p, &alice, &u), ["approvals.signature"]);
 
     // A bad signature is refused even when signatures are optional.
     let optional = policy(&format!(
@@ -519,12 +478,7 @@ fn signatures_are_verified_against_allowed_signers_when_required() {
     ));
     let u = blob_update(&repo, f.commit, &forged);
     assert_eq!(
-        rules(&approvals::judge_ref_update(
-            &repo,
-            &optional,
-            &actor("alice", &optional),
-            &u
-        )),
+        judge(&repo, &optional, &actor("alice", &optional), &u),
         ["approvals.signature"]
     );
 
@@ -558,20 +512,10 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
     .unwrap();
     // Local state the clean checkout must not see.
     write(&f.work, "untracked.txt", "x");
-    let out = guard_cmd("git-guard", &f.work)
-        .args(["test", "HEAD", "--policy", policy_file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    assert!(text.contains("checked-out-ok"), "{text}");
-    assert!(text.contains("git-guard test: passed"), "{text}");
+    let out = guard(&f.work, &policy_file, &["test", "HEAD"]);
+    let text = stdout_of(&out, 0);
+    assert_contains(&text, "checked-out-ok");
+    assert_contains(&text, "git-guard test: passed");
 
     let repo = gix::open(&f.work).unwrap();
     let run = git_guard::contain::testrun::recorded_pass(&repo, f.tree)
@@ -585,7 +529,7 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         &f.work,
         &["cat-file", "-p", &format!("refs/guard/tests/{}", f.tree)],
     );
-    assert!(shown.contains("\"passed\":true"), "{shown}");
+    assert_contains(&shown, "\"passed\":true");
 
     // A failing run replaces it, and is no recorded pass.
     std::fs::write(
@@ -593,18 +537,9 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
         "[tests]\ncommand = \"echo boom >&2; exit 3\"\n",
     )
     .unwrap();
-    let out = guard_cmd("git-guard", &f.work)
-        .args(["test", "--policy", policy_file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(stdout(&out).contains("failed (exit 3)"), "{}", stdout(&out));
+    let out = guard(&f.work, &policy_file, &["test"]);
+    assert_code(&out, 1);
+    assert_contains(&stdout(&out), "failed (exit 3)");
     assert!(
         git_guard::contain::testrun::recorded_pass(&repo, f.tree)
             .unwrap()
@@ -617,12 +552,9 @@ fn git_guard_test_runs_in_a_clean_checkout_and_records_the_result() {
 
     // No test command: could not judge.
     std::fs::write(&policy_file, "").unwrap();
-    let out = guard_cmd("git-guard", &f.work)
-        .args(["test", "--policy", policy_file.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = guard(&f.work, &policy_file, &["test"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("tests.command"), "{}", stderr(&out));
+    assert_contains(&stderr(&out), "tests.command");
 }
 
 #[test]
@@ -632,8 +564,12 @@ fn a_test_over_its_time_limit_is_killed_with_everything_it_started() {
     let marker = f.work.parent().unwrap().join("child.pid");
     // The command leaves a grandchild behind; the time limit must take it down too.
     let cmd = format!("sleep 300 & echo $! > {}; wait", marker.display());
+    // Uncontained (the policy's explicit choice), so the marker can be written outside the
+    // checkout; tests/contain.rs shows the same of a contained run.
+    let none = policy("[tests]\nisolation = \"none\"\n");
     let run = git_guard::contain::testrun::run(
         &repo,
+        &none,
         "HEAD",
         &cmd,
         std::time::Duration::from_secs(1),
@@ -676,22 +612,16 @@ struct CloneFixture {
 }
 
 fn clone_fixture() -> CloneFixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let seed = tmp.path().join("seed");
-    let server = tmp.path().join("server.git");
-    let clone = tmp.path().join("clone");
-    let policy = tmp.path().join("policy.toml");
-    std::fs::write(&policy, ACTORS).unwrap();
-    init_repo(&seed);
-    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
-    write(
+    let (tmp, policy) = tmp_with_policy(ACTORS);
+    let seed = repo_at(tmp.path(), "seed");
+    commit_lib_and_test(
         &seed,
-        "tests/t.rs",
+        "pub fn f() -> u32 { 1 }\n",
         "#[test]\nfn t() { assert_eq!(super::f(), 1); }\n",
+        "base",
     );
-    commit_all(&seed, "base");
-    git(tmp.path(), &["clone", "-q", "--bare", "seed", "server.git"]);
-    git(tmp.path(), &["clone", "-q", "server.git", "clone"]);
+    let server = clone_bare(tmp.path(), &seed, "server.git");
+    let clone = clone(tmp.path(), &server, "clone");
     git(&clone, &["checkout", "-q", "-b", "agent/x"]);
     write(
         &clone,
@@ -711,6 +641,30 @@ fn clone_fixture() -> CloneFixture {
     }
 }
 
+impl CloneFixture {
+    /// `git guard ARGS -m WHY --as WHO` in the clone, with the fixture's policy.
+    fn decide(&self, args: &[&str], why: &str, who: &str) -> std::process::Output {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-m", why, "--as", who]);
+        guard(&self.clone, &self.policy, &all)
+    }
+
+    /// An approval of the clone's HEAD, of every flag.
+    fn approve(&self, why: &str, who: &str) -> std::process::Output {
+        self.decide(&["approve", "HEAD"], why, who)
+    }
+
+    /// An approval of one flag of the clone's HEAD.
+    fn approve_flag(&self, flag: &str, why: &str, who: &str) -> std::process::Output {
+        self.decide(&["approve", "HEAD", "--flag", flag], why, who)
+    }
+
+    /// What `git guard flags` says in the clone.
+    fn flags(&self) -> String {
+        stdout(&guard(&self.clone, &self.policy, &["flags"]))
+    }
+}
+
 fn guard(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)
         .args(args)
@@ -726,124 +680,37 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     let short = &f.commit[..12];
 
     let out = guard(&f.clone, &f.policy, &["flags"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    assert!(
-        text.contains(&format!("{short} Return 2 from f (3 files, +3 -2")),
-        "{text}"
-    );
-    assert!(
-        text.contains("[outstanding] paths.protected:Dockerfile"),
-        "{text}"
-    );
-    assert!(
-        text.contains("[outstanding] tests.changed:tests/t.rs"),
-        "{text}"
-    );
-    assert!(
-        text.contains("2 outstanding of 2 flags in 1 commit"),
-        "{text}"
-    );
+    let text = stdout_of(&out, 0);
+    assert_contains(&text, &format!("{short} Return 2 from f (3 files, +3 -2"));
+    assert_contains(&text, "[outstanding] paths.protected:Dockerfile");
+    assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
+    assert_contains(&text, "2 outstanding of 2 flags in 1 commit");
 
     // An agent identity never approves.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &["approve", "HEAD", "-m", "fine", "--as", "bot"],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains("REFUSED: approvals.approver"),
-        "{}",
-        stdout(&out)
-    );
+    let out = f.approve("fine", "bot");
+    assert_code(&out, 1);
+    assert_contains(&stdout(&out), "REFUSED: approvals.approver");
     // A flag the commit does not have.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "approve",
-            "HEAD",
-            "--flag",
-            "tests.changed:nope",
-            "-m",
-            "x",
-            "--as",
-            "alice",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("has no flag"), "{}", stdout(&out));
+    let out = f.approve_flag("tests.changed:nope", "x", "alice");
+    assert_code(&out, 1);
+    assert_contains(&stdout(&out), "has no flag");
 
     // One flag, then the rest.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "approve",
-            "HEAD",
-            "--flag",
-            "paths.protected:Dockerfile",
-            "-m",
-            "base image is fine",
-            "--as",
-            "alice",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
+    let out = f.approve_flag("paths.protected:Dockerfile", "base image is fine", "alice");
+    let text = stdout_of(&out, 0);
     assert!(
         text.contains("who pushed"),
         "the pusher is unknown here and it says so: {text}"
     );
-    assert!(text.contains("pushed to origin"), "{text}");
-    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
-    assert!(text.contains("1 outstanding of 2 flags"), "{text}");
-    assert!(text.contains("[approved by"), "{text}");
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "approve",
-            "HEAD",
-            "-m",
-            "test change matches the new behaviour",
-            "--as",
-            "alice",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains("approved tests.changed:tests/t.rs"),
-        "{}",
-        stdout(&out)
-    );
-    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
-    assert!(text.contains("0 outstanding of 2 flags"), "{text}");
+    assert_contains(&text, "pushed to origin");
+    let text = f.flags();
+    assert_contains(&text, "1 outstanding of 2 flags");
+    assert_contains(&text, "[approved by");
+    let out = f.approve("test change matches the new behaviour", "alice");
+    assert_code(&out, 0);
+    assert_contains(&stdout(&out), "approved tests.changed:tests/t.rs");
+    let text = f.flags();
+    assert_contains(&text, "0 outstanding of 2 flags");
 
     // The records travelled to the server, which now says the same.
     let refs = git(
@@ -868,8 +735,8 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             .is_empty()
     );
     let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
-    assert!(stdout(&out).contains("2 records"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("by alice"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "2 records");
+    assert_contains(&stdout(&out), "by alice");
 
     // Amending makes a new commit (same tree): it needs its own approval.
     git(
@@ -883,29 +750,12 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
             "Return 2 from f (amended)",
         ],
     );
-    let text = stdout(&guard(&f.clone, &f.policy, &["flags"]));
-    assert!(text.contains("2 outstanding of 2 flags"), "{text}");
+    let text = f.flags();
+    assert_contains(&text, "2 outstanding of 2 flags");
 
     // Revoking brings the flags of the original commit back.
-    let out = guard(
-        &f.clone,
-        &f.policy,
-        &[
-            "revoke",
-            &f.commit,
-            "-m",
-            "on second thought",
-            "--as",
-            "bob",
-        ],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let out = f.decide(&["revoke", &f.commit], "on second thought", "bob");
+    assert_code(&out, 0);
     assert_eq!(
         stdout(&out).matches("revoked approval").count(),
         2,
@@ -917,7 +767,7 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
         2
     );
     let out = guard(&f.server, &f.policy, &["approvals", &f.commit]);
-    assert!(stdout(&out).contains("revoked by bob"), "{}", stdout(&out));
+    assert_contains(&stdout(&out), "revoked by bob");
 }
 
 #[test]
@@ -931,27 +781,15 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         &f.policy,
         &["approve", &f.commit, "-m", "ok", "--as", "alice"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("--as is refused on the server"),
-        "{}",
-        stderr(&out)
-    );
+    assert_code(&out, 2);
+    assert_contains(&stderr(&out), "--as is refused on the server");
 
     // The server's identity comes from the host its hooks were installed for.
-    let o = guard_cmd("git-guard", &f.server)
-        .args(["install", "--server", "--host", "gitolite", "--policy"])
-        .arg(&f.policy)
-        .arg(&f.server)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    install_server(
+        &f.server,
+        &f.server,
+        &["--host", "gitolite", "--policy", f.policy.to_str().unwrap()],
+    );
     let out = guard_cmd("git-guard", &f.server)
         .args([
             "approve",
@@ -964,14 +802,8 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         .env("GL_USER", "bob")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(stdout(&out).contains("as bob (human)"), "{}", stdout(&out));
+    assert_code(&out, 0);
+    assert_contains(&stdout(&out), "as bob (human)");
     let server = gix::open(&f.server).unwrap();
     assert!(
         approvals::unapproved_flags(&server, &p, id)
@@ -991,8 +823,8 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         new: id,
         name: "refs/heads/agent/x".into(),
     };
-    let other = git(&f.clone, &["rev-parse", "HEAD~1"]).trim().to_string();
-    let other_id = ObjectId::from_hex(other.as_bytes()).unwrap();
+    let other = rev(&f.clone, "HEAD~1");
+    let other_id = oid(&f.clone, "HEAD~1");
     approvals::record_push(&server, &actor("bob", &p), &update, &[other_id]).unwrap();
     let out = guard_cmd("git-guard", &f.server)
         .args(["approve", &other, "-m", "mine", "--policy"])
@@ -1000,27 +832,14 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
         .env("GL_USER", "bob")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains("REFUSED: approvals.self"),
-        "{}",
-        stdout(&out)
-    );
+    assert_code(&out, 1);
+    assert_contains(&stdout(&out), "REFUSED: approvals.self");
 }
 
 #[test]
 fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
-    let f = fixture();
-    let repo = gix::open(&f.server).unwrap();
-    let p = policy("");
-    let base =
-        ObjectId::from_hex(git(&f.work, &["rev-parse", "HEAD~1"]).trim().as_bytes()).unwrap();
+    let (f, repo, p) = server_fixture();
+    let base = oid(&f.work, "HEAD~1");
     let flag = |path: &str, commit: Option<ObjectId>| {
         git_guard::engine::verdict::Finding::flag("tests.changed", "changed", "")
             .at_path(path)

@@ -4,15 +4,16 @@
 //! how these tests pose as different server users), `git guard approve` from clones and on the
 //! server, and the push records post-receive writes.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::*;
 use git_guard::approvals::{self, Record, RecordKind};
 use git_guard::engine::policy::{Policy, Role};
 use gix::ObjectId;
+use support::git::*;
+use support::server::*;
 
 const POLICY: &str = r#"
 [actors]
@@ -27,63 +28,62 @@ struct Server {
     dir: PathBuf,
     bare: PathBuf,
     policy: PathBuf,
+    /// The installed host's variable naming the pusher.
+    var: &'static str,
 }
 
 /// A bare server whose main holds a library and its test, guarded for `host` with the policy
 /// above (installed before any push, as an admin would).
 fn server(host: &str) -> Server {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, policy) = tmp_with_policy(POLICY);
     let dir = tmp.path().to_path_buf();
-    let policy = dir.join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "src/lib.rs", "pub fn f() -> u32 { 1 }\n");
-    write(
+    let seed = repo_at(&dir, "seed");
+    commit_lib_and_test(
         &seed,
-        "tests/t.rs",
+        "pub fn f() -> u32 { 1 }\n",
         "#[test]\nfn t() { assert_eq!(1, 1); }\n",
+        "seed",
     );
-    commit_all(&seed, "seed");
-    let bare = dir.join("server.git");
-    git(
+    let bare = clone_bare(&dir, &seed, "server.git");
+    install_server(
         &dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
+        &bare,
+        &["--host", host, "--policy", policy.to_str().unwrap()],
     );
-    let o = guard_cmd("git-guard", &dir)
-        .args(["install", "--server", "--host", host, "--policy"])
-        .arg(&policy)
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     Server {
         _tmp: tmp,
         dir,
         bare,
         policy,
+        var: if host == "gitolite" {
+            "GL_USER"
+        } else {
+            "REMOTE_USER"
+        },
     }
 }
 
 impl Server {
     fn clone(&self, name: &str) -> PathBuf {
-        let work = self.dir.join(name);
-        git(
-            &self.dir,
-            &[
-                "clone",
-                "-q",
-                self.bare.to_str().unwrap(),
-                work.to_str().unwrap(),
-            ],
-        );
-        work
+        clone(&self.dir, &self.bare, name)
+    }
+
+    /// `git push ARGS` from `work` as `user`.
+    fn push(&self, work: &Path, user: &str, args: &[&str]) -> Output {
+        push_with(work, self.var, user, args)
+    }
+
+    /// `git guard approve COMMIT -m WHY EXTRA` in `dir` as `user`.
+    fn approve(&self, dir: &Path, user: &str, commit: &str, why: &str, extra: &[&str]) -> Output {
+        let mut args = vec!["approve", commit, "-m", why];
+        args.extend_from_slice(extra);
+        guard_as(dir, self.var, user, &args)
+    }
+
+    /// `git guard approve COMMIT -m WHY --as AS --policy P` from the clone `dir` as `user`.
+    fn approve_from(&self, dir: &Path, user: &str, as_: &str, commit: &str, why: &str) -> Output {
+        let policy = self.policy.to_str().unwrap();
+        self.approve(dir, user, commit, why, &["--as", as_, "--policy", policy])
     }
 
     fn refs(&self, prefix: &str) -> Vec<(String, String)> {
@@ -112,16 +112,6 @@ impl Server {
     }
 }
 
-/// `git push ARGS` from `work` as `user` (the installed host's variable is `var`).
-fn push(work: &Path, var: &str, user: &str, args: &[&str]) -> Output {
-    git_cmd(work)
-        .env(var, user)
-        .arg("push")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `git guard ARGS` in `dir` with `var=user` in its environment (and so in its `git push`).
 fn guard_as(dir: &Path, var: &str, user: &str, args: &[&str]) -> Output {
     guard_cmd("git-guard", dir)
@@ -129,10 +119,6 @@ fn guard_as(dir: &Path, var: &str, user: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn all(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
 }
 
 /// A commit on a new branch of `work` changing the test file; its id.
@@ -144,6 +130,16 @@ fn change_test(work: &Path, branch: &str, body: &str) -> String {
         format!("#[test]\nfn t() {{ {body} }}\n"),
     );
     commit_all(work, &format!("{branch}: change the test"))
+}
+
+/// The agent's clone `agent`, where bot changes the test on agent/feature and pushes it: the
+/// clone, the commit and the push.
+fn agent_pushes(s: &Server) -> (PathBuf, String, Output) {
+    let agent = s.clone("agent");
+    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
+    let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
+    assert_code(&o, 0);
+    (agent, c, o)
 }
 
 /// A record blob written into `work`'s object store, and the ref it would go under.
@@ -179,62 +175,36 @@ fn record_blob(work: &Path, commit: &str, approver: &str, role: Role) -> (String
 #[test]
 fn flags_are_approved_only_by_another_human_and_records_never_change() {
     let s = server("http");
-    let var = "REMOTE_USER";
-    let policy = s.policy.to_str().unwrap();
 
     // (a) The agent pushes a branch that changes a test file: a flag, not a violation.
-    let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = push(&agent, var, "bot", &["origin", "agent/feature"]);
-    assert!(o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("tests.changed"), "{}", all(&o));
+    let (agent, c, o) = agent_pushes(&s);
+    assert_contains(&all(&o), "tests.changed");
     // post-receive recorded who brought the commit.
     let pushes = s.refs("refs/guard/pushes/");
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(pushes[0].0, format!("refs/guard/pushes/{c}"));
     let rec = git(&s.bare, &["cat-file", "blob", &pushes[0].1]);
-    assert!(rec.contains("\"pusher\":\"bot\""), "{rec}");
+    assert_contains(&rec, "\"pusher\":\"bot\"");
 
     // (b) The flag is outstanding, read on the server with the hooks' own policy.
     let o = guard_cmd("git-guard", &s.bare)
         .args(["flags", "refs/heads/agent/feature"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
-    let text = stdout(&o);
-    assert!(
-        text.contains("[outstanding] tests.changed:tests/t.rs"),
-        "{text}"
-    );
-    assert!(text.contains("pushed by bot"), "{text}");
+    let text = stdout_of(&o, 0);
+    assert_contains(&text, "[outstanding] tests.changed:tests/t.rs");
+    assert_contains(&text, "pushed by bot");
     assert_eq!(s.outstanding(&c), 1);
 
     // (c) The agent cannot approve its own commit: not as itself...
     let (blob, refname) = record_blob(&agent, &c, "bot", Role::Agent);
-    let o = push(
-        &agent,
-        var,
-        "bot",
-        &["origin", &format!("{blob}:{refname}")],
-    );
-    assert!(!o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    let o = s.push(&agent, "bot", &["origin", &format!("{blob}:{refname}")]);
+    assert_fails_with(&o, "approvals.approver");
     // ...nor by writing a human's name into the record: the server knows who pushes.
-    let o = guard_as(
-        &agent,
-        var,
-        "bot",
-        &[
-            "approve", &c, "-m", "trust me", "--as", "alice", "--policy", policy,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
-    assert!(
-        all(&o).contains("bot (agent) may not approve"),
-        "{}",
-        all(&o)
-    );
+    let o = s.approve_from(&agent, "bot", "alice", &c, "trust me");
+    assert_code(&o, 1);
+    assert_contains(&all(&o), "approvals.approver");
+    assert_contains(&all(&o), "bot (agent) may not approve");
     // Nothing was recorded, there or here.
     assert!(s.refs("refs/guard/approvals/").is_empty());
     assert!(
@@ -247,23 +217,15 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (d) A human approves from a clone: the record is pushed and the real pre-receive
     // accepts it; the flag is cleared.
     let alice = s.clone("alice");
-    let o = guard_as(
+    let o = s.approve_from(
         &alice,
-        var,
         "alice",
-        &[
-            "approve",
-            "origin/agent/feature",
-            "-m",
-            "the new assertion is right",
-            "--as",
-            "alice",
-            "--policy",
-            policy,
-        ],
+        "alice",
+        "origin/agent/feature",
+        "the new assertion is right",
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
-    assert!(stdout(&o).contains("pushed to origin"), "{}", all(&o));
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), "pushed to origin");
     let approvals_on_server = s.refs("refs/guard/approvals/");
     assert_eq!(approvals_on_server.len(), 1, "{approvals_on_server:?}");
     let (approval_ref, approval_id) = approvals_on_server[0].clone();
@@ -273,11 +235,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
         .args(["flags", "refs/heads/agent/feature"])
         .output()
         .unwrap();
-    assert!(
-        stdout(&o).contains("git-guard flags: 0 outstanding of 1 flag"),
-        "{}",
-        all(&o)
-    );
+    assert_contains(&stdout(&o), "git-guard flags: 0 outstanding of 1 flag");
     // The approval did not go through the change rules: no branch of commits was judged, and
     // pushing it recorded no pusher.
     assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
@@ -285,27 +243,24 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (e) Nobody deletes or rewrites a record: not the approver, not an admin.
     let (other, _) = record_blob(&alice, &c, "alice", Role::Human);
     for user in ["alice", "root-admin"] {
-        let o = push(&alice, var, user, &["origin", &format!(":{approval_ref}")]);
+        let o = s.push(&alice, user, &["origin", &format!(":{approval_ref}")]);
         assert!(!o.status.success(), "{user}: {}", all(&o));
-        assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
-        let o = push(
+        assert_contains(&all(&o), "approvals.immutable");
+        let o = s.push(
             &alice,
-            var,
             user,
             &["--force", "origin", &format!("{other}:{approval_ref}")],
         );
         assert!(!o.status.success(), "{user}: {}", all(&o));
-        assert!(all(&o).contains("approvals.immutable"), "{}", all(&o));
+        assert_contains(&all(&o), "approvals.immutable");
     }
     // Nor the push records the server writes itself.
-    let o = push(
+    let o = s.push(
         &alice,
-        var,
         "root-admin",
         &["origin", &format!(":refs/guard/pushes/{c}")],
     );
-    assert!(!o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("approvals.namespace"), "{}", all(&o));
+    assert_fails_with(&o, "approvals.namespace");
     assert_eq!(
         s.refs("refs/guard/approvals/"),
         vec![(approval_ref, approval_id)]
@@ -316,72 +271,30 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // pusher, though bob's clone did not know.
     let bob = s.clone("bob");
     let b = change_test(&bob, "bob/change", "assert_eq!(3, 3);");
-    let o = push(&bob, var, "bob", &["origin", "bob/change"]);
-    assert!(o.status.success(), "{}", all(&o));
-    let o = guard_as(
-        &bob,
-        var,
-        "bob",
-        &[
-            "approve",
-            &b,
-            "-m",
-            "mine is fine",
-            "--as",
-            "bob",
-            "--policy",
-            policy,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
-    assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
+    let o = s.push(&bob, "bob", &["origin", "bob/change"]);
+    assert_code(&o, 0);
+    let o = s.approve_from(&bob, "bob", "bob", &b, "mine is fine");
+    assert_code(&o, 1);
+    assert_contains(&all(&o), "approvals.self");
+    assert_contains(&all(&o), "bob pushed commit");
     assert_eq!(s.outstanding(&b), 1);
     // Nor can bob pass as alice: the record must name whoever pushes it.
-    let o = guard_as(
-        &bob,
-        var,
-        "bob",
-        &[
-            "approve", &b, "-m", "as alice", "--as", "alice", "--policy", policy,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(all(&o).contains("approvals.identity"), "{}", all(&o));
+    let o = s.approve_from(&bob, "bob", "alice", &b, "as alice");
+    assert_code(&o, 1);
+    assert_contains(&all(&o), "approvals.identity");
     assert_eq!(s.outstanding(&b), 1);
     // Another human can.
     git(&alice, &["fetch", "-q", "origin"]);
-    let o = guard_as(
-        &alice,
-        var,
-        "alice",
-        &[
-            "approve",
-            &b,
-            "-m",
-            "reviewed bob's test",
-            "--as",
-            "alice",
-            "--policy",
-            policy,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let o = s.approve_from(&alice, "alice", "alice", &b, "reviewed bob's test");
+    assert_code(&o, 0);
     assert_eq!(s.outstanding(&b), 0);
 }
 
 #[test]
 fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let s = server("http");
-    let var = "REMOTE_USER";
     let policy = s.policy.to_str().unwrap();
-    let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    assert!(
-        push(&agent, var, "bot", &["origin", "agent/feature"])
-            .status
-            .success()
-    );
+    let (_, c, _) = agent_pushes(&s);
 
     // Alice pushes a branch of her own and her approval of the agent's commit in one push.
     let alice = s.clone("alice");
@@ -399,22 +312,20 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     let local = git(
         &alice,
         &["for-each-ref", "--format=%(refname)", "refs/guard/"],
     );
     let approval_ref = local.trim().to_string();
     git(&alice, &["switch", "-q", "-c", "docs"]);
-    write(&alice, "README.md", "docs\n");
-    let d = commit_all(&alice, "docs");
-    let o = push(
+    let d = commit_file(&alice, "README.md", "docs\n", "docs");
+    let o = s.push(
         &alice,
-        var,
         "alice",
         &["origin", "docs", &format!("{approval_ref}:{approval_ref}")],
     );
-    assert!(o.status.success(), "{}", all(&o));
+    assert_code(&o, 0);
     assert_eq!(git(&s.bare, &["rev-parse", "refs/heads/docs"]).trim(), d);
     assert_eq!(s.refs("refs/guard/approvals/").len(), 1);
     assert_eq!(s.outstanding(&c), 0);
@@ -439,105 +350,77 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     let n = change_test(&alice, "alice/test", "assert_eq!(4, 4);");
     let (blob, refname) = record_blob(&alice, &n, "alice", Role::Human);
     let before = git(&s.bare, &["for-each-ref"]);
-    let o = push(
+    let o = s.push(
         &alice,
-        var,
         "alice",
         &["origin", "alice/test", &format!("{blob}:{refname}")],
     );
-    assert!(!o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    assert_fails_with(&o, "approvals.self");
     assert_eq!(git(&s.bare, &["for-each-ref"]), before);
     let o = git_out(&s.bare, &["cat-file", "-e", &blob]);
     assert!(!o.status.success(), "the refused record must not land");
 
     // Pushed alone first (bob pushes it), alice's approval then lands in a push of its own.
-    let o = push(&alice, var, "bob", &["origin", "alice/test"]);
-    assert!(o.status.success(), "{}", all(&o));
-    let o = push(
-        &alice,
-        var,
-        "alice",
-        &["origin", &format!("{blob}:{refname}")],
-    );
-    assert!(o.status.success(), "{}", all(&o));
+    let o = s.push(&alice, "bob", &["origin", "alice/test"]);
+    assert_code(&o, 0);
+    let o = s.push(&alice, "alice", &["origin", &format!("{blob}:{refname}")]);
+    assert_code(&o, 0);
     assert_eq!(s.outstanding(&n), 0);
 }
 
 #[test]
 fn approve_on_the_server_uses_the_installed_host_and_policy() {
     let s = server("gitolite");
-    let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
-    let o = push(&agent, "GL_USER", "bot", &["origin", "agent/feature"]);
-    assert!(o.status.success(), "{}", all(&o));
+    let (_, c, _) = agent_pushes(&s);
 
     // The identity is the installed host's variable; without it nobody is named.
     let o = guard_cmd("git-guard", &s.bare)
         .args(["approve", &c, "-m", "ok"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
-    assert!(all(&o).contains("GL_USER is not set"), "{}", all(&o));
+    assert_code(&o, 2);
+    assert_contains(&all(&o), "GL_USER is not set");
     // --as is the server's to decide, never the caller's.
-    let o = guard_as(
-        &s.bare,
-        "GL_USER",
-        "alice",
-        &["approve", &c, "-m", "ok", "--as", "bob"],
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
+    let o = s.approve(&s.bare, "alice", &c, "ok", &["--as", "bob"]);
+    assert_code(&o, 2);
     // Another policy than the hooks' is refused.
     let other = s.dir.join("other.toml");
     std::fs::write(&other, "[actors]\nhumans = [\"bot\"]\n").unwrap();
-    let o = guard_as(
+    let o = s.approve(
         &s.bare,
-        "GL_USER",
         "bot",
-        &[
-            "approve",
-            &c,
-            "-m",
-            "ok",
-            "--policy",
-            other.to_str().unwrap(),
-        ],
+        &c,
+        "ok",
+        &["--policy", other.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", all(&o));
-    assert!(
-        all(&o).contains("the server hooks of this repository use the policy"),
-        "{}",
-        all(&o)
+    assert_code(&o, 2);
+    assert_contains(
+        &all(&o),
+        "the server hooks of this repository use the policy",
     );
     // The agent is an agent under the hooks' policy; its pusher record stands too.
-    let o = guard_as(&s.bare, "GL_USER", "bot", &["approve", &c, "-m", "ok"]);
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(all(&o).contains("approvals.approver"), "{}", all(&o));
+    let o = s.approve(&s.bare, "bot", &c, "ok", &[]);
+    assert_code(&o, 1);
+    assert_contains(&all(&o), "approvals.approver");
     assert!(s.refs("refs/guard/approvals/").is_empty());
 
     // A human named by GL_USER approves on the server, with the hooks' policy (the same file
     // given explicitly is accepted too).
-    let o = guard_as(
+    let o = s.approve(
         &s.bare,
-        "GL_USER",
         "alice",
-        &[
-            "approve",
-            &c,
-            "-m",
-            "reviewed on the server",
-            "--policy",
-            s.policy.to_str().unwrap(),
-        ],
+        &c,
+        "reviewed on the server",
+        &["--policy", s.policy.to_str().unwrap()],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
-    assert!(stdout(&o).contains("as alice (human)"), "{}", all(&o));
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), "as alice (human)");
     assert_eq!(s.outstanding(&c), 0);
     let listed = guard_cmd("git-guard", &s.bare)
         .args(["approvals", &c])
         .output()
         .unwrap();
-    assert!(stdout(&listed).contains("alice"), "{}", all(&listed));
+    assert_contains(&stdout(&listed), "alice");
 }
 
 /// `n` commits on a new branch of `work` made with `git fast-import`, each rewriting one line of
@@ -571,21 +454,10 @@ fn many_commits(work: &Path, branch: &str, n: usize, flagged: usize) -> (Vec<Str
         script.push('\n');
     }
     script.push_str(&format!("get-mark :{}\n", flagged + 1));
-    let mut c = git_cmd(work);
-    c.args(["fast-import", "--quiet"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(
+        git_cmd(work).args(["fast-import", "--quiet"]),
+        script.as_bytes(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let flagged_id = stdout(&out).trim().to_string();
     let ids: Vec<String> = git(work, &["rev-list", branch, "--not", &base])
@@ -599,13 +471,12 @@ fn many_commits(work: &Path, branch: &str, n: usize, flagged: usize) -> (Vec<Str
 #[test]
 fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approve() {
     let s = server("http");
-    let var = "REMOTE_USER";
     let policy = s.policy.to_str().unwrap();
     let bob = s.clone("bob");
     let (ids, middle) = many_commits(&bob, "bob/many", 400, 200);
-    let o = push(&bob, var, "bob", &["origin", "bob/many"]);
-    assert!(o.status.success(), "{}", all(&o));
-    assert!(all(&o).contains("tests.changed"), "{}", all(&o));
+    let o = s.push(&bob, "bob", &["origin", "bob/many"]);
+    assert_code(&o, 0);
+    assert_contains(&all(&o), "tests.changed");
 
     // One ref for the whole update, named after its new tip, listing every commit it brought.
     let pushes = s.refs("refs/guard/pushes/");
@@ -633,47 +504,27 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
 
     // Bob may not approve the commit in the middle of his push: not from his clone (the
     // server refuses the record) ...
-    let o = guard_as(
-        &bob,
-        var,
-        "bob",
-        &[
-            "approve", &middle, "-m", "mine", "--as", "bob", "--policy", policy,
-        ],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
-    assert!(all(&o).contains("bob pushed commit"), "{}", all(&o));
+    let o = s.approve_from(&bob, "bob", "bob", &middle, "mine");
+    assert_code(&o, 1);
+    assert_contains(&all(&o), "approvals.self");
+    assert_contains(&all(&o), "bob pushed commit");
     // ... nor on the server itself.
-    let o = guard_as(
-        &s.bare,
-        var,
-        "bob",
-        &["approve", &middle, "-m", "mine", "--policy", policy],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(all(&o).contains("approvals.self"), "{}", all(&o));
+    let o = s.approve(&s.bare, "bob", &middle, "mine", &["--policy", policy]);
+    assert_code(&o, 1);
+    assert_contains(&all(&o), "approvals.self");
     assert!(s.refs("refs/guard/approvals/").is_empty());
     assert_eq!(s.outstanding(&middle), 1);
 
     // Alice, who pushed none of it, may; pushing her approval records no pusher.
     let alice = s.clone("alice");
-    let o = guard_as(
+    let o = s.approve_from(
         &alice,
-        var,
         "alice",
-        &[
-            "approve",
-            &middle,
-            "-m",
-            "reviewed the test change",
-            "--as",
-            "alice",
-            "--policy",
-            policy,
-        ],
+        "alice",
+        &middle,
+        "reviewed the test change",
     );
-    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert_code(&o, 0);
     assert_eq!(s.outstanding(&middle), 0);
     assert_eq!(s.refs("refs/guard/pushes/").len(), 1);
 
@@ -684,10 +535,9 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
         &alice,
         &["switch", "-q", "-c", "alice/more", "origin/bob/many"],
     );
-    write(&alice, "counter.txt", "more\n");
-    let top = commit_all(&alice, "one more");
-    let o = push(&alice, var, "alice", &["origin", "alice/more"]);
-    assert!(o.status.success(), "{}", all(&o));
+    let top = commit_file(&alice, "counter.txt", "more\n", "one more");
+    let o = s.push(&alice, "alice", &["origin", "alice/more"]);
+    assert_code(&o, 0);
     let pushes = s.refs("refs/guard/pushes/");
     assert_eq!(pushes.len(), 2, "{pushes:?}");
     let text = git(

@@ -1,15 +1,15 @@
 //! The audit log: real concurrent appends, and `git guard log --verify` through the real
 //! binary on logs edited, cut and reordered by hand.
 
-mod common;
+mod support;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{guard_cmd, stderr, stdout};
 use git_guard::engine::policy::{AuditPolicy, Role};
 use git_guard::site::audit::{self, Event, ZERO_HASH};
+use support::git::*;
 
 fn event(n: usize) -> Event {
     Event {
@@ -59,6 +59,21 @@ fn log_of(n: usize) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// A log of `n` records edited by `edit`, which `--verify` must find broken: the directory, the
+/// log and what `--verify` said.
+fn broken_log(
+    n: usize,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> (tempfile::TempDir, PathBuf, String) {
+    let (dir, path) = log_of(n);
+    let mut l = lines(&path);
+    edit(&mut l);
+    write_lines(&path, &l);
+    let (code, out) = verify(dir.path(), &path);
+    assert_eq!(code, Some(1), "{out}");
+    (dir, path, out)
+}
+
 fn verify(dir: &Path, path: &Path) -> (Option<i32>, String) {
     let out = log_cmd(dir, &["--verify", "--file", path.to_str().unwrap()]);
     (out.status.code(), stdout(&out) + &stderr(&out))
@@ -106,7 +121,7 @@ fn concurrent_appends_from_threads_keep_one_chain() {
     assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("intact: 200 records, chain verified"), "{out}");
+    assert_contains(&out, "intact: 200 records, chain verified");
 }
 
 /// Run by `concurrent_appends_from_processes_keep_one_chain` in child processes.
@@ -139,95 +154,57 @@ fn concurrent_appends_from_processes_keep_one_chain() {
     }
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("intact: 400 records"), "{out}");
+    assert_contains(&out, "intact: 400 records");
 }
 
 #[test]
 fn edited_line_is_found() {
-    let (dir, path) = log_of(5);
-    let mut l = lines(&path);
-    l[2] = l[2].replace("\"outcome\":\"passed\"", "\"outcome\":\"rejected\"");
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("BROKEN: 1 of 5 lines break the chain"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "line 4: prev hash does not match line 3 (line edited, removed or reordered)\n"
-        ),
-        "{out}"
+    let (_, _, out) = broken_log(5, |l| {
+        l[2] = l[2].replace("\"outcome\":\"passed\"", "\"outcome\":\"rejected\"")
+    });
+    assert_contains(&out, "BROKEN: 1 of 5 lines break the chain");
+    assert_contains(
+        &out,
+        "line 4: prev hash does not match line 3 (line edited, removed or reordered)\n",
     );
 }
 
 #[test]
 fn removed_line_is_found() {
-    let (dir, path) = log_of(5);
-    let mut l = lines(&path);
-    l.remove(2);
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains(
-            "line 3: prev hash does not match line 2 (line edited, removed or reordered); \
-             seq 4 follows seq 2: 1 record missing"
-        ),
-        "{out}"
+    let (_, _, out) = broken_log(5, |l| _ = l.remove(2));
+    assert_contains(
+        &out,
+        "line 3: prev hash does not match line 2 (line edited, removed or reordered); seq 4 follows seq 2: 1 record missing",
     );
 }
 
 #[test]
 fn reordered_lines_are_found() {
-    let (dir, path) = log_of(5);
-    let mut l = lines(&path);
-    l.swap(1, 2);
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("line 2: prev hash does not match line 1 (line edited, removed or reordered); seq 3 follows seq 1: 1 record missing"),
-        "{out}"
+    let (_, _, out) = broken_log(5, |l| l.swap(1, 2));
+    assert_contains(
+        &out,
+        "line 2: prev hash does not match line 1 (line edited, removed or reordered); seq 3 follows seq 1: 1 record missing",
     );
-    assert!(
-        out.contains("line 3: prev hash does not match line 2"),
-        "{out}"
-    );
-    assert!(
-        out.contains("seq 2 follows seq 3 (lines reordered or repeated)"),
-        "{out}"
-    );
+    assert_contains(&out, "line 3: prev hash does not match line 2");
+    assert_contains(&out, "seq 2 follows seq 3 (lines reordered or repeated)");
 }
 
 #[test]
 fn removed_first_line_is_found() {
-    let (dir, path) = log_of(3);
-    let mut l = lines(&path);
-    l.remove(0);
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("line 1: prev is not 64 zeros, so this is not the log's first record"),
-        "{out}"
+    let (_, _, out) = broken_log(3, |l| _ = l.remove(0));
+    assert_contains(
+        &out,
+        "line 1: prev is not 64 zeros, so this is not the log's first record",
     );
 }
 
 #[test]
 fn malformed_line_is_named_and_listing_goes_on() {
-    let (dir, path) = log_of(4);
-    let mut l = lines(&path);
-    l[1] = "{\"seq\": 2, oops".into();
-    write_lines(&path, &l);
-    let (code, out) = verify(dir.path(), &path);
-    assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("line 2: not a JSON record"), "{out}");
-    assert!(
-        out.contains("line 3: prev hash does not match line 2"),
-        "{out}"
-    );
+    let (dir, path, out) = broken_log(4, |l| {
+        l[1] = "{\"seq\": 2, oops".into();
+    });
+    assert_contains(&out, "line 2: not a JSON record");
+    assert_contains(&out, "line 3: prev hash does not match line 2");
 
     let out = log_cmd(dir.path(), &["--file", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
@@ -235,9 +212,9 @@ fn malformed_line_is_named_and_listing_goes_on() {
     assert_eq!(text.lines().count(), 3, "{text}");
     assert!(text.lines().next().unwrap().starts_with("#1 "), "{text}");
     let err = stderr(&out);
-    assert!(err.contains("line 2: not a JSON record"), "{err}");
-    assert!(err.contains("(not shown)"), "{err}");
-    assert!(err.contains("run `git guard log --verify`"), "{err}");
+    assert_contains(&err, "line 2: not a JSON record");
+    assert_contains(&err, "(not shown)");
+    assert_contains(&err, "run `git guard log --verify`");
 }
 
 #[test]
@@ -254,8 +231,8 @@ fn a_line_cut_short_does_not_swallow_the_next_record() {
     assert_eq!(last["prev"], audit::sha256_hex(l[2].as_bytes()));
     let (code, out) = verify(dir.path(), &path);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("BROKEN: 1 of 4 lines"), "{out}");
-    assert!(out.contains("line 3: not a JSON record"), "{out}");
+    assert_contains(&out, "BROKEN: 1 of 4 lines");
+    assert_contains(&out, "line 3: not a JSON record");
 }
 
 #[test]
@@ -295,11 +272,7 @@ fn listing_text_json_and_since() {
 
     let out = log_cmd(dir.path(), &["--file", file, "--since", "yesterday"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--since \"yesterday\""),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), "--since \"yesterday\"");
 
     let out = log_cmd(
         dir.path(),
@@ -315,11 +288,11 @@ fn listing_text_json_and_since() {
 fn log_of_the_repository_by_default_and_missing_log_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    common::init_repo(&repo);
+    support::git::init_repo(&repo);
     std::fs::create_dir_all(repo.join("src")).unwrap();
     let out = log_cmd(&repo.join("src"), &["--verify"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("guard/audit.log"), "{}", stderr(&out));
+    assert_contains(&stderr(&out), "guard/audit.log");
 
     audit::append(&repo.join(".git/guard/audit.log"), &event(0)).unwrap();
     let out = log_cmd(&repo.join("src"), &["--verify"]);
@@ -328,11 +301,7 @@ fn log_of_the_repository_by_default_and_missing_log_exits_2() {
 
     let out = log_cmd(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("not in a git repository"),
-        "{}",
-        stderr(&out)
-    );
+    assert_contains(&stderr(&out), "not in a git repository");
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! `git guard check` run as a real binary over real repositories: exit codes, the JSON it
 //! prints, and the changes it carries, compared with git.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{commit_all, git, guard_cmd, init_repo, stderr, stdout, write};
 use serde_json::Value;
+use support::git::*;
 
 fn check(dir: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("git-guard", dir)
@@ -34,17 +34,14 @@ fn repo_with_history(dir: &Path) {
     write(dir, "src/lib.rs", "pub fn f() {}\n");
     commit_all(dir, "second");
     git(dir, &["mv", "README.md", "docs.md"]);
-    write(dir, "data.bin", b"\0\x01\x02".as_slice());
-    commit_all(dir, "third");
+    commit_file(dir, "data.bin", b"\0\x01\x02".as_slice(), "third");
 }
 
 #[test]
 fn a_range_passes_and_its_json_carries_the_changes_git_reports() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    repo_with_history(&dir);
+    let (_tmp, dir) = tmp_repo_with(repo_with_history);
     let o = check(&dir, &["--format", "json", "--as", "alice", "HEAD~2..HEAD"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 0);
     let v = json(&o);
     assert_eq!(v["version"], 1);
     assert_eq!(v["outcome"], "passed");
@@ -126,9 +123,7 @@ fn a_range_passes_and_its_json_carries_the_changes_git_reports() {
 
 #[test]
 fn staged_check_judges_the_index_against_head() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    init_repo(&dir);
+    let (_tmp, dir) = tmp_repo();
     // Unborn HEAD: the staged files are additions against the empty tree.
     write(&dir, "a.txt", "1\n2\n3\n");
     git(&dir, &["add", "a.txt"]);
@@ -157,24 +152,18 @@ fn staged_check_judges_the_index_against_head() {
     git(&dir, &["add", "a.txt"]);
     let o = check(&dir, &["--staged"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("PASSED"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("1 file judged"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "PASSED");
+    assert_contains(&stdout(&o), "1 file judged");
 }
 
 #[test]
 fn what_cannot_be_judged_exits_2_naming_the_input() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    repo_with_history(&dir);
+    let (tmp, dir) = tmp_repo_with(repo_with_history);
 
     let o = check(&dir, &["no-such-branch..HEAD"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("no-such-branch..HEAD"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("hint"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "no-such-branch..HEAD");
+    assert_contains(&stderr(&o), "hint");
     assert!(
         stdout(&o).is_empty(),
         "nothing passes by accident: {}",
@@ -185,18 +174,14 @@ fn what_cannot_be_judged_exits_2_naming_the_input() {
     std::fs::create_dir_all(&plain).unwrap();
     let o = check(&plain, &["--staged"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("not a git repository"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("not-a-repo"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "not a git repository");
+    assert_contains(&stderr(&o), "not-a-repo");
 
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "mode = \"enforce\"\n[pathz]\n").unwrap();
     let o = check(&dir, &["--policy", bad.to_str().unwrap(), "HEAD"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("bad.toml"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "bad.toml");
 
     let o = check(&dir, &[]);
     assert_eq!(o.status.code(), Some(2), "no subject is a usage error");
@@ -213,36 +198,25 @@ fn what_cannot_be_judged_exits_2_naming_the_input() {
     std::fs::write(&path, b"garbage that is not zlib").unwrap();
     let o = check(&dir, &["HEAD~1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains(&blob), "{}", stderr(&o));
-    assert!(stderr(&o).contains("git fsck"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), &blob);
+    assert_contains(&stderr(&o), "git fsck");
 }
 
 #[test]
 fn the_policy_is_never_read_from_the_judged_repository() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("repo");
-    repo_with_history(&dir);
+    let (tmp, dir) = tmp_repo_with(repo_with_history);
     // A policy.toml in the repository is content like any other, not the rules.
-    write(&dir, "policy.toml", "this is not toml [");
-    commit_all(&dir, "a policy file");
+    commit_file(&dir, "policy.toml", "this is not toml [", "a policy file");
     let o = check(&dir, &["--format", "json", "HEAD"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(json(&o)["policy"], "(built-in default policy)");
 
     let good = tmp.path().join("policy.toml");
     std::fs::write(&good, "mode = \"warn\"\n").unwrap();
-    let o = check(
-        &dir,
-        &[
-            "--format",
-            "json",
-            "--policy",
-            good.to_str().unwrap(),
-            "HEAD",
-        ],
-    );
+    let good = good.to_str().unwrap();
+    let o = check(&dir, &["--format", "json", "--policy", good, "HEAD"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["mode"], "warn");
-    assert_eq!(v["policy"], good.to_str().unwrap());
+    assert_eq!(v["policy"], good);
 }

@@ -1,9 +1,9 @@
 //! `git guard demo` through the real binary: every step told with its command and its key
 //! result line, and the machine left as it was found (no scratch directory, no service).
 
-mod common;
+mod support;
 
-use common::*;
+use support::git::*;
 
 /// The text of step `n`: from its title to the blank line that ends it.
 fn step(text: &str, n: usize) -> &str {
@@ -41,6 +41,15 @@ fn group_members(pgid: u32) -> Vec<String> {
         }
     }
     found
+}
+
+/// The pid the demo says its service runs as.
+fn service_pid(text: &str) -> u32 {
+    text.split("the service runs as pid ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no service pid in:\n{text}"))
 }
 
 #[test]
@@ -158,22 +167,14 @@ fn the_demo_tells_every_step_and_cleans_up() {
             "step {n}: no outcome line:\n{s}"
         );
     }
-    assert!(text.contains("| audit.log: intact: "), "{text}");
-    assert!(text.contains("demo complete: 11 steps"), "{text}");
+    assert_contains(&text, "| audit.log: intact: ");
+    assert_contains(&text, "demo complete: 11 steps");
 
     // Nothing left behind: the scratch directory is gone, and so is the service it started
     // (pid and process group).
     assert!(!scratch.exists(), "the scratch directory was left behind");
-    let pid: u32 = text
-        .split("the service runs as pid ")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no service pid in:\n{text}"));
-    assert!(
-        text.contains(&format!("service (pid {pid}) stopped")),
-        "{text}"
-    );
+    let pid = service_pid(&text);
+    assert_contains(&text, &format!("service (pid {pid}) stopped"));
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the service (pid {pid}) is still alive"
@@ -195,7 +196,7 @@ fn the_demo_keeps_its_scratch_directory_when_asked() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
     let kept = tmp.path().join("kept");
-    assert!(text.contains("kept "), "{text}");
+    assert_contains(&text, "kept ");
     // What the story left is there to look at: the upstream, the workspace, the releases.
     assert!(kept.join("upstream.git/hooks/pre-receive").is_file());
     assert!(kept.join("workspace/code-repo/.git").is_dir());
@@ -215,7 +216,7 @@ fn the_demo_refuses_a_directory_that_is_not_empty() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not empty"), "{}", stderr(&out));
+    assert_contains(&stderr(&out), "is not empty");
     assert!(tmp.path().join("busy/file").exists());
     assert_eq!(
         std::fs::read_dir(tmp.path().join("busy")).unwrap().count(),
@@ -261,15 +262,10 @@ fn an_interrupted_demo_still_stops_its_service_and_removes_its_directory() {
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{text}{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    assert!(text.contains("demo stopped; service (pid "), "{text}");
+    assert_contains(&err, "interrupted");
+    assert_contains(&text, "demo stopped; service (pid ");
     assert!(!scratch.exists(), "the scratch directory was left behind");
-    let pid: u32 = text
-        .split("the service runs as pid ")
-        .nth(1)
-        .and_then(|r| r.split(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no service pid in:\n{text}"));
+    let pid = service_pid(&text);
     assert_eq!(group_members(pid), Vec::<String>::new(), "{text}");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
 }

@@ -1,11 +1,10 @@
 //! guard-deploy through the real binary: deploys, refusals, reload, health, rollback, prune,
 //! push, status and list.
 
-mod common;
-mod support_deploy;
+mod support;
 
-use common::*;
-use support_deploy::*;
+use support::deploy::*;
+use support::git::*;
 
 const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 
@@ -14,7 +13,7 @@ fn deploy_materialises_switches_and_records_every_step() {
     let f = Fixture::new(OK_HOOKS, "");
     let c1 = git(&f.repo, &["rev-parse", "HEAD"]).trim().to_string();
     let o = f.expect(&["deploy", "main"], 0);
-    assert!(stdout(&o).contains("deployed"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "deployed");
     let a = f.current().expect("current is set");
     assert!(a.ends_with(&c1[..12]), "{a}");
     f.assert_complete(&a);
@@ -30,8 +29,7 @@ fn deploy_materialises_switches_and_records_every_step() {
     assert!(s["previous"].is_null());
 
     let c2 = f.commit(2);
-    f.expect(&["deploy", "main"], 0);
-    let b = f.current().unwrap();
+    let b = f.deploy();
     assert_ne!(a, b);
     f.assert_complete(&b);
     assert_eq!(f.meta(&b)["previous"], a.as_str());
@@ -70,7 +68,7 @@ fn deploy_materialises_switches_and_records_every_step() {
     assert!(line(&b).contains("current"), "{list}");
     assert!(line(&a).contains("backup"), "{list}");
     let o = f.expect(&["status"], 0);
-    assert!(stdout(&o).contains("consistent"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "consistent");
     assert!(stdout(&o).contains(&format!("current: releases/{b}")));
 }
 
@@ -82,15 +80,10 @@ fn failing_tests_refuse_and_change_nothing() {
         "command = \"grep -q 'version 1' app.txt && test ! -e untracked.txt\"",
     );
     write(&f.repo, "untracked.txt", "not committed\n");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     f.commit(2);
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(
-        stdout(&o).contains("REFUSED: the tests failed"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "REFUSED: the tests failed");
     assert_eq!(f.current().unwrap(), a);
     let s = f.status_json();
     assert_eq!(s["state"], "refused");
@@ -106,11 +99,7 @@ fn a_commit_not_on_the_deploy_branch_is_refused() {
     let side = f.commit(9);
     git(&f.repo, &["checkout", "-q", "main"]);
     let o = f.expect(&["deploy", &side], 1);
-    assert!(
-        stdout(&o).contains("is not on the deploy branch main"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "is not on the deploy branch main");
     assert!(f.current().is_none());
 }
 
@@ -118,7 +107,7 @@ fn a_commit_not_on_the_deploy_branch_is_refused() {
 fn an_unknown_revision_changes_nothing_and_exits_2() {
     let f = Fixture::new(OK_HOOKS, "");
     let o = f.expect(&["deploy", "no-such-branch"], 2);
-    assert!(stderr(&o).contains("no-such-branch"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "no-such-branch");
     assert!(!f.root.join("status.json").exists());
     assert!(!f.root.join("lock").exists());
 }
@@ -126,15 +115,14 @@ fn an_unknown_revision_changes_nothing_and_exits_2() {
 #[test]
 fn a_failing_health_check_rolls_back_to_the_backup() {
     let f = Fixture::new(OK_HOOKS, "");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     f.commit(2);
     f.set_policy(
         "reload_command = \"echo $GUARD_RELEASE >> ../reloads\"\nhealth_command = \"grep -q 'version 1' current/app.txt\"\nhealth_retries = 2\nhealth_interval_ms = 10\n",
         "",
     );
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(stdout(&o).contains("ROLLED BACK"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "ROLLED BACK");
     assert_eq!(f.current().unwrap(), a);
     f.assert_complete(&a);
     let s = f.status_json();
@@ -149,7 +137,7 @@ fn a_failing_health_check_rolls_back_to_the_backup() {
     let reloads = std::fs::read_to_string(f.tmp.path().join("reloads")).unwrap();
     assert_eq!(reloads, format!("{b}\n{a}\n"));
     let list = stdout(&f.expect(&["list"], 0));
-    assert!(list.contains("failed"), "{list}");
+    assert_contains(&list, "failed");
     f.expect(&["status"], 0);
 }
 
@@ -157,7 +145,7 @@ fn a_failing_health_check_rolls_back_to_the_backup() {
 fn a_failing_first_deploy_leaves_no_current() {
     let f = Fixture::new("health_command = \"false\"\nhealth_retries = 1\n", "");
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(stdout(&o).contains("no previous release"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "no previous release");
     assert!(f.current().is_none());
     assert!(!f.root.join("current").exists());
 }
@@ -179,7 +167,7 @@ fn health_url_is_checked_over_http() {
         "",
     );
     let o = f.expect(&["deploy", "main"], 0);
-    assert!(stdout(&o).contains("answered 2xx"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "answered 2xx");
     let request = server.join().unwrap();
     assert!(request.starts_with("GET /healthz HTTP/1."), "{request}");
 }
@@ -187,21 +175,9 @@ fn health_url_is_checked_over_http() {
 #[test]
 fn reload_sends_the_signal_to_the_pidfile_process() {
     let f = Fixture::new("", "");
-    let mut service = std::process::Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    let pidfile = f.tmp.path().join("app.pid");
-    std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
-    f.set_policy(
-        &format!(
-            "pidfile = \"{}\"\nreload_signal = \"TERM\"\n",
-            pidfile.display()
-        ),
-        "",
-    );
+    let (mut service, _) = f.service("TERM");
     let o = f.expect(&["deploy", "main"], 0);
-    assert!(stdout(&o).contains("sent SIGTERM"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "sent SIGTERM");
     let st = service.wait().unwrap();
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(15));
 }
@@ -209,21 +185,14 @@ fn reload_sends_the_signal_to_the_pidfile_process() {
 #[test]
 fn rollback_goes_to_the_backup_or_a_named_release() {
     let f = Fixture::new(OK_HOOKS, "");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     f.commit(2);
-    f.expect(&["deploy", "main"], 0);
-    let b = f.current().unwrap();
+    let b = f.deploy();
     f.commit(3);
-    f.expect(&["deploy", "main"], 0);
-    let c = f.current().unwrap();
+    let c = f.deploy();
 
     let o = f.expect(&["rollback"], 0);
-    assert!(
-        stdout(&o).contains(&format!("rolled back to releases/{b}")),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), &format!("rolled back to releases/{b}"));
     assert_eq!(f.current().unwrap(), b);
     assert_eq!(f.status_json()["action"], "rollback");
     f.expect(&["status"], 0);
@@ -231,7 +200,7 @@ fn rollback_goes_to_the_backup_or_a_named_release() {
     f.expect(&["rollback", &c], 0);
     assert_eq!(f.current().unwrap(), c);
     let o = f.expect(&["rollback", "nope"], 2);
-    assert!(stderr(&o).contains("no release \"nope\""), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "no release \"nope\"");
     assert_eq!(f.current().unwrap(), c);
     let _ = a;
 }
@@ -239,12 +208,10 @@ fn rollback_goes_to_the_backup_or_a_named_release() {
 #[test]
 fn prune_keeps_the_newest_and_never_the_backup() {
     let f = Fixture::new(&format!("{OK_HOOKS}keep = 2\n"), "");
-    f.expect(&["deploy", "main"], 0);
-    let mut ids = vec![f.current().unwrap()];
+    let mut ids = vec![f.deploy()];
     for v in 2..=4 {
         f.commit(v);
-        f.expect(&["deploy", "main"], 0);
-        ids.push(f.current().unwrap());
+        ids.push(f.deploy());
     }
     let mut left: Vec<String> = std::fs::read_dir(f.root.join("releases"))
         .unwrap()
@@ -264,8 +231,7 @@ fn prune_keeps_the_newest_and_never_the_backup() {
     // of current (ids[1]) is pruned already, but current itself always stays.
     f.expect(&["rollback", &ids[2]], 0);
     f.commit(5);
-    f.expect(&["deploy", "main"], 0);
-    let cur = f.current().unwrap();
+    let cur = f.deploy();
     assert!(f.root.join("releases").join(&cur).is_dir());
     assert!(
         f.root.join("releases").join(&ids[2]).is_dir(),
@@ -276,11 +242,7 @@ fn prune_keeps_the_newest_and_never_the_backup() {
 #[test]
 fn the_deployed_commit_is_pushed_when_the_policy_asks() {
     let f = Fixture::new("", "");
-    let remote = f.tmp.path().join("prod.git");
-    git(
-        f.tmp.path(),
-        &["init", "-q", "--bare", remote.to_str().unwrap()],
-    );
+    let remote = f.prod_remote();
     f.set_policy(
         &format!("{OK_HOOKS}push_remote = \"{}\"\n", remote.display()),
         "",
@@ -301,7 +263,7 @@ fn materialise_plumbing_writes_the_tree() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("2 files, 1 symlinks"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "2 files, 1 symlinks");
     assert_eq!(
         std::fs::read_to_string(dir.join("link")).unwrap(),
         "version 1\n"
@@ -311,16 +273,14 @@ fn materialise_plumbing_writes_the_tree() {
 #[test]
 fn a_policy_violation_since_the_deployed_commit_is_refused() {
     let f = Fixture::new(OK_HOOKS, "");
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let a = f.deploy();
     // Whatever skipped a hook on the way in is caught here.
-    write(&f.repo, ".env", "PASSWORD=x\n");
-    commit_all(&f.repo, "add env");
+    commit_file(&f.repo, ".env", "PASSWORD=x\n", "add env");
     f.commit(3);
     let o = f.expect(&["deploy", "main"], 1);
     let out = stdout(&o);
-    assert!(out.contains("paths.deny"), "{out}");
-    assert!(out.contains("REFUSED: the policy rejects"), "{out}");
+    assert_contains(&out, "paths.deny");
+    assert_contains(&out, "REFUSED: the policy rejects");
     assert_eq!(f.current().unwrap(), a);
     assert_eq!(f.status_json()["step"], "check");
 }
@@ -329,12 +289,11 @@ fn a_policy_violation_since_the_deployed_commit_is_refused() {
 fn a_flag_refuses_until_approved_for_exactly_this_commit() {
     let f = Fixture::new(OK_HOOKS, "");
     f.expect(&["deploy", "main"], 0);
-    write(&f.repo, "tests/it.sh", "#!/bin/sh\nexit 0\n");
-    let flagged = commit_all(&f.repo, "add a test");
+    let flagged = commit_file(&f.repo, "tests/it.sh", "#!/bin/sh\nexit 0\n", "add a test");
     let o = f.expect(&["deploy", "main"], 1);
     let out = stdout(&o);
-    assert!(out.contains("not approved"), "{out}");
-    assert!(out.contains("git guard approve"), "{out}");
+    assert_contains(&out, "not approved");
+    assert_contains(&out, "git guard approve");
     assert_eq!(f.status_json()["step"], "approvals");
 
     let policy = f.policy.to_str().unwrap();
@@ -351,7 +310,7 @@ fn a_flag_refuses_until_approved_for_exactly_this_commit() {
         .args(["--policy", policy])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 0);
     f.expect(&["deploy", "main"], 0);
     assert_eq!(f.status_json()["commit"], flagged.as_str());
 }

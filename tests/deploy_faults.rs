@@ -3,11 +3,10 @@
 //! pidfile. Each time `current` must point at a complete release, the lock must be
 //! recoverable, and `status` must tell the truth.
 
-mod common;
-mod support_deploy;
+mod support;
 
-use common::*;
-use support_deploy::*;
+use support::deploy::*;
+use support::git::*;
 
 const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 
@@ -15,11 +14,7 @@ const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";
 /// every step of a deploy is reached.
 fn deployed_fixture(extra: &str) -> Fixture {
     let f = Fixture::new(OK_HOOKS, "");
-    let remote = f.tmp.path().join("prod.git");
-    git(
-        f.tmp.path(),
-        &["init", "-q", "--bare", remote.to_str().unwrap()],
-    );
+    let remote = f.prod_remote();
     f.set_policy(
         &format!("{OK_HOOKS}push_remote = \"{}\"\n{extra}", remote.display()),
         "command = \"test -f app.txt\"",
@@ -41,30 +36,18 @@ fn token_in(status_out: &str) -> String {
 
 #[test]
 fn sigkill_at_every_step_leaves_a_complete_release_a_recoverable_lock_and_a_true_status() {
-    // (pause point, the step status.json records there, whether current was switched yet)
-    let points = [
-        ("lock", "lock", false),
-        ("check", "check", false),
-        ("approvals", "approvals", false),
-        ("tests", "tests", false),
-        ("materialise", "materialise", false),
-        ("materialise-rename", "materialise", false),
-        ("switch", "switch", false),
-        ("switch-rename", "switch", false),
-        ("reload", "reload", true),
-        ("health", "health", true),
-        ("prune", "prune", true),
-        ("push", "push", true),
-        ("done", "done", true),
-    ];
+    // Every pause point, with the step status.json records there (a rename is part of its
+    // step) and whether current was switched yet (from reload on).
+    let before_switch =
+        "lock check approvals tests materialise materialise-rename switch switch-rename";
+    let after_switch = "reload health prune push done";
+    let points = (before_switch.split(' ').map(|p| (p, false)))
+        .chain(after_switch.split(' ').map(|p| (p, true)))
+        .map(|(p, switched)| (p, p.trim_end_matches("-rename"), switched));
     for (point, recorded, switched) in points {
         let f = deployed_fixture("");
         let a = f.current().unwrap();
-        let mut p = Paused::spawn(
-            f.cmd(&["deploy", "main"]),
-            point,
-            &f.tmp.path().join("pause"),
-        );
+        let mut p = f.spawn_deploy(point, "pause");
         assert_eq!(p.wait_paused(), point);
         p.kill();
 
@@ -123,11 +106,7 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
     let f = deployed_fixture("");
     f.set_policy("health_command = \"false\"\nhealth_retries = 1\n", "");
     let a = f.current().unwrap();
-    let mut p = Paused::spawn(
-        f.cmd(&["deploy", "main"]),
-        "rollback",
-        &f.tmp.path().join("pause"),
-    );
+    let mut p = f.spawn_deploy("rollback", "pause");
     p.wait_paused();
     p.kill();
     let cur = f.current().unwrap();
@@ -137,11 +116,8 @@ fn sigkill_while_rolling_back_leaves_the_truth_told() {
     );
     f.assert_complete(&cur);
     let text = stdout(&f.expect(&["status"], 2));
-    assert!(text.contains("interrupted at step rollback"), "{text}");
-    assert!(
-        text.contains(&format!("`guard-deploy rollback` returns to {a}")),
-        "{text}"
-    );
+    assert_contains(&text, "interrupted at step rollback");
+    assert_contains(&text, &format!("`guard-deploy rollback` returns to {a}"));
     let token = token_in(&text);
     f.expect(&["unlock", "--token", &token], 0);
     f.set_policy(OK_HOOKS, "");
@@ -162,11 +138,7 @@ health_interval_ms = 1
         "",
     );
     let o = f.expect(&["deploy", "main"], 1);
-    assert!(
-        stdout(&o).contains("unhealthy after 3 attempts"),
-        "{}",
-        stdout(&o)
-    );
+    assert_contains(&stdout(&o), "unhealthy after 3 attempts");
     assert_eq!(f.current().unwrap(), a);
     assert_eq!(f.status_json()["state"], "rolled-back");
     f.expect(&["status"], 0);
@@ -175,34 +147,18 @@ health_interval_ms = 1
 #[test]
 fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     let f = deployed_fixture("lock_wait_secs = 600\n");
-    let mut first = Paused::spawn(
-        f.cmd(&["deploy", "main"]),
-        "tests",
-        &f.tmp.path().join("p1"),
-    );
+    let mut first = f.spawn_deploy("tests", "p1");
     first.wait_paused();
 
     // With no wait allowed, the second refuses at once.
     f.set_policy(OK_HOOKS, "");
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(
-        stderr(&o).contains("refused without waiting"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(
-        stderr(&o).contains(&format!("pid {}", first.child.id())),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "refused without waiting");
+    assert_contains(&stderr(&o), &format!("pid {}", first.child.id()));
 
     // With a wait allowed, the second waits for the first, then runs.
     f.set_policy(&format!("{OK_HOOKS}lock_wait_secs = 600\n"), "");
-    let mut second = Paused::spawn(
-        f.cmd(&["deploy", "main"]),
-        "lock-wait",
-        &f.tmp.path().join("p2"),
-    );
+    let mut second = f.spawn_deploy("lock-wait", "p2");
     second.wait_paused();
     second.resume();
     first.resume();
@@ -210,8 +166,8 @@ fn two_deploys_at_once_serialise_or_refuse_and_say_which() {
     let first_release = f.status_json()["release"].as_str().map(str::to_string);
     assert_eq!(second.finish(), 0, "{}{}", second.stdout(), second.stderr());
     let out = second.stdout();
-    assert!(out.contains("waiting up to 600s"), "{out}");
-    assert!(out.contains("then took it"), "{out}");
+    assert_contains(&out, "waiting up to 600s");
+    assert_contains(&out, "then took it");
     let cur = f.current().unwrap();
     assert_ne!(Some(cur.clone()), first_release);
     assert_eq!(
@@ -227,12 +183,8 @@ fn a_corrupt_status_file_is_a_clear_error_and_nothing_is_lost() {
     let a = f.current().unwrap();
     std::fs::write(f.root.join("status.json"), "{ not json").unwrap();
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(
-        stderr(&o).contains("status.json is corrupt"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains(".bad"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "status.json is corrupt");
+    assert_contains(&stderr(&o), ".bad");
     assert_eq!(
         std::fs::read_to_string(f.root.join("status.json")).unwrap(),
         "{ not json"
@@ -240,10 +192,10 @@ fn a_corrupt_status_file_is_a_clear_error_and_nothing_is_lost() {
     assert_eq!(f.current().unwrap(), a);
     assert!(!f.root.join("lock").exists(), "the lock is released");
     let text = stdout(&f.expect(&["status"], 2));
-    assert!(text.contains(&format!("current: releases/{a}")), "{text}");
-    assert!(text.contains("corrupt"), "{text}");
+    assert_contains(&text, &format!("current: releases/{a}"));
+    assert_contains(&text, "corrupt");
     let list = stdout(&f.expect(&["list"], 0));
-    assert!(list.contains("current"), "{list}");
+    assert_contains(&list, "current");
 }
 
 /// Makes `dir` a tiny tmpfs when this process may mount (root); otherwise the deploy runs
@@ -300,15 +252,13 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
         c.output().unwrap()
     };
     let o = limited(&["deploy", "main"]);
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert_code(&o, 0);
     let a = f.current().unwrap();
     // A release larger than the space left.
-    write(&f.repo, "big.bin", vec![7u8; 1024 * 1024]);
-    commit_all(&f.repo, "big");
+    commit_file(&f.repo, "big.bin", vec![7u8; 1024 * 1024], "big");
     let o = limited(&["deploy", "main"]);
-    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
-    assert!(out.contains("FAILED at step materialise"), "{out}");
+    let out = stdout_of(&o, 2);
+    assert_contains(&out, "FAILED at step materialise");
     assert!(
         out.contains("No space left") || out.contains("File too large"),
         "{out}"
@@ -329,30 +279,14 @@ fn a_full_releases_directory_is_a_clear_error_and_nothing_is_lost() {
 #[test]
 fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     let f = Fixture::new("", "");
-    let mut service = std::process::Command::new("sleep")
-        .arg("1000")
-        .spawn()
-        .unwrap();
-    let pidfile = f.tmp.path().join("app.pid");
-    std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
-    f.set_policy(
-        &format!(
-            "pidfile = \"{}\"\nreload_signal = \"CONT\"\n",
-            pidfile.display()
-        ),
-        "",
-    );
-    f.expect(&["deploy", "main"], 0);
-    let a = f.current().unwrap();
+    let (mut service, pidfile) = f.service("CONT");
+    let a = f.deploy();
     std::fs::remove_file(&pidfile).unwrap();
     f.commit(2);
     let o = f.expect(&["deploy", "main"], 2);
     let out = stdout(&o);
-    assert!(out.contains("cannot read the pidfile"), "{out}");
-    assert!(
-        out.contains(&format!("switched back to releases/{a}")),
-        "{out}"
-    );
+    assert_contains(&out, "cannot read the pidfile");
+    assert_contains(&out, &format!("switched back to releases/{a}"));
     assert_eq!(f.current().unwrap(), a);
     f.assert_complete(&a);
     let s = f.status_json();
@@ -364,6 +298,6 @@ fn a_missing_pidfile_is_a_clear_error_and_the_backup_is_current() {
     // A pidfile naming a process that is gone is the same clear error.
     std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
     let o = f.expect(&["deploy", "main"], 2);
-    assert!(stdout(&o).contains("cannot send SIGCONT"), "{}", stdout(&o));
+    assert_contains(&stdout(&o), "cannot send SIGCONT");
     assert_eq!(f.current().unwrap(), a);
 }

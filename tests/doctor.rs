@@ -1,48 +1,42 @@
 //! `git guard doctor`: what it finds on a real workspace, with a real second unix user where
 //! the test may create one.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
+use support::server::install_server;
+use support::user::with_user;
+use support::workspace::small_workspace;
 
-fn setup(t: &Path, agent: Option<&str>) -> (PathBuf, PathBuf) {
-    let up = t.join("up");
-    init_repo(&up);
-    write(&up, "README.md", "hi\n");
-    commit_all(&up, "first");
-    let root = t.join("ws");
-    let mut c = guard_cmd("git-guard", t);
-    c.args(["workspace", "create", "--from"])
-        .arg(&up)
-        .arg("--root")
-        .arg(&root);
-    if let Some(a) = agent {
-        c.args(["--agent-user", a]);
-    }
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+/// A workspace for `agent` whose upstream has the real server hooks: the upstream and the
+/// workspace.
+fn guarded_workspace(t: &Path, agent: &str) -> (PathBuf, PathBuf) {
+    let (up, root) = small_workspace(t, Some(agent));
+    install_server(t, &up, &[]);
     (up, root)
-}
-
-/// The real server install: `git guard install --server` (plain layout unless told).
-fn install_server(repo: &Path, extra: &[&str]) {
-    let o = guard_cmd("git-guard", repo.parent().unwrap())
-        .args(["install", "--server"])
-        .args(extra)
-        .arg(repo)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }
 
 fn bare_repo(t: &Path, name: &str) -> PathBuf {
     let p = t.join(name);
-    git(t, &["init", "-q", "--bare", p.to_str().unwrap()]);
+    init_bare(&p);
     p
+}
+
+/// How doctor names a plain-layout server guard at `hook`.
+fn plain_guard(hook: &Path) -> String {
+    format!("server-guard: {} (plain layout)", hook.display())
+}
+
+/// Run `prog ARGS PATH`, which must succeed.
+fn run_on(prog: &str, args: &[&str], path: &Path) {
+    let o = std::process::Command::new(prog)
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{prog} {args:?}: {}", stderr(&o));
 }
 
 fn chmod_x(p: &Path, on: bool) {
@@ -63,15 +57,15 @@ fn doctor(t: &Path, args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn without_an_agent_user_it_says_what_it_could_not_check() {
     let t = tempfile::tempdir().unwrap();
-    let (up, root) = setup(t.path(), None);
+    let (up, root) = small_workspace(t.path(), None);
     let r = root.to_str().unwrap();
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   server-guard-missing"), "{text}");
-    assert!(text.contains("INFO   client-hooks-skippable"), "{text}");
-    assert!(text.contains("the upstream's pre-receive"), "{text}");
-    assert!(text.contains("CANNOT CHECK: no agent user"), "{text}");
-    install_server(&up, &[]);
+    assert_contains(&text, "HIGH   server-guard-missing");
+    assert_contains(&text, "INFO   client-hooks-skippable");
+    assert_contains(&text, "the upstream's pre-receive");
+    assert_contains(&text, "CANNOT CHECK: no agent user");
+    install_server(t.path(), &up, &[]);
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(2), "{text}");
     assert!(!text.contains("server-guard-missing"), "{text}");
@@ -81,7 +75,7 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
         &["config", "core.hooksPath", "/dev/null"],
     );
     let (_, text) = doctor(t.path(), &["--root", r]);
-    assert!(text.contains("MEDIUM client-hooks-off"), "{text}");
+    assert_contains(&text, "MEDIUM client-hooks-off");
     // Their configuration pointed at another policy.
     assert!(!text.contains("client-hooks-config"), "{text}");
     let cfg = root.join("hooks/git-guard.toml");
@@ -90,8 +84,8 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
         .replace("hooks/policy.toml", "sandbox/policy.toml");
     std::fs::write(&cfg, other).unwrap();
     let (_, text) = doctor(t.path(), &["--root", r]);
-    assert!(text.contains("MEDIUM client-hooks-config"), "{text}");
-    assert!(text.contains("instead of the recorded"), "{text}");
+    assert_contains(&text, "MEDIUM client-hooks-config");
+    assert_contains(&text, "instead of the recorded");
     // Nothing to examine cannot be checked.
     let (code, _) = doctor(t.path(), &[]);
     assert_eq!(code, Some(2));
@@ -99,68 +93,38 @@ fn without_an_agent_user_it_says_what_it_could_not_check() {
 
 #[test]
 fn with_a_real_agent_user_it_finds_every_writable_wall() {
-    let user = match support::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => {
-            return support::skip("with_a_real_agent_user_it_finds_every_writable_wall", &why);
-        }
-    };
-    let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
-    let (up, root) = setup(t.path(), Some(&user.name));
-    install_server(&up, &[]);
+    let Some((user, t)) = with_user() else { return };
+    let (up, root) = guarded_workspace(t.path(), &user.name);
     let r = root.to_str().unwrap();
 
     // As made: nothing high.
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(0), "{text}");
-    assert!(text.contains("INFO   push-path-local"), "{text}");
+    assert_contains(&text, "INFO   push-path-local");
     assert!(!text.contains("HIGH"), "{text}");
 
     // A hooks directory the agent can write.
-    let chmod = |p: &Path, mode: &str| {
-        let o = std::process::Command::new("chmod")
-            .args([mode])
-            .arg(p)
-            .output()
-            .unwrap();
-        assert!(o.status.success());
-    };
+    let chmod = |p: &Path, mode: &str| run_on("chmod", &[mode], p);
     chmod(&root.join("hooks/policy.toml"), "o+w");
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   hooks-writable"), "{text}");
-    assert!(text.contains("HIGH   policy-writable"), "{text}");
+    assert_contains(&text, "HIGH   hooks-writable");
+    assert_contains(&text, "HIGH   policy-writable");
     chmod(&root.join("hooks/policy.toml"), "o-w");
 
     // The upstream's refs writable through the agent's group.
-    let chgrp = std::process::Command::new("chgrp")
-        .args(["-R", &user.name])
-        .arg(up.join(".git/refs"))
-        .output()
-        .unwrap();
-    assert!(chgrp.status.success());
-    let o = std::process::Command::new("chmod")
-        .args(["-R", "g+w"])
-        .arg(up.join(".git/refs"))
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on("chgrp", &["-R", &user.name], &up.join(".git/refs"));
+    run_on("chmod", &["-R", "g+w"], &up.join(".git/refs"));
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   upstream-refs-writable"), "{text}");
+    assert_contains(&text, "HIGH   upstream-refs-writable");
 
     // The upstream owned by the agent: receive-pack would run as the agent.
-    let o = std::process::Command::new("chown")
-        .args(["-R", &user.name])
-        .arg(&up)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on("chown", &["-R", &user.name], &up);
     let (code, text) = doctor(t.path(), &["--root", r, "--agent-user", &user.name]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   upstream-owned-by-agent"), "{text}");
-    assert!(text.contains("HIGH   upstream-hooks-writable"), "{text}");
+    assert_contains(&text, "HIGH   upstream-owned-by-agent");
+    assert_contains(&text, "HIGH   upstream-hooks-writable");
 
     // A repository alone, with the agent user named.
     let (code, text) = doctor(
@@ -168,19 +132,13 @@ fn with_a_real_agent_user_it_finds_every_writable_wall() {
         &["--agent-user", &user.name, up.to_str().unwrap()],
     );
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("upstream-owned-by-agent"), "{text}");
+    assert_contains(&text, "upstream-owned-by-agent");
 }
 
 #[test]
 fn an_agent_in_a_privileged_group_is_high() {
-    let user = match support::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => return support::skip("an_agent_in_a_privileged_group_is_high", &why),
-    };
-    let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
-    let (up, root) = setup(t.path(), Some(&user.name));
-    install_server(&up, &[]);
+    let Some((user, t)) = with_user() else { return };
+    let (_, root) = guarded_workspace(t.path(), &user.name);
     // `disk` exists on Debian-like systems; add the group when it does not.
     let _ = std::process::Command::new("groupadd").arg("disk").output();
     let o = std::process::Command::new("usermod")
@@ -190,7 +148,7 @@ fn an_agent_in_a_privileged_group_is_high() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (code, text) = doctor(t.path(), &["--root", root.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   agent-privileged-group"), "{text}");
+    assert_contains(&text, "HIGH   agent-privileged-group");
 }
 
 #[test]
@@ -206,25 +164,22 @@ fn server_guard_is_found_where_install_puts_it() {
     // Plain layout: <git dir>/hooks/pre-receive.
     let up = bare_repo(t.path(), "plain.git");
     let text = found(&up);
-    assert!(text.contains("HIGH   server-guard-missing"), "{text}");
-    install_server(&up, &[]);
+    assert_contains(&text, "HIGH   server-guard-missing");
+    install_server(t.path(), &up, &[]);
     let text = found(&up);
     assert!(!text.contains("server-guard-missing"), "{text}");
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "INFO   server-guard: {} (plain layout) runs {}; configuration {}",
             up.join("hooks/pre-receive").display(),
             guard_hook.display(),
             up.join("hooks/git-guard.toml").display()
-        )),
-        "{text}"
+        ),
     );
-    assert!(
-        text.contains(&format!(
-            "audit log {}",
-            up.join("guard/audit.log").display()
-        )),
-        "{text}"
+    assert_contains(
+        &text,
+        &format!("audit log {}", up.join("guard/audit.log").display()),
     );
     // Not executable: git would not run it.
     chmod_x(&up.join("hooks/pre-receive"), false);
@@ -244,19 +199,13 @@ fn server_guard_is_found_where_install_puts_it() {
     write(&up, "hooks/pre-receive", "#!/bin/sh\nexit 0\n");
     chmod_x(&up.join("hooks/pre-receive"), true);
     assert!(found(&up).contains("HIGH   server-guard-missing"));
-    install_server(&up, &[]);
+    install_server(t.path(), &up, &[]);
     assert!(up.join("hooks/pre-receive.guard-chained").is_file());
     let text = found(&up);
     assert!(!text.contains("server-guard-missing"), "{text}");
     // One guard: the shim; the hook moved aside is not counted as one.
     assert_eq!(text.matches("INFO   server-guard: ").count(), 1, "{text}");
-    assert!(
-        text.contains(&format!(
-            "server-guard: {} (plain layout)",
-            up.join("hooks/pre-receive").display()
-        )),
-        "{text}"
-    );
+    assert_contains(&text, &plain_guard(&up.join("hooks/pre-receive")));
 
     // core.hooksPath already set: <git dir>/guard/hooks, which core.hooksPath then names.
     let up = bare_repo(t.path(), "hookspath.git");
@@ -270,41 +219,35 @@ fn server_guard_is_found_where_install_puts_it() {
         ],
     );
     assert!(found(&up).contains("HIGH   server-guard-missing"));
-    install_server(&up, &[]);
+    install_server(t.path(), &up, &[]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!(
-            "server-guard: {} (plain layout)",
-            up.join("guard/hooks/pre-receive").display()
-        )),
-        "{text}"
-    );
+    assert_contains(&text, &plain_guard(&up.join("guard/hooks/pre-receive")));
 
     // GitLab: custom_hooks/pre-receive.d/git-guard.
     let up = bare_repo(t.path(), "gitlab.git");
-    install_server(&up, &["--layout", "gitlab"]);
+    install_server(t.path(), &up, &["--layout", "gitlab"]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "server-guard: {} (gitlab layout) runs {} when GitLab (Gitaly) runs the repository's custom hooks; configuration {}",
             up.join("custom_hooks/pre-receive.d/git-guard").display(),
             guard_hook.display(),
             up.join("custom_hooks/git-guard.toml").display()
-        )),
-        "{text}"
+        ),
     );
     assert!(!text.contains("server-guard-missing"), "{text}");
 
     // Gitea and Forgejo: hooks/pre-receive.d/git-guard.
     let up = bare_repo(t.path(), "gitea.git");
-    install_server(&up, &["--layout", "gitea"]);
+    install_server(t.path(), &up, &["--layout", "gitea"]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "server-guard: {} (gitea layout)",
             up.join("hooks/pre-receive.d/git-guard").display()
-        )),
-        "{text}"
+        ),
     );
     assert!(!text.contains("server-guard-missing"), "{text}");
 
@@ -312,51 +255,37 @@ fn server_guard_is_found_where_install_puts_it() {
     let up = bare_repo(t.path(), "broken.git");
     let policy = t.path().join("server-policy.toml");
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
-    install_server(&up, &["--policy", policy.to_str().unwrap()]);
+    install_server(t.path(), &up, &["--policy", policy.to_str().unwrap()]);
     let text = found(&up);
-    assert!(
-        text.contains(&format!("policy {}", policy.display())),
-        "{text}"
-    );
+    assert_contains(&text, &format!("policy {}", policy.display()));
     assert!(!text.contains("server-guard-broken"), "{text}");
     std::fs::remove_file(&policy).unwrap();
     let text = found(&up);
-    assert!(text.contains("MEDIUM server-guard-broken"), "{text}");
-    assert!(text.contains("every push is rejected"), "{text}");
+    assert_contains(&text, "MEDIUM server-guard-broken");
+    assert_contains(&text, "every push is rejected");
 }
 
 #[test]
 fn a_server_policy_the_agent_can_write_is_high() {
-    let user = match support::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => return support::skip("a_server_policy_the_agent_can_write_is_high", &why),
-    };
-    let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
-    let (up, root) = setup(t.path(), Some(&user.name));
+    let Some((user, t)) = with_user() else { return };
+    let (up, root) = small_workspace(t.path(), Some(&user.name));
     let policy = t.path().join("server-policy.toml");
     std::fs::write(&policy, "mode = \"enforce\"\n").unwrap();
-    install_server(&up, &["--policy", policy.to_str().unwrap()]);
+    install_server(t.path(), &up, &["--policy", policy.to_str().unwrap()]);
     let r = root.to_str().unwrap();
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(0), "{text}");
-    let o = std::process::Command::new("chown")
-        .arg(&user.name)
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on("chown", &[&user.name], &policy);
     let (code, text) = doctor(t.path(), &["--root", r]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("HIGH   server-policy-writable"), "{text}");
+    assert_contains(&text, "HIGH   server-policy-writable");
     // The server hook configuration in the agent's hands is as bad.
-    let o = std::process::Command::new("chown")
-        .arg(&user.name)
-        .arg(up.join(".git/hooks/git-guard.toml"))
-        .output()
-        .unwrap();
-    assert!(o.status.success());
+    run_on(
+        "chown",
+        &[&user.name],
+        &up.join(".git/hooks/git-guard.toml"),
+    );
     let (_, text) = doctor(t.path(), &["--root", r]);
-    assert!(text.contains("HIGH   upstream-hooks-writable"), "{text}");
-    assert!(text.contains("git-guard.toml is writable by"), "{text}");
+    assert_contains(&text, "HIGH   upstream-hooks-writable");
+    assert_contains(&text, "git-guard.toml is writable by");
 }

@@ -1,31 +1,13 @@
 //! guard-exec through its denials, its time limit and its log, run as the agent's harness
 //! would run it.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::*;
-
-/// A workspace made by `git guard workspace create` from a small upstream.
-fn workspace(t: &Path) -> PathBuf {
-    let up = t.join("up");
-    init_repo(&up);
-    write(&up, "README.md", "hi\n");
-    commit_all(&up, "first");
-    let root = t.join("ws");
-    let out = guard_cmd("git-guard", t)
-        .args(["workspace", "create", "--from"])
-        .arg(&up)
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    root
-}
+use support::git::*;
+use support::user::with_user;
+use support::workspace::*;
 
 fn exec(root: &Path, args: &[&str]) -> std::process::Output {
     guard_cmd("guard-exec", root)
@@ -47,7 +29,7 @@ fn log_lines(root: &Path) -> Vec<serde_json::Value> {
 #[test]
 fn denials_hold_whatever_the_spelling() {
     let t = tempfile::tempdir().unwrap();
-    let root = workspace(t.path());
+    let (_, root) = small_workspace(t.path(), None);
     for args in [
         &["--", "git", "push", "origin", "main"][..],
         &["--", "/usr/bin/git", "push"],
@@ -106,7 +88,7 @@ fn denials_hold_whatever_the_spelling() {
 #[test]
 fn allowed_commands_run_with_output_and_exit_code_passed_through() {
     let t = tempfile::tempdir().unwrap();
-    let root = workspace(t.path());
+    let (_, root) = small_workspace(t.path(), None);
     let o = exec(&root, &["--", "git", "log", "--format=%s"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "first\n");
@@ -159,7 +141,7 @@ fn allowed_commands_run_with_output_and_exit_code_passed_through() {
 #[test]
 fn time_limit_ends_the_whole_process_group() {
     let t = tempfile::tempdir().unwrap();
-    let root = workspace(t.path());
+    let (_, root) = small_workspace(t.path(), None);
     let sandbox = root.join("sandbox");
     // A grandchild that would write a file after the limit, and a child that outlives it.
     write(
@@ -181,7 +163,7 @@ fn time_limit_ends_the_whole_process_group() {
     );
     assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
     assert_eq!(stdout(&o), "started\n");
-    assert!(stderr(&o).contains("time limit"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "time limit");
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert!(
         !sandbox.join("late.txt").exists(),
@@ -210,7 +192,7 @@ fn time_limit_ends_the_whole_process_group() {
 #[test]
 fn policy_commands_section_is_honoured() {
     let t = tempfile::tempdir().unwrap();
-    let root = workspace(t.path());
+    let (_, root) = small_workspace(t.path(), None);
     let policy = t.path().join("policy.toml");
     std::fs::write(
         &policy,
@@ -220,10 +202,10 @@ fn policy_commands_section_is_honoured() {
     let p = policy.to_str().unwrap();
     let o = exec(&root, &["--policy", p, "--", "make", "-j4", "deploy"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("make deploy"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "make deploy");
     let o = exec(&root, &["--policy", p, "--", "ls"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("none of the allowed"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "none of the allowed");
     let o = exec(&root, &["--policy", p, "--", "echo", "hi"]);
     assert_eq!(o.status.code(), Some(0));
     // The policy's time limit applies when --timeout is not given.
@@ -239,27 +221,8 @@ fn policy_commands_section_is_honoured() {
 
 #[test]
 fn runs_as_the_agent_user_when_the_workspace_has_one() {
-    let user = match support::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => {
-            return support::skip("runs_as_the_agent_user_when_the_workspace_has_one", &why);
-        }
-    };
-    let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
-    let up = t.path().join("up");
-    init_repo(&up);
-    write(&up, "README.md", "hi\n");
-    commit_all(&up, "first");
-    let root = t.path().join("ws");
-    let out = guard_cmd("git-guard", t.path())
-        .args(["workspace", "create", "--agent-user", &user.name, "--from"])
-        .arg(&up)
-        .arg("--root")
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    let Some((user, t)) = with_user() else { return };
+    let (_, root) = small_workspace(t.path(), Some(&user.name));
     let o = exec(&root, &["--", "id", "-u"]);
     assert_eq!(stdout(&o).trim(), user.uid.to_string(), "{}", stderr(&o));
     // As the agent it cannot write the hooks, even with a command the policy allows.

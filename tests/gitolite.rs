@@ -3,15 +3,14 @@
 //! `gitolite-shell` as sshd would run it. The guard tells the users apart through `GL_USER`,
 //! and gitolite's own update hook (its access rules) still runs after it.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// The `gitolite` command and `gitolite-shell` (Debian keeps the shell under /usr/share).
 fn gitolite() -> Option<(PathBuf, PathBuf)> {
@@ -100,19 +99,11 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
     );
 
     let policy = policy_file(t.path(), "");
-    let o = guard_cmd("git-guard", t.path())
-        .args([
-            "install",
-            "--server",
-            "--host",
-            "gitolite",
-            "--policy",
-            policy.to_str().unwrap(),
-            repo.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    install_server(
+        t.path(),
+        &repo,
+        &["--host", "gitolite", "--policy", policy.to_str().unwrap()],
+    );
     // gitolite re-running its setup keeps both its hook and ours.
     gl(&gitolite, &home, &["setup"]);
     assert!(
@@ -148,40 +139,25 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
 
     let work = t.path().join("work");
     init_repo(&work);
-    write(&work, "README.md", "hello\n");
-    commit_all(&work, "seed");
+    commit_file(&work, "README.md", "hello\n", "seed");
 
     // The agent may not seed the protected branch; the human may.
     let before = snapshot(&repo);
     let o = push(&work, "bot", "main");
     assert_rejected(&o, "refs.protected", &before, &repo);
-    assert!(
-        remote_lines(&o)
-            .iter()
-            .any(|l| l.contains("as bot (agent)")),
-        "{}",
-        stderr(&o)
-    );
+    assert_remote_says(&o, "as bot (agent)");
     let o = push(&work, "alice", "main");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        remote_lines(&o)
-            .iter()
-            .any(|l| l.contains("as alice (human)")),
-        "{}",
-        stderr(&o)
-    );
+    assert_remote_says(&o, "as alice (human)");
 
     // The agent's own branch: judged by the guard...
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, ".env", "TOKEN=1\n");
-    commit_all(&work, "env");
+    commit_file(&work, ".env", "TOKEN=1\n", "env");
     let before = snapshot(&repo);
     let o = push(&work, "bot", "agent/topic");
     assert_rejected(&o, "paths.deny", &before, &repo);
     git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
-    write(&work, "lib.txt", "code\n");
-    commit_all(&work, "code");
+    commit_file(&work, "lib.txt", "code\n", "code");
     let o = push(&work, "bot", "agent/topic");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -198,14 +174,7 @@ fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
         err.contains("DENIED"),
         "gitolite's update hook denied it:\n{err}"
     );
-    assert!(
-        !git_out(
-            &repo,
-            &["rev-parse", "-q", "--verify", "refs/heads/agent/blocked"]
-        )
-        .status
-        .success()
-    );
+    assert!(!has_ref(&repo, "refs/heads/agent/blocked"));
 
     let log = audit_lines(&repo);
     let who: Vec<(&str, &str, &str)> = log

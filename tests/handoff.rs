@@ -2,52 +2,33 @@
 //! push (`<git dir>/guard/pending/`), which records the push from it instead of walking the
 //! commits again, and walks whenever the hand-off is missing, stale or for another push.
 
-mod common;
+mod support;
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use common::*;
+use support::git::*;
+use support::server::*;
 
 /// A bare server at a seeded main with the server hooks installed, and a clone of it.
 fn server(dir: &Path) -> (PathBuf, PathBuf) {
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    commit_all(&seed, "seed");
-    let bare = dir.join("server.git");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let o = guard_cmd("git-guard", dir)
-        .args(["install", "--server", bare.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let work = dir.join("work");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let bare = seeded_server(dir, &[], &[]);
+    let work = clone(dir, &bare, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     for i in 0..3 {
         write(&work, &format!("src/f{i}.py"), format!("x = {i}\n"));
         commit_all(&work, &format!("change {i}"));
     }
     (bare, work)
+}
+
+/// The server of `server` after the clone's agent/topic was pushed to it: the server and the
+/// pushed tip.
+fn pushed(dir: &Path) -> (PathBuf, String) {
+    let (bare, work) = server(dir);
+    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
+    assert_code(&o, 0);
+    let tip = rev(&bare, "agent/topic");
+    (bare, tip)
 }
 
 /// The push record of `tip`: its pusher and its commits, sorted.
@@ -83,10 +64,7 @@ fn pending(bare: &Path) -> PathBuf {
 #[test]
 fn a_push_that_passes_is_recorded_from_the_hand_off_which_is_then_removed() {
     let t = tempfile::tempdir().unwrap();
-    let (bare, work) = server(t.path());
-    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let tip = git(&bare, &["rev-parse", "agent/topic"]).trim().to_string();
+    let (bare, tip) = pushed(t.path());
     let (_, commits) = record(&bare, &tip);
     assert_eq!(commits, rev_list(&bare, &tip));
     assert_eq!(commits.len(), 3);
@@ -116,21 +94,7 @@ fn post_receive_with(bare: &Path, line: &str, handoff: Option<(serde_json::Value
             .set_modified(when)
             .unwrap();
     }
-    let mut c = guard_cmd("guard-hook", bare);
-    let config = bare.join("hooks").join("git-guard.toml");
-    c.args(["--config", config.to_str().unwrap(), "post-receive"])
-        .env("GIT_DIR", ".")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(line.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_with_input(&mut hook_cmd(bare, "post-receive"), line.as_bytes());
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         !pending(bare).join(&key).exists(),
@@ -141,10 +105,7 @@ fn post_receive_with(bare: &Path, line: &str, handoff: Option<(serde_json::Value
 #[test]
 fn post_receive_walks_unless_the_hand_off_is_fresh_and_for_this_exact_update() {
     let t = tempfile::tempdir().unwrap();
-    let (bare, work) = server(t.path());
-    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let tip = git(&bare, &["rev-parse", "agent/topic"]).trim().to_string();
+    let (bare, tip) = pushed(t.path());
     let (pusher, real) = record(&bare, &tip);
     let zero = "0".repeat(40);
     let line = format!("{zero} {tip} refs/heads/agent/topic\n");

@@ -1,53 +1,49 @@
 //! Client hooks in an agent's clone, through real `git commit`, `git push`, `git update-ref`.
 //! The unix user running the tests is not named in the test policy, so it is an agent.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// An unguarded bare upstream with main seeded, and an agent clone with client hooks.
-fn setup(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
+fn setup_in(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     let upstream = dir.join("upstream.git");
-    std::fs::create_dir_all(&upstream).unwrap();
-    git(&upstream, &["init", "-q", "--bare", "-b", "main"]);
-    let work = dir.join("work");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            upstream.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    write(&work, "README.md", "hello\n");
-    commit_all(&work, "seed");
+    init_bare(&upstream);
+    let work = clone(dir, &upstream, "work");
+    commit_file(&work, "README.md", "hello\n", "seed");
     git(&work, &["push", "-q", "origin", "main"]);
     git(&work, &["remote", "set-head", "origin", "main"]);
     let policy = policy_file(dir, policy_extra);
-    let o = guard_cmd("git-guard", dir)
-        .args([
+    guard_ok(
+        dir,
+        &[
             "install",
             "--client",
             "--policy",
             policy.to_str().unwrap(),
             work.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        ],
+    );
     (upstream, work)
+}
+
+/// `setup_in` a new temp directory, the clone on a new branch `branch` when one is named: the
+/// directory, the upstream and the clone.
+fn setup(policy_extra: &str, branch: Option<&str>) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let (up, work) = setup_in(t.path(), policy_extra);
+    if let Some(b) = branch {
+        git(&work, &["switch", "-q", "-c", b]);
+    }
+    (t, up, work)
 }
 
 #[test]
 fn pre_commit_judges_the_staged_change() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, _up, work) = setup("", Some("agent/topic"));
     write(&work, "deploy/.env", "SECRET=1\n");
     git(&work, &["add", "-A"]);
     let o = git_out(&work, &["commit", "-q", "-m", "env"]);
@@ -61,26 +57,18 @@ fn pre_commit_judges_the_staged_change() {
         err.contains("hint:"),
         "the agent is told what to do:\n{err}"
     );
-    assert!(
-        !git_out(&work, &["rev-parse", "-q", "--verify", "HEAD~1"])
-            .status
-            .success()
-    );
+    assert!(!has_ref(&work, "HEAD~1"));
 
     git(&work, &["rm", "-q", "--cached", "deploy/.env"]);
     write(&work, "src/main.rs", "fn main() {}\n");
     git(&work, &["add", "src/main.rs"]);
-    let o = git_out(&work, &["commit", "-q", "-m", "main"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&git_out(&work, &["commit", "-q", "-m", "main"]), 0);
 }
 
 #[test]
 fn pre_commit_honours_the_temporary_index_of_commit_a() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "notes.txt", "a\n");
-    commit_all(&work, "notes");
+    let (_t, _up, work) = setup("", Some("agent/topic"));
+    commit_file(&work, "notes.txt", "a\n", "notes");
     // Nothing is staged in the real index; `commit -a` stages into a temporary one.
     write(
         &work,
@@ -93,30 +81,24 @@ fn pre_commit_honours_the_temporary_index_of_commit_a() {
         "the key should be caught:\n{}",
         stderr(&o)
     );
-    assert!(stderr(&o).contains("secrets."), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "secrets.");
 }
 
 #[test]
 fn pre_commit_on_a_protected_branch_says_where_to_work() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
+    let (_t, _up, work) = setup("", None);
     write(&work, "a.txt", "a\n");
     git(&work, &["add", "a.txt"]);
     let o = git_out(&work, &["commit", "-q", "-m", "a"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(
-        err.contains("error[refs.protected] refs/heads/main"),
-        "{err}"
-    );
-    assert!(err.contains("git switch -c agent/<topic>"), "{err}");
+    assert_contains(&err, "error[refs.protected] refs/heads/main");
+    assert_contains(&err, "git switch -c agent/<topic>");
 }
 
 #[test]
 fn json_output_for_agents() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, _up, work) = setup("", Some("agent/topic"));
     write(&work, "x.pem", "k\n");
     git(&work, &["add", "-A"]);
     let o = git_cmd(&work)
@@ -138,66 +120,53 @@ fn json_output_for_agents() {
 
 #[test]
 fn commit_msg_judges_the_message_as_git_records_it() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "[commits]\nrequired_trailers = [\"Agent-Run\"]\n");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let trailers = "[commits]\nrequired_trailers = [\"Agent-Run\"]\n";
+    let (_t, _up, work) = setup(trailers, Some("agent/topic"));
     write(&work, "a.txt", "a\n");
     git(&work, &["add", "a.txt"]);
     let o = git_out(&work, &["commit", "-q", "-m", "add a"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("commits."), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "commits.");
     // With the trailer the policy asks for, the same commit goes through.
-    let o = git_out(&work, &["commit", "-q", "-m", "add a\n\nAgent-Run: 42"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(
+        &git_out(&work, &["commit", "-q", "-m", "add a\n\nAgent-Run: 42"]),
+        0,
+    );
 }
 
 #[test]
 fn pre_push_judges_exactly_what_would_be_sent() {
-    let t = tempfile::tempdir().unwrap();
-    let (up, work) = setup(t.path(), "");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "ok.txt", "ok\n");
-    commit_all(&work, "ok");
+    let (_t, up, work) = setup("", Some("agent/topic"));
+    commit_file(&work, "ok.txt", "ok\n", "ok");
     // Committed past the client hooks, as a careless agent could.
     write(&work, "credentials/db.json", "{}\n");
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "--no-verify", "-m", "creds"]);
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("credentials/db.json"), "{}", stderr(&o));
-    assert!(
-        !git_out(
-            &up,
-            &["rev-parse", "-q", "--verify", "refs/heads/agent/topic"]
-        )
-        .status
-        .success()
-    );
+    assert_contains(&stderr(&o), "credentials/db.json");
+    assert!(!has_ref(&up, "refs/heads/agent/topic"));
 
     // What the remote already has is not judged again: push it past the hook, then build on it.
     git(
         &work,
         &["push", "-q", "--no-verify", "origin", "agent/topic"],
     );
-    write(&work, "more.txt", "more\n");
-    commit_all(&work, "more");
-    let o = git_out(&work, &["push", "-q", "origin", "agent/topic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    commit_file(&work, "more.txt", "more\n", "more");
+    assert_code(&git_out(&work, &["push", "-q", "origin", "agent/topic"]), 0);
 
     // Pushing to a protected branch is refused before the server hears of it.
     let o = git_out(&work, &["push", "-q", "origin", "agent/topic:main"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("refs.protected"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "refs.protected");
 }
 
 #[test]
 fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
-    let t = tempfile::tempdir().unwrap();
-    let (_up, work) = setup(t.path(), "");
+    let (_t, _up, work) = setup("", None);
     let main = git(&work, &["rev-parse", "main"]);
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "a.txt", "a\n");
-    let topic = commit_all(&work, "a");
+    let topic = commit_file(&work, "a.txt", "a\n", "a");
 
     for args in [
         vec!["update-ref", "refs/heads/main", topic.as_str()],
@@ -214,14 +183,7 @@ fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
         );
     }
     assert_eq!(git(&work, &["rev-parse", "main"]), main);
-    assert!(
-        !git_out(
-            &work,
-            &["rev-parse", "-q", "--verify", "refs/heads/release/1.0"]
-        )
-        .status
-        .success()
-    );
+    assert!(!has_ref(&work, "refs/heads/release/1.0"));
     // The agent's own refs move freely, and following upstream is allowed.
     git(&work, &["branch", "-f", "agent/other", "HEAD"]);
     git(&work, &["update-ref", "refs/heads/main", main.trim()]);

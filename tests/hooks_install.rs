@@ -1,15 +1,14 @@
 //! `git guard install` / `uninstall`: chaining with hooks already there and with
 //! `core.hooksPath`, idempotence, upgrades, the GitLab and Gitea layouts.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// Every file under `dir` with its mode and content.
 fn tree(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
@@ -36,8 +35,20 @@ fn tree(dir: &Path) -> BTreeMap<String, (u32, Vec<u8>)> {
     out
 }
 
-fn guard(dir: &Path, args: &[&str]) -> std::process::Output {
-    guard_cmd("git-guard", dir).args(args).output().unwrap()
+/// `git guard install OPTIONS TARGET` in `dir`.
+fn install(dir: &Path, options: &[&str], target: &Path) -> std::process::Output {
+    let mut args = vec!["install"];
+    args.extend_from_slice(options);
+    args.push(target.to_str().unwrap());
+    guard(dir, &args)
+}
+
+/// `install` with `--policy` naming a test policy file written in `dir`.
+fn install_with_policy(dir: &Path, options: &[&str], target: &Path) -> std::process::Output {
+    let policy = policy_file(dir, "");
+    let mut args = options.to_vec();
+    args.extend_from_slice(&["--policy", policy.to_str().unwrap()]);
+    install(dir, &args, target)
 }
 
 fn local_config(repo: &Path) -> String {
@@ -48,22 +59,17 @@ fn local_config(repo: &Path) -> String {
 fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     let pristine = (tree(&bare), local_config(&bare));
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("server hooks installed"),
-        "{}",
-        stdout(&o)
-    );
+    let o = install(t.path(), &[], &bare);
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), "server hooks installed");
     let once = (tree(&bare), local_config(&bare));
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
-    assert!(stdout(&o).contains("nothing changed"), "{}", stdout(&o));
+    let o = install(t.path(), &[], &bare);
+    assert_contains(&stdout(&o), "nothing changed");
     assert_eq!((tree(&bare), local_config(&bare)), once);
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert_eq!((tree(&bare), local_config(&bare)), pristine);
 }
 
@@ -71,47 +77,26 @@ fn installing_twice_changes_nothing_and_uninstall_restores_everything() {
 fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&bare);
     let seen = t.path().join("seen.txt");
     let old = format!("#!/bin/sh\ncat > '{}'\necho old-hook-ran\n", seen.display());
     std::fs::write(bare.join("hooks/pre-receive"), &old).unwrap();
-    std::fs::set_permissions(
-        bare.join("hooks/pre-receive"),
-        std::fs::Permissions::from_mode(0o750),
-    )
-    .unwrap();
+    set_mode(bare.join("hooks/pre-receive"), 0o750);
     let pristine = tree(&bare);
 
-    let policy = policy_file(t.path(), "");
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--host",
-            "http",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(
-        stdout(&o).contains("pre-receive.guard-chained"),
-        "{}",
-        stdout(&o)
-    );
+    let o = install_with_policy(t.path(), &["--host", "http"], &bare);
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), "pre-receive.guard-chained");
 
     let work = t.path().join("w");
     init_repo(&work);
-    write(&work, "a.txt", "a\n");
-    let head = commit_all(&work, "a");
+    let head = commit_file(&work, "a.txt", "a\n", "a");
     let o = git_cmd(&work)
         .env("REMOTE_USER", "alice")
         .args(["push", bare.to_str().unwrap(), "main"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert!(
         remote_lines(&o).iter().any(|l| l == "old-hook-ran"),
         "{}",
@@ -126,8 +111,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     // A rejected push does not reach the old hook.
     std::fs::remove_file(&seen).unwrap();
     git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, ".env", "x\n");
-    commit_all(&work, "env");
+    commit_file(&work, ".env", "x\n", "env");
     let o = git_cmd(&work)
         .env("REMOTE_USER", "bot")
         .args(["push", bare.to_str().unwrap(), "agent/x"])
@@ -137,7 +121,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
     assert!(!seen.exists());
 
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     let mut now = tree(&bare);
     now.retain(|k, _| {
         !k.starts_with("guard/")
@@ -155,8 +139,7 @@ fn an_existing_hook_is_chained_with_the_same_input_and_restored() {
 fn a_foreign_chained_file_is_never_overwritten() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     std::fs::write(bare.join("hooks/pre-receive"), "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::write(
         bare.join("hooks/pre-receive.guard-chained"),
@@ -164,9 +147,9 @@ fn a_foreign_chained_file_is_never_overwritten() {
     )
     .unwrap();
     let before = tree(&bare);
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
+    let o = install(t.path(), &[], &bare);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot keep both"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "cannot keep both");
     assert_eq!(tree(&bare), before, "a refused install touches nothing");
 }
 
@@ -175,8 +158,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("w");
     init_repo(&work);
-    write(&work, "README.md", "x\n");
-    commit_all(&work, "seed");
+    commit_file(&work, "README.md", "x\n", "seed");
     git(&work, &["switch", "-q", "-c", "agent/x"]);
     let marker = t.path().join("githooks-ran");
     write(
@@ -184,24 +166,12 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
         ".githooks/pre-commit",
         format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
     );
-    std::fs::set_permissions(
-        work.join(".githooks/pre-commit"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
+    set_mode(work.join(".githooks/pre-commit"), 0o755);
     commit_all(&work, "hooks");
     git(&work, &["config", "core.hooksPath", ".githooks"]);
     let policy = policy_file(t.path(), "");
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = install(t.path(), &["--policy", policy.to_str().unwrap()], &work);
+    assert_code(&o, 0);
     let hp = git(&work, &["config", "core.hooksPath"]);
     assert!(hp.trim().ends_with("guard/hooks"), "{hp}");
 
@@ -219,15 +189,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
     );
 
     // Twice is once.
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    let o = install(t.path(), &["--policy", policy.to_str().unwrap()], &work);
     assert!(
         stdout(&o).contains("nothing changed"),
         "{}{}",
@@ -235,7 +197,7 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
         stderr(&o)
     );
     let o = guard(t.path(), &["uninstall", work.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     assert_eq!(
         git(&work, &["config", "core.hooksPath"]).trim(),
         ".githooks"
@@ -247,21 +209,16 @@ fn an_existing_core_hooks_path_keeps_running_and_is_restored() {
 fn an_older_shim_is_upgraded() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
-    guard(t.path(), &["install", bare.to_str().unwrap()]);
+    init_bare(&bare);
+    install(t.path(), &[], &bare);
     let shim = bare.join("hooks/pre-receive");
     let current = std::fs::read_to_string(&shim).unwrap();
     let old = current
         .replace(&format!("v{}", env!("CARGO_PKG_VERSION")), "v0.0.1")
         .replace("--shim", "--old-flag");
     std::fs::write(&shim, old).unwrap();
-    let o = guard(t.path(), &["install", bare.to_str().unwrap()]);
-    assert!(
-        stdout(&o).contains("pre-receive: upgraded"),
-        "{}",
-        stdout(&o)
-    );
+    let o = install(t.path(), &[], &bare);
+    assert_contains(&stdout(&o), "pre-receive: upgraded");
     assert_eq!(std::fs::read_to_string(&shim).unwrap(), current);
 }
 
@@ -286,12 +243,11 @@ done
 fn gitea_layout_runs_beside_giteas_own_hook() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    init_bare(&bare);
     for h in ["pre-receive", "post-receive"] {
         let p = bare.join("hooks").join(h);
         std::fs::write(&p, GITEA_DISPATCHER).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_mode(&p, 0o755);
         let d = bare.join("hooks").join(format!("{h}.d"));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(
@@ -299,22 +255,11 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
             "#!/bin/sh\ncat >/dev/null\necho gitea-hook-ran\n",
         )
         .unwrap();
-        std::fs::set_permissions(d.join("gitea"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        set_mode(d.join("gitea"), 0o755);
     }
     let pristine = tree(&bare);
-    let policy = policy_file(t.path(), "");
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--layout",
-            "gitea",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = install_with_policy(t.path(), &["--layout", "gitea"], &bare);
+    assert_code(&o, 0);
     assert!(bare.join("hooks/pre-receive.d/git-guard").exists());
     assert_eq!(
         std::fs::read_to_string(bare.join("hooks/pre-receive")).unwrap(),
@@ -324,8 +269,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
     let work = t.path().join("w");
     init_repo(&work);
     git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, ".env", "x\n");
-    commit_all(&work, "env");
+    commit_file(&work, ".env", "x\n", "env");
     let o = git_cmd(&work)
         .env("GITEA_PUSHER_NAME", "bot")
         .args(["push", bare.to_str().unwrap(), "agent/x"])
@@ -345,7 +289,7 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
     );
 
     let o = guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
     let mut now = tree(&bare);
     now.retain(|k, _| k.starts_with("hooks/"));
     let mut was = pristine;
@@ -357,13 +301,9 @@ fn gitea_layout_runs_beside_giteas_own_hook() {
 fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
-    let o = guard(
-        t.path(),
-        &["install", "--layout", "gitlab", bare.to_str().unwrap()],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    init_bare(&bare);
+    let o = install(t.path(), &["--layout", "gitlab"], &bare);
+    assert_code(&o, 0);
     let shim = bare.join("custom_hooks/pre-receive.d/git-guard");
     assert!(
         std::fs::read_to_string(&shim)
@@ -371,7 +311,7 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
             .contains("# git-guard-shim v")
     );
     let config = std::fs::read_to_string(bare.join("custom_hooks/git-guard.toml")).unwrap();
-    assert!(config.contains("host = \"gitlab\""), "{config}");
+    assert_contains(&config, "host = \"gitlab\"");
     guard(t.path(), &["uninstall", bare.to_str().unwrap()]);
     assert!(!bare.join("custom_hooks").exists());
 
@@ -381,32 +321,20 @@ fn gitlab_layout_uses_custom_hooks_and_refuses_a_foreign_file() {
         "#!/bin/sh\nexit 0\n",
     )
     .unwrap();
-    let o = guard(
-        t.path(),
-        &["install", "--layout", "gitlab", bare.to_str().unwrap()],
-    );
+    let o = install(t.path(), &["--layout", "gitlab"], &bare);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("is not git-guard's"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "is not git-guard's");
 }
 
 #[test]
 fn a_broken_policy_is_refused_at_install() {
     let t = tempfile::tempdir().unwrap();
     let bare = t.path().join("s.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare"]);
+    init_bare(&bare);
     let p = t.path().join("bad.toml");
     std::fs::write(&p, "[refs]\nprotectd = []\n").unwrap();
-    let o = guard(
-        t.path(),
-        &[
-            "install",
-            "--policy",
-            p.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let o = install(t.path(), &["--policy", p.to_str().unwrap()], &bare);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("protectd"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "protectd");
     assert!(!bare.join("hooks/git-guard.toml").exists());
 }

@@ -2,58 +2,10 @@
 //! packed), judges every new commit, tells pushers apart by the installed host's variable only,
 //! reads its policy from where the admin put it, and records its verdicts.
 
-mod common;
-mod support_hooks;
+mod support;
 
-use common::*;
-use support_hooks::*;
-
-/// A server whose main already holds `files` (seeded before the hooks went in, as an admin
-/// would), guarded with `extra` install options.
-fn seeded_server(
-    dir: &std::path::Path,
-    files: &[(&str, &str)],
-    extra: &[&str],
-) -> std::path::PathBuf {
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    for (p, c) in files {
-        write(&seed, p, c);
-    }
-    commit_all(&seed, "seed");
-    let bare = dir.join("server.git");
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let mut args = vec!["install", "--server"];
-    args.extend_from_slice(extra);
-    args.push(bare.to_str().unwrap());
-    let o = guard_cmd("git-guard", dir).args(&args).output().unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    bare
-}
-
-fn clone(dir: &std::path::Path, bare: &std::path::Path, name: &str) -> std::path::PathBuf {
-    let work = dir.join(name);
-    git(
-        dir,
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    work
-}
+use support::git::*;
+use support::server::*;
 
 fn loose_and_packs(repo: &std::path::Path) -> (u64, u64) {
     let out = git(repo, &["count-objects", "-v"]);
@@ -67,33 +19,19 @@ fn loose_and_packs(repo: &std::path::Path) -> (u64, u64) {
 }
 
 fn quarantine_case(pack: bool) {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = seeded_server(
-        t.path(),
-        &[],
-        &["--host", "http", "--policy", policy.to_str().unwrap()],
-    );
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
     if pack {
         // Keep every push as a pack, as git does for large pushes.
         git(&bare, &["config", "receive.unpackLimit", "1"]);
     }
     let (loose0, packs0) = loose_and_packs(&bare);
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
     write(&work, "src/lib.rs", "pub fn f() {}\n");
     write(&work, "app/.env", "TOKEN=x\n");
     commit_all(&work, "add config");
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/topic"]);
     // The denied path is only visible in the pushed tree: catching it proves the quarantined
     // objects were read.
-    assert_rejected(&o, "paths.deny", &before, &bare);
-    assert!(
-        remote_lines(&o).iter().any(|l| l.contains("app/.env")),
-        "{}",
-        stderr(&o)
-    );
+    let o = push_rejected(&work, "bot", "agent/topic", &bare, "paths.deny");
+    assert_remote_says(&o, "app/.env");
 
     git(&work, &["rm", "-q", "--cached", "app/.env"]);
     std::fs::remove_file(work.join("app/.env")).unwrap();
@@ -103,10 +41,7 @@ fn quarantine_case(pack: bool) {
     );
     let o = push_as(&work, "bot", &["origin", "agent/topic"]);
     assert!(o.status.success(), "clean push refused:\n{}", stderr(&o));
-    assert_eq!(
-        git(&bare, &["rev-parse", "refs/heads/agent/topic"]),
-        git(&work, &["rev-parse", "HEAD"])
-    );
+    assert_eq!(rev(&bare, "refs/heads/agent/topic"), rev(&work, "HEAD"));
     let (loose1, packs1) = loose_and_packs(&bare);
     if pack {
         assert!(packs1 > packs0, "the push should have been kept as a pack");
@@ -144,41 +79,19 @@ fn pushed_packs_are_judged_from_the_quarantine() {
 
 #[test]
 fn every_commit_is_judged_so_a_secret_added_then_removed_is_caught() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = seeded_server(
-        t.path(),
-        &[],
-        &["--host", "http", "--policy", policy.to_str().unwrap()],
-    );
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
     write(&work, "config.py", "aws_key = 'AKIAIOSFODNN7EXAMPLF'\n"); // guard:allow-secret (a test fixture)
     let bad = commit_all(&work, "add key");
-    write(&work, "config.py", "aws_key = None\n");
-    commit_all(&work, "remove key");
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/topic"]);
-    assert_rejected(&o, "secrets.aws-access-key", &before, &bare);
-    assert!(
-        remote_lines(&o).iter().any(|l| l.contains(&bad[..12])),
-        "the offending commit is named:\n{}",
-        stderr(&o)
-    );
+    commit_file(&work, "config.py", "aws_key = None\n", "remove key");
+    let o = push_rejected(&work, "bot", "agent/topic", &bare, "secrets.aws-access-key");
+    // The offending commit is named.
+    assert_remote_says(&o, &bad[..12]);
 }
 
 #[test]
 fn the_pusher_is_known_by_the_installed_hosts_variable_only() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = seeded_server(
-        t.path(),
-        &[],
-        &["--host", "gitolite", "--policy", policy.to_str().unwrap()],
-    );
-    let work = clone(t.path(), &bare, "work");
-    write(&work, "docs.md", "more\n");
-    commit_all(&work, "docs");
+    let (_t, bare, work) = guarded_clone("", &["--host", "gitolite"], None);
+    commit_file(&work, "docs.md", "more\n", "docs");
     let push = |envs: &[(&str, &str)]| {
         let mut c = git_cmd(&work);
         for (k, v) in envs {
@@ -193,15 +106,12 @@ fn the_pusher_is_known_by_the_installed_hosts_variable_only() {
     // Another host's variable is not believed: the install says gitolite.
     let o = push(&[("REMOTE_USER", "alice"), ("GL_USERNAME", "alice")]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("GL_USER is not set"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "GL_USER is not set");
     assert_eq!(snapshot(&bare), before);
     // The human may.
     let o = push(&[("GL_USER", "alice")]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        git(&bare, &["rev-parse", "main"]),
-        git(&work, &["rev-parse", "HEAD"])
-    );
+    assert_code(&o, 0);
+    assert_eq!(rev(&bare, "main"), rev(&work, "HEAD"));
 }
 
 #[test]
@@ -214,8 +124,7 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
         &[("policy.toml", &committed)],
         &["--host", "http"],
     );
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
+    let work = clone_on(t.path(), &bare, "work", "agent/topic");
     // The push tries to lift the cap in the same change that exceeds it.
     write(
         &work,
@@ -226,16 +135,9 @@ fn the_policy_comes_from_the_base_branch_before_the_push_not_from_the_push() {
         write(&work, &format!("f{i}.txt"), "x\n");
     }
     commit_all(&work, "lift the cap and use it");
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/topic"]);
-    assert_rejected(&o, "caps.files", &before, &bare);
-    assert!(
-        remote_lines(&o)
-            .iter()
-            .any(|l| l.contains("policy.toml at refs/heads/main")),
-        "the verdict names the policy it used:\n{}",
-        stderr(&o)
-    );
+    let o = push_rejected(&work, "bot", "agent/topic", &bare, "caps.files");
+    // The verdict names the policy it used.
+    assert_remote_says(&o, "policy.toml at refs/heads/main");
 }
 
 #[test]
@@ -246,43 +148,28 @@ fn a_broken_committed_policy_rejects_every_push() {
         &[("policy.toml", "[caps]\nmax_filez = 1\n")],
         &["--host", "http"],
     );
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "a.txt", "a\n");
-    commit_all(&work, "a");
+    let work = clone_on(t.path(), &bare, "work", "agent/topic");
+    commit_file(&work, "a.txt", "a\n", "a");
     let before = snapshot(&bare);
     let o = push_as(&work, "alice", &["origin", "agent/topic"]);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(
-        err.contains("policy.toml at refs/heads/main is broken"),
-        "{err}"
-    );
+    assert_contains(&err, "policy.toml at refs/heads/main is broken");
     assert!(err.contains("max_filez"), "the problem is named:\n{err}");
     assert_eq!(snapshot(&bare), before);
 }
 
 #[test]
 fn verdicts_and_accepted_updates_reach_the_audit_log() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = seeded_server(
-        t.path(),
-        &[],
-        &["--host", "http", "--policy", policy.to_str().unwrap()],
-    );
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, ".env", "A=1\n");
-    commit_all(&work, "env");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
+    commit_file(&work, ".env", "A=1\n", "env");
     assert!(
         !push_as(&work, "bot", &["origin", "agent/topic"])
             .status
             .success()
     );
     git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
-    write(&work, "ok.txt", "ok\n");
-    commit_all(&work, "ok");
+    commit_file(&work, "ok.txt", "ok\n", "ok");
     assert!(
         push_as(&work, "bot", &["origin", "agent/topic"])
             .status
@@ -315,17 +202,8 @@ fn verdicts_and_accepted_updates_reach_the_audit_log() {
 
 #[test]
 fn guard_format_json_gives_the_verdict_as_json() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = seeded_server(
-        t.path(),
-        &[],
-        &["--host", "http", "--policy", policy.to_str().unwrap()],
-    );
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "id_rsa", "key\n");
-    commit_all(&work, "key");
+    let (_t, _, work) = guarded_clone("", &["--host", "http"], Some("agent/topic"));
+    commit_file(&work, "id_rsa", "key\n", "key");
     let o = git_cmd(&work)
         .env("REMOTE_USER", "bot")
         .env("GUARD_FORMAT", "json")
@@ -354,21 +232,8 @@ fn guard_format_json_gives_the_verdict_as_json() {
 #[test]
 fn the_shipped_update_shim_gives_the_same_verdict_for_one_ref() {
     let t = tempfile::tempdir().unwrap();
+    let bare = seeded_bare(t.path(), &[("README.md", "x\n")]);
     let seed = t.path().join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "x\n");
-    commit_all(&seed, "seed");
-    let bare = t.path().join("server.git");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
     // As an admin copying hooks by hand: the shipped shim, and a configuration beside it.
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks/update");
     std::fs::copy(&shipped, bare.join("hooks/update")).unwrap();
@@ -382,28 +247,15 @@ fn the_shipped_update_shim_gives_the_same_verdict_for_one_ref() {
     )
     .unwrap();
     let work = clone(t.path(), &bare, "work");
-    write(&work, "b.txt", "b\n");
-    commit_all(&work, "b");
+    commit_file(&work, "b.txt", "b\n", "b");
     git(&work, &["switch", "-q", "-c", "agent/ok"]);
     let before = snapshot(&bare);
     let o = push_as(&work, "bot", &["origin", "main", "agent/ok"]);
     assert!(!o.status.success());
-    assert!(
-        remote_lines(&o)
-            .iter()
-            .any(|l| l.contains("refs.protected")),
-        "{}",
-        stderr(&o)
-    );
+    assert_remote_says(&o, "refs.protected");
     // The update hook judges ref by ref: main is refused, the agent's own branch lands.
-    assert_eq!(
-        git(&bare, &["rev-parse", "main"]),
-        git(&seed, &["rev-parse", "HEAD"])
-    );
-    assert_eq!(
-        git(&bare, &["rev-parse", "agent/ok"]),
-        git(&work, &["rev-parse", "HEAD"])
-    );
+    assert_eq!(rev(&bare, "main"), rev(&seed, "HEAD"));
+    assert_eq!(rev(&bare, "agent/ok"), rev(&work, "HEAD"));
     assert_ne!(snapshot(&bare).refs, before.refs);
 }
 
@@ -416,43 +268,19 @@ fn sha256_repositories_are_judged_too() {
         &seed,
         &["init", "-q", "-b", "main", "--object-format=sha256"],
     );
-    write(&seed, "README.md", "x\n");
-    commit_all(&seed, "seed");
-    let bare = t.path().join("server.git");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    commit_file(&seed, "README.md", "x\n", "seed");
+    let bare = clone_bare(t.path(), &seed, "server.git");
     let policy = policy_file(t.path(), "");
-    let o = guard_cmd("git-guard", t.path())
-        .args([
-            "install",
-            "--server",
-            "--host",
-            "http",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let work = clone(t.path(), &bare, "work");
-    git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, "server.pem", "k\n");
-    commit_all(&work, "pem");
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/x"]);
-    assert_rejected(&o, "paths.deny", &before, &bare);
+    install_server(
+        t.path(),
+        &bare,
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+    );
+    let work = clone_on(t.path(), &bare, "work", "agent/x");
+    commit_file(&work, "server.pem", "k\n", "pem");
+    push_rejected(&work, "bot", "agent/x", &bare, "paths.deny");
     git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
-    write(&work, "ok.txt", "ok\n");
-    commit_all(&work, "ok");
+    commit_file(&work, "ok.txt", "ok\n", "ok");
     let o = push_as(&work, "bot", &["origin", "agent/x"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_code(&o, 0);
 }

@@ -1,56 +1,29 @@
 //! Hostile and broken input at the server's door: each is rejected with its reason, none is
 //! accepted by accident, none is a panic.
 
-mod common;
-mod support_hooks;
+mod support;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
-fn server(root: &Path, extra: &[&str]) -> PathBuf {
-    let seed = root.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    commit_all(&seed, "seed");
-    let bare = root.join("server.git");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let mut args = vec!["install", "--server", "--host", "http"];
-    args.extend_from_slice(extra);
-    args.push(bare.to_str().unwrap());
-    let o = guard_cmd("git-guard", root).args(&args).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    bare
+/// In a new temp directory, a server guarded for the http host with the test policy: the
+/// directory, the server and its main.
+fn server_and_head() -> (tempfile::TempDir, PathBuf, String) {
+    let t = tempfile::tempdir().unwrap();
+    let (bare, _) = policy_server(t.path(), "", &["--host", "http"]);
+    let head = rev(&bare, "main");
+    (t, bare, head)
 }
 
 /// Run pre-receive directly, as git would, with `input` on standard input.
 fn pre_receive(bare: &Path, input: &[u8]) -> Output {
-    let mut c = guard_cmd("guard-hook", bare);
-    c.args([
-        "--config",
-        bare.join("hooks/git-guard.toml").to_str().unwrap(),
-        "pre-receive",
-    ])
-    .env("GIT_DIR", ".")
-    .env("REMOTE_USER", "alice")
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    run_with_input(
+        hook_cmd(bare, "pre-receive").env("REMOTE_USER", "alice"),
+        input,
+    )
 }
 
 fn assert_no_panic(o: &Output) {
@@ -58,26 +31,9 @@ fn assert_no_panic(o: &Output) {
     assert!(!all.contains("panicked"), "{all}");
 }
 
-fn clone(root: &Path, bare: &Path) -> PathBuf {
-    let work = root.join("work");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            bare.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
-    work
-}
-
 #[test]
 fn malformed_standard_input_is_rejected_naming_the_line() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let (_t, bare, head) = server_and_head();
     let zero = "0".repeat(40);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"".to_vec(), "no ref updates"),
@@ -110,17 +66,14 @@ fn malformed_standard_input_is_rejected_naming_the_line() {
             stderr(&o)
         );
         assert!(stderr(&o).contains(want), "{want}: {}", stderr(&o));
-        assert!(stderr(&o).contains("REJECTED"), "{}", stderr(&o));
+        assert_contains(&stderr(&o), "REJECTED");
         assert_no_panic(&o);
     }
 }
 
 #[test]
 fn unknown_object_ids_are_rejected() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let head = git(&bare, &["rev-parse", "main"]).trim().to_string();
+    let (_t, bare, head) = server_and_head();
     let zero = "0".repeat(40);
     let ghost = "0123456789abcdef0123456789abcdef01234567";
     for input in [
@@ -140,20 +93,16 @@ fn unknown_object_ids_are_rejected() {
 
 #[test]
 fn odd_but_valid_ref_names_are_judged_like_any_other() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let work = clone(t.path(), &bare);
-    write(&work, "x.key", "k\n");
-    commit_all(&work, "key");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], None);
+    commit_file(&work, "x.key", "k\n", "key");
     for name in ["agent/ünïcødé", "agent/a@b", "agent/-dash", "agent/x.y/z"] {
-        let before = snapshot(&bare);
-        let o = push_as(
+        let o = push_rejected(
             &work,
             "bot",
-            &["origin", &format!("HEAD:refs/heads/{name}")],
+            &format!("HEAD:refs/heads/{name}"),
+            &bare,
+            "paths.deny",
         );
-        assert_rejected(&o, "paths.deny", &before, &bare);
         assert_no_panic(&o);
     }
     // Outside the agent namespace, odd names are refused for what they are.
@@ -165,45 +114,27 @@ fn odd_but_valid_ref_names_are_judged_like_any_other() {
 
 #[test]
 fn ten_thousand_refs_in_one_push() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
     // Debug builds are slow: the deadline is not what this test is about.
-    let bare = server(
-        t.path(),
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--deadline-ms",
-            "600000",
-        ],
-    );
-    let work = clone(t.path(), &bare);
-    write(&work, "ok.txt", "ok\n");
-    let ok = commit_all(&work, "ok");
-    write(&work, "secrets/db.txt", "pw\n");
-    let bad = commit_all(&work, "bad");
+    let (_t, bare, work) = guarded_clone("", &["--host", "http", "--deadline-ms", "600000"], None);
+    let ok = commit_file(&work, "ok.txt", "ok\n", "ok");
+    let bad = commit_file(&work, "secrets/db.txt", "pw\n", "bad");
     let mut input = String::new();
     for i in 0..10_000 {
         let id = if i == 7_777 { &bad } else { &ok };
         input.push_str(&format!("create refs/heads/agent/r{i:05} {id}\n"));
     }
-    let mut c = git_cmd(&work);
-    c.args(["update-ref", "--stdin"]).stdin(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let before = snapshot(&bare);
-    let o = push_as(
+    let o = run_with_input(
+        git_cmd(&work).args(["update-ref", "--stdin"]),
+        input.as_bytes(),
+    );
+    assert_code(&o, 0);
+    let o = push_rejected(
         &work,
         "bot",
-        &["origin", "refs/heads/agent/*:refs/heads/agent/*"],
+        "refs/heads/agent/*:refs/heads/agent/*",
+        &bare,
+        "paths.deny",
     );
-    assert_rejected(&o, "paths.deny", &before, &bare);
     assert!(
         stderr(&o).contains("refs/heads/agent/r07777"),
         "the offending ref is named"
@@ -213,19 +144,11 @@ fn ten_thousand_refs_in_one_push() {
 
 #[test]
 fn a_100_mb_blob_is_rejected_by_the_cap() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(
-        t.path(),
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--deadline-ms",
-            "600000",
-        ],
+    let (_t, bare, work) = guarded_clone(
+        "",
+        &["--host", "http", "--deadline-ms", "600000"],
+        Some("agent/big"),
     );
-    let work = clone(t.path(), &bare);
-    git(&work, &["switch", "-q", "-c", "agent/big"]);
     // Varied content so that compression does not make it small.
     let mut data = Vec::with_capacity(100 << 20);
     let mut x: u64 = 0x9e3779b97f4a7c15;
@@ -238,19 +161,17 @@ fn a_100_mb_blob_is_rejected_by_the_cap() {
     write(&work, "data/big.txt", &data);
     drop(data);
     commit_all(&work, "big");
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/big"]);
-    assert_rejected(&o, "caps.blob-bytes", &before, &bare);
+    let o = push_rejected(&work, "bot", "agent/big", &bare, "caps.blob-bytes");
     assert_no_panic(&o);
 }
 
 #[test]
 fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "[hooks]\ndeadline_ms = 1\n");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let work = clone(t.path(), &bare);
-    git(&work, &["switch", "-q", "-c", "agent/many"]);
+    let (_t, bare, work) = guarded_clone(
+        "[hooks]\ndeadline_ms = 1\n",
+        &["--host", "http"],
+        Some("agent/many"),
+    );
     // Hundreds of commits cannot be read and judged within a millisecond.
     let mut script = String::new();
     for i in 0..400 {
@@ -260,34 +181,24 @@ fn a_push_outlasting_the_deadline_is_rejected_saying_so() {
         }
         script.push_str(&format!("M 100644 inline f{i}.txt\ndata 2\n{}\n\n", i % 10));
     }
-    let mut c = git_cmd(&work);
-    c.args(["fast-import", "--quiet", "--force"])
-        .stdin(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let o = run_with_input(
+        git_cmd(&work).args(["fast-import", "--quiet", "--force"]),
+        script.as_bytes(),
+    );
+    assert_code(&o, 0);
     let before = snapshot(&bare);
     let o = push_as(&work, "bot", &["origin", "agent/many"]);
     assert!(!o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("deadline of 1 ms"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "deadline of 1 ms");
     assert_eq!(snapshot(&bare), before);
     assert_no_panic(&o);
 }
 
 #[test]
 fn a_missing_or_broken_policy_rejects() {
-    let t = tempfile::tempdir().unwrap();
-    let policy = policy_file(t.path(), "");
-    let bare = server(t.path(), &["--policy", policy.to_str().unwrap()]);
-    let work = clone(t.path(), &bare);
-    git(&work, &["switch", "-q", "-c", "agent/x"]);
-    write(&work, "fine.txt", "fine\n");
-    commit_all(&work, "fine");
+    let (t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/x"));
+    let policy = t.path().join("policy.toml");
+    commit_file(&work, "fine.txt", "fine\n", "fine");
 
     std::fs::write(&policy, "[caps]\nmax_files = \"ten\"\n").unwrap();
     let before = snapshot(&bare);
@@ -303,14 +214,14 @@ fn a_missing_or_broken_policy_rejects() {
     std::fs::remove_file(&policy).unwrap();
     let o = push_as(&work, "alice", &["origin", "agent/x"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "cannot read");
     assert_eq!(snapshot(&bare), before);
 
     // A missing hook configuration fails closed too.
     std::fs::remove_file(bare.join("hooks/git-guard.toml")).unwrap();
     let o = push_as(&work, "alice", &["origin", "agent/x"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("reinstall"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "reinstall");
     assert_eq!(snapshot(&bare), before);
     assert_no_panic(&o);
 }

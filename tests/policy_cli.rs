@@ -1,13 +1,13 @@
 //! `git guard policy check | explain | show` through the real binary, and the documented
 //! default policy kept in step with the code and docs/POLICY.md.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Output;
 
-use common::{guard_cmd, stderr, stdout};
 use git_guard::engine::policy::{DEFAULT_POLICY, KNOWN_KEYS, Policy, PolicySource};
+use support::git::*;
 
 fn guard(dir: &Path, args: &[&str]) -> Output {
     guard_cmd("git-guard", dir)
@@ -78,7 +78,7 @@ fn valid_policy_checks_ok() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("guard.toml: ok: mode warn"), "{text}");
-    assert!(text.contains("caps 3 files"), "{text}");
+    assert_contains(&text, "caps 3 files");
 }
 
 #[test]
@@ -86,8 +86,8 @@ fn unparsable_policy_exits_2_naming_file_and_place() {
     let (out, _dir) = check_file("[caps\nmax_files = 3\n");
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("error: guard.toml:1:6: "), "{err}");
-    assert!(err.contains("guard.toml: 1 problem"), "{err}");
+    assert_contains(&err, "error: guard.toml:1:6: ");
+    assert_contains(&err, "guard.toml: 1 problem");
 }
 
 #[test]
@@ -117,23 +117,18 @@ fn bad_glob_and_bad_regex_name_line_and_column() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("error: guard.toml:2:17: paths.deny: bad glob \"a{b\""),
-        "{err}"
-    );
-    assert!(err.contains("maybe escape '{' with '[{]'"), "{err}");
-    assert!(
-        err.contains("error: guard.toml:4:19: commits.message_pattern: bad regex \"(feat|fix\": unclosed group"),
-        "{err}"
+    assert_contains(&err, "error: guard.toml:2:17: paths.deny: bad glob \"a{b\"");
+    assert_contains(&err, "maybe escape '{' with '[{]'");
+    assert_contains(
+        &err,
+        "error: guard.toml:4:19: commits.message_pattern: bad regex \"(feat|fix\": unclosed group",
     );
     // A type error does not hide the pattern errors.
-    assert!(
-        err.contains(
-            "error: guard.toml:6:13: caps.max_lines: expected a whole number, found a string"
-        ),
-        "{err}"
+    assert_contains(
+        &err,
+        "error: guard.toml:6:13: caps.max_lines: expected a whole number, found a string",
     );
-    assert!(err.contains("guard.toml: 3 problems"), "{err}");
+    assert_contains(&err, "guard.toml: 3 problems");
 }
 
 #[test]
@@ -142,10 +137,7 @@ fn missing_policy_file_exits_2_naming_it() {
     let out = guard(dir.path(), &["policy", "check", "nope.toml"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(
-        err.contains("error: nope.toml: cannot read the policy file"),
-        "{err}"
-    );
+    assert_contains(&err, "error: nope.toml: cannot read the policy file");
     // Without an argument, ./policy.toml is meant, and named.
     let out = guard(dir.path(), &["policy", "check"]);
     assert_eq!(out.status.code(), Some(2));
@@ -232,10 +224,9 @@ fn explain_with_a_broken_policy_or_a_bad_path_exits_2() {
     std::fs::write(dir.path().join("policy.toml"), "[paths]\ndeny = [\"[\"]\n").unwrap();
     let out = guard(dir.path(), &["policy", "explain", "x"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("error: policy.toml:2:9: paths.deny: bad glob"),
-        "{}",
-        stderr(&out)
+    assert_contains(
+        &stderr(&out),
+        "error: policy.toml:2:9: paths.deny: bad glob",
     );
     let out = guard(
         dir.path(),

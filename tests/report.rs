@@ -1,10 +1,10 @@
 //! `git guard report`: the evidence a reviewer reads, checked against git itself.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
 
 const POLICY: &str = "[actors]\nhumans = [\"alice\"]\n[tests]\ncommand = \"test -f src/lib.rs\"\n";
 
@@ -16,32 +16,23 @@ struct Fixture {
 
 /// main with one commit; agent/x with two commits: a code and test change, then a big file.
 fn fixture() -> Fixture {
-    let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
-    let policy = tmp.path().join("policy.toml");
-    std::fs::write(&policy, POLICY).unwrap();
-    init_repo(&work);
-    write(&work, "src/lib.rs", "pub fn f() -> u32 {\n    1\n}\n");
-    write(
+    let (tmp, policy) = tmp_with_policy(POLICY);
+    let work = repo_at(tmp.path(), "work");
+    commit_lib_and_test(
         &work,
-        "tests/t.rs",
+        "pub fn f() -> u32 {\n    1\n}\n",
         "#[test]\nfn t() {\n    assert_eq!(1, 1);\n}\n",
+        "base",
     );
-    commit_all(&work, "base");
     git(&work, &["checkout", "-q", "-b", "agent/x"]);
-    write(&work, "src/lib.rs", "pub fn f() -> u32 {\n    2\n}\n");
-    write(
+    commit_lib_and_test(
         &work,
-        "tests/t.rs",
+        "pub fn f() -> u32 {\n    2\n}\n",
         "#[test]\nfn t() {\n    assert_eq!(2, 2);\n}\n",
-    );
-    commit_all(
-        &work,
         "Make f return 2\n\nThe billing code expects 2; the test follows.",
     );
     let big: String = (0..600).map(|i| format!("line {i}\n")).collect();
-    write(&work, "data/big.txt", big);
-    commit_all(&work, "Add the data table");
+    commit_file(&work, "data/big.txt", big, "Add the data table");
     Fixture {
         _tmp: tmp,
         work,
@@ -63,14 +54,7 @@ fn report(dir: &Path, policy: &Path, args: &[&str]) -> std::process::Output {
 fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist() {
     let f = fixture();
     let out = report(&f.work, &f.policy, &["agent/x", "--base", "main"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let md = stdout(&out);
+    let md = stdout_of(&out, 0);
     for section in [
         "## Goal",
         "## Commits",
@@ -86,9 +70,9 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         assert!(md.contains(section), "missing {section}:\n{md}");
     }
     // The goal comes from the commit messages.
-    assert!(md.contains("> Make f return 2"), "{md}");
-    assert!(md.contains("> The billing code expects 2"), "{md}");
-    assert!(md.contains("- then: Add the data table"), "{md}");
+    assert_contains(&md, "> Make f return 2");
+    assert_contains(&md, "> The billing code expects 2");
+    assert_contains(&md, "- then: Add the data table");
     // Files with line counts, as git counts them.
     let numstat = git(&f.work, &["diff", "--numstat", "main..agent/x"]);
     for line in numstat.lines() {
@@ -110,37 +94,25 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         assert!(md.contains(&format!("- **{s}**: ")), "{s}:\n{md}");
     }
     // The test file change is an outstanding flag, and the diff shows it.
-    assert!(md.contains("`tests.changed:tests/t.rs`"), "{md}");
-    assert!(md.contains("**outstanding**"), "{md}");
-    assert!(
-        md.contains("-    assert_eq!(1, 1);\n+    assert_eq!(2, 2);"),
-        "{md}"
-    );
+    assert_contains(&md, "`tests.changed:tests/t.rs`");
+    assert_contains(&md, "**outstanding**");
+    assert_contains(&md, "-    assert_eq!(1, 1);\n+    assert_eq!(2, 2);");
     // The big file is cut short, and says so.
-    assert!(
-        md.contains("more line(s) of this file's diff not shown"),
-        "{md}"
-    );
+    assert_contains(&md, "more line(s) of this file's diff not shown");
     // What only a person can judge is left open; nothing unverified is ticked.
-    assert!(
-        md.contains("- [ ] The change does what the goal says"),
-        "{md}"
+    assert_contains(&md, "- [ ] The change does what the goal says");
+    assert_contains(&md, "- [ ] The test changes are justified");
+    assert_contains(
+        &md,
+        "- [ ] Tests pass in a clean checkout of this tree (not run yet)",
     );
-    assert!(md.contains("- [ ] The test changes are justified"), "{md}");
-    assert!(
-        md.contains("- [ ] Tests pass in a clean checkout of this tree (not run yet)"),
-        "{md}"
-    );
-    assert!(
-        md.contains("- [ ] Every flag is approved (1 of 1 outstanding)"),
-        "{md}"
-    );
-    assert!(md.contains("No recorded test run for this tree."), "{md}");
+    assert_contains(&md, "- [ ] Every flag is approved (2 of 2 outstanding)");
+    assert_contains(&md, "No recorded test run for this tree.");
     // Next steps, last.
     let tail = md.rsplit("## Next steps").next().unwrap();
-    assert!(tail.contains("git guard test "), "{tail}");
-    assert!(tail.contains("git guard approve "), "{tail}");
-    assert!(tail.contains("guard-deploy deploy "), "{tail}");
+    assert_contains(tail, "git guard test ");
+    assert_contains(tail, "git guard approve ");
+    assert_contains(tail, "guard-deploy deploy ");
 
     // After a passing test run and an approval, the verified items are ticked.
     let t = guard_cmd("git-guard", &f.work)
@@ -148,7 +120,7 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         .arg(&f.policy)
         .output()
         .unwrap();
-    assert_eq!(t.status.code(), Some(0), "{}{}", stdout(&t), stderr(&t));
+    assert_code(&t, 0);
     let a = guard_cmd("git-guard", &f.work)
         .args([
             "approve",
@@ -162,21 +134,12 @@ fn markdown_report_tells_goal_commits_files_rules_flags_tests_risk_and_checklist
         .arg(&f.policy)
         .output()
         .unwrap();
-    assert_eq!(a.status.code(), Some(0), "{}{}", stdout(&a), stderr(&a));
+    assert_code(&a, 0);
     let md = stdout(&report(&f.work, &f.policy, &["agent/x", "--base", "main"]));
-    assert!(
-        md.contains("- [x] Tests passed in a clean checkout of tree"),
-        "{md}"
-    );
-    assert!(
-        md.contains("- [x] Every flag is approved (0 of 1 outstanding)"),
-        "{md}"
-    );
-    assert!(md.contains("by alice"), "{md}");
-    assert!(
-        md.contains("\"test follows the new value\" (valid)"),
-        "{md}"
-    );
+    assert_contains(&md, "- [x] Tests passed in a clean checkout of tree");
+    assert_contains(&md, "- [x] Every flag is approved (0 of 2 outstanding)");
+    assert_contains(&md, "by alice");
+    assert_contains(&md, "\"test follows the new value\" (valid)");
     let tail = md.rsplit("## Next steps").next().unwrap();
     assert!(!tail.contains("git guard approve"), "{tail}");
 }
@@ -189,13 +152,7 @@ fn json_report_carries_the_same_facts() {
         &f.policy,
         &["agent/x", "--base", "main", "--format", "json"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_code(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["version"], 1);
     assert_eq!(
@@ -224,12 +181,6 @@ fn json_report_carries_the_same_facts() {
 fn an_unknown_base_is_an_error_that_names_it() {
     let f = fixture();
     let out = report(&f.work, &f.policy, &["agent/x", "--base", "no-such-branch"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(stderr(&out).contains("no-such-branch"), "{}", stderr(&out));
+    assert_code(&out, 2);
+    assert_contains(&stderr(&out), "no-such-branch");
 }

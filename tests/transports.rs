@@ -3,16 +3,15 @@
 //! Each shows: a rejected push leaves every ref and the object store as they were, the reason
 //! reaches the client as `remote:` lines, and an accepted push lands.
 
-mod common;
-mod support_hooks;
+mod support;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::*;
-use support_hooks::*;
+use support::git::*;
+use support::server::*;
 
 /// A child process killed when the test ends.
 struct Server(Child);
@@ -32,61 +31,38 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Wait (a bounded number of tries) until something listens on the port.
-fn wait_for(port: u16, server: &mut Server, what: &str) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+impl Server {
+    /// Start `cmd` and wait (a bounded number of tries) until something listens on the port.
+    fn start(cmd: &mut Command, port: u16, what: &str) -> Server {
+        let mut server = Server(cmd.spawn().unwrap_or_else(|e| panic!("{what} starts: {e}")));
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            if let Ok(Some(status)) = server.0.try_wait() {
+                panic!("{what} exited early: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        if let Ok(Some(status)) = server.0.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        panic!("{what} did not listen on port {port}");
     }
-    panic!("{what} did not listen on port {port}");
 }
 
 /// `root/server.git`: seeded with main, guarded by git-guard's server hooks (plain host: the
 /// unix user, who is an agent in the test policy).
 fn guarded(root: &Path) -> PathBuf {
-    let seed = root.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    commit_all(&seed, "seed");
-    let bare = root.join("server.git");
-    git(
-        root,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            seed.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let bare = seeded_bare(root, &[]);
     git(&bare, &["config", "http.receivepack", "true"]);
     let policy = policy_file(root, "");
-    let o = guard_cmd("git-guard", root)
-        .args([
-            "install",
-            "--server",
-            "--policy",
-            policy.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    install_server(root, &bare, &["--policy", policy.to_str().unwrap()]);
     bare
 }
 
 /// The three claims, over whatever `url` reaches `bare`.
 fn exercise(root: &Path, bare: &Path, url: &str) {
-    let work = root.join("work");
-    git(root, &["clone", "-q", url, work.to_str().unwrap()]);
+    let work = clone(root, url, "work");
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
-    write(&work, "ok.txt", "fine\n");
-    commit_all(&work, "fine");
+    commit_file(&work, "ok.txt", "fine\n", "fine");
     write(&work, "keys/deploy.pem", "-----BEGIN PRIVATE KEY-----\n"); // guard:allow-secret (a test fixture)
     let bad = commit_all(&work, "add a key");
 
@@ -147,13 +123,9 @@ fn git_daemon() {
     ])
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    let mut server = Server(cmd.spawn().expect("git daemon starts"));
-    wait_for(port, &mut server, "git daemon");
-    exercise(
-        t.path(),
-        &bare,
-        &format!("git://127.0.0.1:{port}/server.git"),
-    );
+    let _server = Server::start(&mut cmd, port, "git daemon");
+    let url = format!("git://127.0.0.1:{port}/server.git");
+    exercise(t.path(), &bare, &url);
 }
 
 fn find_lighttpd() -> Option<PathBuf> {
@@ -226,11 +198,7 @@ $HTTP["url"] =~ "^/git" {{
     cmd.args(["-D", "-f", conf_path.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut server = Server(cmd.spawn().expect("lighttpd starts"));
-    wait_for(port, &mut server, "lighttpd");
-    exercise(
-        t.path(),
-        &bare,
-        &format!("http://127.0.0.1:{port}/git/server.git"),
-    );
+    let _server = Server::start(&mut cmd, port, "lighttpd");
+    let url = format!("http://127.0.0.1:{port}/git/server.git");
+    exercise(t.path(), &bare, &url);
 }

@@ -1,14 +1,15 @@
 //! `git guard workspace`: made from a real upstream, used as the agent would, and kept whole
 //! when the upstream prunes.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
+use support::server::install_server;
+use support::user::with_user;
+use support::workspace::*;
 
 /// An upstream with `main` (two commits) and `feature` (one commit of its own).
 fn upstream(dir: &Path) {
@@ -17,22 +18,28 @@ fn upstream(dir: &Path) {
     write(dir, "src/lib.rs", "pub fn f() {}\n");
     commit_all(dir, "first");
     git(dir, &["branch", "feature"]);
-    write(dir, "src/lib.rs", "pub fn f() -> u8 { 1 }\n");
-    commit_all(dir, "second");
+    commit_file(dir, "src/lib.rs", "pub fn f() -> u8 { 1 }\n", "second");
     git(dir, &["checkout", "-q", "feature"]);
-    write(dir, "feature.txt", "only on feature\n");
-    commit_all(dir, "feature work");
+    commit_file(dir, "feature.txt", "only on feature\n", "feature work");
     git(dir, &["checkout", "-q", "main"]);
 }
 
+/// The upstream `dir/up` (from `upstream`) and where its workspace goes, `dir/ws`.
+fn upstream_in(dir: &Path) -> (PathBuf, PathBuf) {
+    let up = dir.join("up");
+    upstream(&up);
+    (up, dir.join("ws"))
+}
+
+/// `upstream_in` a new temp directory: the directory, the upstream and the workspace's root.
+fn upstream_in_tmp() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let (up, root) = upstream_in(t.path());
+    (t, up, root)
+}
+
 fn create(up: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
-    let mut c = guard_cmd("git-guard", up.parent().unwrap());
-    c.args(["workspace", "create", "--from"])
-        .arg(up)
-        .arg("--root")
-        .arg(root)
-        .args(extra);
-    c.output().unwrap()
+    create_workspace(up.parent().unwrap(), up, root, extra)
 }
 
 /// git in the clone as the agent runs it: the client hooks of DIR/hooks active.
@@ -46,55 +53,37 @@ fn agent_try(code: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn status_text(t: &Path, root: &Path) -> String {
-    let st = guard_cmd("git-guard", t)
-        .args(["workspace", "status", "--root"])
-        .arg(root)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}{}", stdout(&st), stderr(&st));
+    let st = workspace_cmd(t, "status", root);
+    assert_code(&st, 0);
     stdout(&st)
 }
 
-/// A bare upstream (from `upstream`) guarded by git-guard's real server hooks.
-fn guarded_upstream(t: &Path) -> std::path::PathBuf {
+/// A bare upstream `t/up.git`, cloned from `t/src` (made by `upstream`).
+fn bare_upstream(t: &Path) -> PathBuf {
     let src = t.join("src");
     upstream(&src);
-    let bare = t.join("up.git");
-    git(
-        t,
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    let o = guard_cmd("git-guard", t)
-        .args(["install", "--server"])
-        .arg(&bare)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    clone_bare(t, &src, "up.git")
+}
+
+/// A bare upstream (from `upstream`) guarded by git-guard's real server hooks.
+fn guarded_upstream(t: &Path) -> PathBuf {
+    let bare = bare_upstream(t);
+    install_server(t, &bare, &[]);
     assert!(bare.join("hooks/pre-receive").is_file());
     bare
 }
 
 #[test]
 fn create_lays_out_the_workspace() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (_t, up, root) = upstream_in_tmp();
     let out = create(&up, &root, &["--topic", "fix-1"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
-    assert!(text.contains("branch agent/fix-1"), "{text}");
+    let text = stdout_of(&out, 0);
+    assert_contains(&text, "branch agent/fix-1");
     assert!(
         text.contains("files       reflinked") || text.contains("files       copied"),
         "the upstream has a clean working tree at main: files are reflinked or copied\n{text}"
     );
-    assert!(text.contains("took"), "{text}");
+    assert_contains(&text, "took");
     for d in ["code-repo", "sandbox", "hooks", "deployments", "logs"] {
         assert!(root.join(d).is_dir(), "{d} missing");
     }
@@ -118,7 +107,7 @@ fn create_lays_out_the_workspace() {
     );
     // Objects are borrowed, not copied.
     let alternates = std::fs::read_to_string(code.join(".git/objects/info/alternates")).unwrap();
-    assert!(alternates.contains("up/.git/objects"), "{alternates}");
+    assert_contains(&alternates, "up/.git/objects");
     assert_eq!(
         git(&code, &["count-objects", "-v"])
             .lines()
@@ -155,19 +144,19 @@ fn create_lays_out_the_workspace() {
     }
     // The shims' configuration names the workspace's recorded policy.
     let config = std::fs::read_to_string(root.join("hooks/git-guard.toml")).unwrap();
-    assert!(config.contains("side = \"client\""), "{config}");
-    assert!(
-        config.contains(&format!(
+    assert_contains(&config, "side = \"client\"");
+    assert_contains(
+        &config,
+        &format!(
             "policy = \"{}\"",
             root_c.join("hooks/policy.toml").display()
-        )),
-        "{config}"
+        ),
     );
     assert!(root.join("hooks/policy.toml").is_file());
     assert!(!root.join("hooks/policy-path").exists());
-    assert!(
-        text.contains(&format!("client shims running {}", guard_hook.display())),
-        "{text}"
+    assert_contains(
+        &text,
+        &format!("client shims running {}", guard_hook.display()),
     );
     let env = std::fs::read_to_string(root.join("agent.env")).unwrap();
     for k in [
@@ -199,25 +188,13 @@ fn create_lays_out_the_workspace() {
     // A second create into the same directory is refused.
     let again = create(&up, &root, &[]);
     assert_eq!(again.status.code(), Some(2));
-    assert!(stderr(&again).contains("not empty"), "{}", stderr(&again));
+    assert_contains(&stderr(&again), "not empty");
 }
 
 #[test]
 fn create_from_a_bare_upstream_checks_out_and_says_so() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    upstream(&src);
-    let bare = t.path().join("up.git");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            src.to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
+    let bare = bare_upstream(t.path());
     let root = t.path().join("ws");
     let out = create(&bare, &root, &["--base", "feature"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -239,10 +216,7 @@ fn create_from_a_bare_upstream_checks_out_and_says_so() {
 
 #[test]
 fn a_failed_create_leaves_nothing_behind() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (_t, up, root) = upstream_in_tmp();
     let out = create(&up, &root, &["--topic", "bad..name"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(!root.exists());
@@ -255,10 +229,7 @@ fn a_failed_create_leaves_nothing_behind() {
 
 #[test]
 fn shared_clone_survives_upstream_gc_after_branch_delete() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (t, up, root) = upstream_in_tmp();
     let out = create(&up, &root, &["--base", "feature", "--topic", "f"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let code = root.join("code-repo");
@@ -269,17 +240,7 @@ fn shared_clone_survives_upstream_gc_after_branch_delete() {
 
     // Control: the same history in a second upstream, with a plain shared clone of it (no
     // keep-alive refs), treated the same way.
-    let up2 = t.path().join("up2");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--mirror",
-            up.to_str().unwrap(),
-            up2.to_str().unwrap(),
-        ],
-    );
+    let up2 = clone_with(t.path(), &["--mirror"], &up, "up2");
     git(
         &up2,
         &["for-each-ref", "--format=delete %(refname)", "refs/guard/"],
@@ -288,19 +249,7 @@ fn shared_clone_survives_upstream_gc_after_branch_delete() {
     .for_each(|l| {
         git(&up2, &["update-ref", "-d", l.trim_start_matches("delete ")]);
     });
-    let plain = t.path().join("plain");
-    git(
-        t.path(),
-        &[
-            "clone",
-            "-q",
-            "--shared",
-            "-b",
-            "feature",
-            up2.to_str().unwrap(),
-            plain.to_str().unwrap(),
-        ],
-    );
+    let plain = clone_with(t.path(), &["--shared", "-b", "feature"], &up2, "plain");
     git(&up2, &["branch", "-D", "feature"]);
     git(&up2, &["reflog", "expire", "--expire=now", "--all"]);
     git(&up2, &["gc", "-q", "--prune=now"]);
@@ -333,32 +282,24 @@ fn shared_clone_survives_upstream_gc_after_branch_delete() {
 
 #[test]
 fn status_reset_and_remove() {
-    let t = tempfile::tempdir().unwrap();
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let (t, up, root) = upstream_in_tmp();
     assert!(create(&up, &root, &["--topic", "s"]).status.success());
     let code = root.join("code-repo");
     write(&code, "src/new.rs", "pub fn g() {}\n");
     agent_git(&code, &["add", "-A"]);
     agent_git(&code, &["commit", "-q", "-m", "agent: add g"]);
     // The upstream moves on too.
-    write(&up, "CHANGELOG", "x\n");
-    commit_all(&up, "upstream moves");
+    commit_file(&up, "CHANGELOG", "x\n", "upstream moves");
 
-    let st = guard_cmd("git-guard", t.path())
-        .args(["workspace", "status", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let st = workspace_cmd(t.path(), "status", &root);
     let text = stdout(&st);
     assert!(
         text.contains("branch      agent/s"),
         "{text}{}",
         stderr(&st)
     );
-    assert!(text.contains("1 ahead, 1 behind"), "{text}");
-    assert!(text.contains("  findings    "), "{text}");
+    assert_contains(&text, "1 ahead, 1 behind");
+    assert_contains(&text, "  findings    ");
     // guard-exec's log shows in status.
     let ge = guard_cmd("guard-exec", t.path())
         .arg("--root")
@@ -367,31 +308,18 @@ fn status_reset_and_remove() {
         .output()
         .unwrap();
     assert_eq!(ge.status.code(), Some(1));
-    let st = guard_cmd("git-guard", t.path())
-        .args(["workspace", "status", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(
-        stdout(&st).contains("last exec   exec git push: denied [commands.deny]"),
-        "{}",
-        stdout(&st)
+    let st = workspace_cmd(t.path(), "status", &root);
+    assert_contains(
+        &stdout(&st),
+        "last exec   exec git push: denied [commands.deny]",
     );
 
     // Reset: a fresh clone at the upstream's tip; the sandbox is kept.
     write(&root, "sandbox/keep.txt", "scratch\n");
     write(&code, "untracked.tmp", "x\n");
-    let rs = guard_cmd("git-guard", t.path())
-        .args(["workspace", "reset", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rs = workspace_cmd(t.path(), "reset", &root);
     assert!(rs.status.success(), "{}", stderr(&rs));
-    assert!(
-        stdout(&rs).contains("discarded   1 local commit"),
-        "{}",
-        stdout(&rs)
-    );
+    assert_contains(&stdout(&rs), "discarded   1 local commit");
     assert_eq!(
         git(&code, &["rev-parse", "HEAD"]),
         git(&up, &["rev-parse", "main"])
@@ -407,35 +335,20 @@ fn status_reset_and_remove() {
 
     // Remove: the directory and the keep-alive refs go.
     assert_ne!(git(&up, &["for-each-ref", "refs/guard/workspaces/"]), "");
-    let rm = guard_cmd("git-guard", t.path())
-        .args(["workspace", "remove", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rm = workspace_cmd(t.path(), "remove", &root);
     assert!(rm.status.success(), "{}", stderr(&rm));
     assert!(!root.exists());
     assert_eq!(git(&up, &["for-each-ref", "refs/guard/workspaces/"]), "");
     // Removing something that is not a workspace is refused.
-    let rm = guard_cmd("git-guard", t.path())
-        .args(["workspace", "remove", "--root"])
-        .arg(&up)
-        .output()
-        .unwrap();
+    let rm = workspace_cmd(t.path(), "remove", &up);
     assert_eq!(rm.status.code(), Some(2));
     assert!(up.exists());
 }
 
 #[test]
 fn agent_user_owns_only_code_repo_and_sandbox() {
-    let user = match support::TestUser::create() {
-        Ok(u) => u,
-        Err(why) => return support::skip("agent_user_owns_only_code_repo_and_sandbox", &why),
-    };
-    let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
-    let up = t.path().join("up");
-    upstream(&up);
-    let root = t.path().join("ws");
+    let Some((user, t)) = with_user() else { return };
+    let (up, root) = upstream_in(t.path());
     let out = create(&up, &root, &["--agent-user", &user.name, "--topic", "u"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(&format!("agent user  {}", user.name)));
@@ -477,12 +390,8 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
     assert!(as_agent(&["add", ".env"]).status.success());
     let o = as_agent(&["commit", "-q", "-m", "secret"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("paths.deny"), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains(&format!("judged as {} (agent)", user.name)),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "paths.deny");
+    assert_contains(&stderr(&o), &format!("judged as {} (agent)", user.name));
     assert!(as_agent(&["rm", "-q", "--cached", ".env"]).status.success());
     std::fs::remove_file(code.join(".env")).unwrap();
     // ...and cannot write the hooks: not change a shim, its configuration or the policy, not
@@ -512,30 +421,18 @@ fn agent_user_owns_only_code_repo_and_sandbox() {
     assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o755));
 
     // Status run by root reads the clone as the agent (no dubious-ownership failure).
-    let st = guard_cmd("git-guard", t.path())
-        .args(["workspace", "status", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let st = workspace_cmd(t.path(), "status", &root);
     assert!(st.status.success(), "{}", stderr(&st));
-    assert!(stdout(&st).contains("1 ahead, 0 behind"), "{}", stdout(&st));
+    assert_contains(&stdout(&st), "1 ahead, 0 behind");
     // Reset gives the fresh clone to the agent again.
-    let rs = guard_cmd("git-guard", t.path())
-        .args(["workspace", "reset", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rs = workspace_cmd(t.path(), "reset", &root);
     assert!(rs.status.success(), "{}", stderr(&rs));
     assert_eq!(std::fs::metadata(&code).unwrap().uid(), user.uid);
     assert_eq!(
         std::fs::metadata(code.join(".git/HEAD")).unwrap().uid(),
         user.uid
     );
-    let rm = guard_cmd("git-guard", t.path())
-        .args(["workspace", "remove", "--root"])
-        .arg(&root)
-        .output()
-        .unwrap();
+    let rm = workspace_cmd(t.path(), "remove", &root);
     assert!(rm.status.success(), "{}", stderr(&rm));
 }
 
@@ -547,7 +444,7 @@ fn agent_commits_and_pushes_through_the_guard() {
     let up = guarded_upstream(t.path());
     let root = t.path().join("ws");
     let out = create(&up, &root, &["--topic", "t"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_code(&out, 0);
     let code = root.join("code-repo");
 
     // A secret file: pre-commit refuses, naming the rule and the path.
@@ -557,7 +454,7 @@ fn agent_commits_and_pushes_through_the_guard() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("paths.deny") && err.contains(".env"), "{err}");
-    assert!(err.contains("git-guard: REJECTED"), "{err}");
+    assert_contains(&err, "git-guard: REJECTED");
     assert_eq!(
         agent_git(&code, &["rev-list", "--count", "HEAD"]).trim(),
         "2"
@@ -572,7 +469,7 @@ fn agent_commits_and_pushes_through_the_guard() {
     agent_git(&code, &["add", "-A"]);
     let o = agent_try(&code, &["commit", "-q", "-m", "too much"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("caps.files"), "{}", stderr(&o));
+    assert_contains(&stderr(&o), "caps.files");
     agent_git(&code, &["rm", "-q", "-r", "--cached", "gen"]);
     std::fs::remove_dir_all(code.join("gen")).unwrap();
 
@@ -590,10 +487,7 @@ fn agent_commits_and_pushes_through_the_guard() {
         err.contains("tests.changed") && err.contains("tests/it.rs"),
         "{err}"
     );
-    assert!(
-        err.contains("git-guard: PASSED: 0 violations, 1 flag"),
-        "{err}"
-    );
+    assert_contains(&err, "git-guard: PASSED: 0 violations, 1 flag");
     let good = agent_git(&code, &["rev-parse", "HEAD"]);
 
     // The agent's branch is pushed; pre-push and the server's pre-receive both pass it.
@@ -603,11 +497,11 @@ fn agent_commits_and_pushes_through_the_guard() {
 
     // Status shows the outstanding flag and the server's verdict on the push.
     let st = status_text(t.path(), &root);
-    assert!(st.contains("findings    1 outstanding"), "{st}");
-    assert!(st.contains("flag tests.changed: tests/it.rs"), "{st}");
-    assert!(
-        st.contains("last push   pre-receive push refs/heads/agent/t: passed [tests.changed]"),
-        "{st}"
+    assert_contains(&st, "findings    1 outstanding");
+    assert_contains(&st, "flag tests.changed: tests/it.rs");
+    assert_contains(
+        &st,
+        "last push   pre-receive push refs/heads/agent/t: passed [tests.changed]",
     );
 
     // The agent skips its client hooks: the commit lands locally, the server refuses it.
@@ -656,11 +550,7 @@ fn agent_commits_and_pushes_through_the_guard() {
             "agent/t",
         ],
     );
-    assert!(
-        stderr(&o).contains("remote: error[paths.deny]"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "remote: error[paths.deny]");
     // Nor may the agent push its work to the protected branch, hooks or not.
     let o = agent_try(
         &code,
@@ -672,19 +562,15 @@ fn agent_commits_and_pushes_through_the_guard() {
         ],
     );
     assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("remote: error[refs.protected]"),
-        "{}",
-        stderr(&o)
-    );
+    assert_contains(&stderr(&o), "remote: error[refs.protected]");
     assert_eq!(
         git(&up, &["rev-parse", "main"]),
         git(&t.path().join("src"), &["rev-parse", "main"])
     );
     let st = status_text(t.path(), &root);
-    assert!(
-        st.contains("last push   pre-receive push refs/heads/agent/t: rejected [paths.deny"),
-        "{st}"
+    assert_contains(
+        &st,
+        "last push   pre-receive push refs/heads/agent/t: rejected [paths.deny",
     );
-    assert!(st.contains("violation paths.deny: .env"), "{st}");
+    assert_contains(&st, "violation paths.deny: .env");
 }

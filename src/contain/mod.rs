@@ -5,5 +5,6 @@
 //! reviewer holds. This layer uses the engine and `site`, never a door.
 
 pub mod release;
+pub mod sandbox;
 pub mod testrun;
 pub mod walls;

@@ -8,6 +8,11 @@
 //! `git checkout`), symlinks as symlinks, directories as directories. Gitlinks (submodule
 //! commits) have no content in this repository: they are skipped and reported by path.
 //! Tree entry names that could escape the directory or write into a `.git` are refused.
+//!
+//! It is the only way git-guard turns a tree into files, for test checkouts and releases
+//! alike. It writes each blob exactly as stored: no `.gitattributes` of the judged tree is
+//! read, so `export-ignore`, `export-subst`, `filter`, `text`/`eol` and `ident` change
+//! nothing, and the files tested are byte for byte the files deployed.
 
 use std::ffi::OsStr;
 use std::fs::OpenOptions;
@@ -21,6 +26,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context as _, Result, bail};
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
+
+/// Names this materialiser in test records: a recorded run counts at deploy only when the
+/// checkout it saw was written by the same materialiser as the release. Bump the version
+/// whenever what it writes for a tree changes.
+pub const MATERIALISER: &str = "git-guard-release/1";
 
 /// What one materialisation wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

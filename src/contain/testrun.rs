@@ -1,25 +1,28 @@
 //! `git guard test REV`: run the policy's test command in a clean checkout of a commit and
 //! record the result for that commit's tree.
 //!
-//! The checkout is materialised from git objects into a fresh temporary directory
-//! (`git archive | tar -x`), so nothing in a working tree (untracked files, local edits, build
-//! output) can make a test pass. The command runs with `sh -c` in its own process group; at
-//! the time limit the whole group is killed. The result (exit code, duration, the tail of the
-//! output) is stored as a blob that `refs/guard/tests/<tree-id>` points at: a later run of the
-//! same tree replaces it. guard-deploy reads it back with [`recorded_pass`].
+//! The checkout is written from git objects into a fresh temporary directory by the release
+//! materialiser ([`release::materialise`], the one guard-deploy writes releases with), so
+//! nothing in a working tree (untracked files, local edits, build output) can make a test
+//! pass, and no attribute of the judged tree (`export-ignore`, `export-subst`, filters,
+//! `eol`) can make the tested files differ from the deployed ones. The command runs contained
+//! ([`super::sandbox`]): it cannot reach the repository, the caller's home or credentials,
+//! and every process it started ends at the time limit. The result (exit code, duration, the
+//! tail of the output, what contained it, which materialiser wrote the checkout) is stored as
+//! a blob that `refs/guard/tests/<tree-id>` points at: a later run of the same tree replaces
+//! it. guard-deploy reads it back with [`recorded_pass`].
 //!
 //! Test records are written only where the tests ran: the receive guard refuses any push under
 //! `refs/guard/`, so a record cannot be forged from a clone.
 
-use std::io::{Read as _, Seek as _, SeekFrom};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
+use super::release;
+use super::sandbox::{self, Spec};
 use crate::approvals::{self, read_blob, resolve_commit, set_ref};
 use crate::engine::policy::Policy;
 
@@ -46,6 +49,13 @@ pub struct TestRun {
     pub actor: String,
     /// The last [`OUTPUT_TAIL_BYTES`] of standard output and error, interleaved.
     pub output_tail: String,
+    /// What contained the run: `bwrap` or `none` (empty in records made before it was kept).
+    #[serde(default)]
+    pub isolation: String,
+    /// Which materialiser wrote the checkout the run saw (empty in records made before it
+    /// was kept: such a run is not accepted in place of running the tests).
+    #[serde(default)]
+    pub materialiser: String,
 }
 
 impl TestRun {
@@ -72,9 +82,12 @@ impl TestRun {
     }
 }
 
-/// Run `command` on `rev` with a time limit, without recording anything.
+/// Run `command` on `rev`, contained as `policy` says (`tests.isolation`, `tests.network`,
+/// `tests.readable`) within `timeout`, without recording anything. `Err` when the checkout
+/// cannot be written or the command cannot be contained: then nothing ran.
 pub fn run(
     repo: &gix::Repository,
+    policy: &Policy,
     rev: &str,
     command: &str,
     timeout: Duration,
@@ -85,58 +98,29 @@ pub fn run(
         .prefix("git-guard-test-")
         .tempdir()
         .context("cannot create a temporary directory for the checkout")?;
-    materialise(repo, commit, dir.path())?;
-    let mut log = tempfile::tempfile().context("cannot create a temporary output file")?;
-    let started = Instant::now();
-    let mut child = {
-        use std::os::unix::process::CommandExt as _;
-        Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(dir.path())
-            .env("GIT_GUARD_TEST_COMMIT", commit.to_string())
-            .env("GIT_GUARD_TEST_TREE", tree.to_string())
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log.try_clone()?)
-            // Its own process group, so the time limit kills whatever the command started.
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot run the test command {command:?}"))?
-    };
-    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() >= timeout {
-            timed_out = true;
-            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // Whatever the command left running in the background dies with its checkout.
-    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-    let duration_ms = started.elapsed().as_millis() as u64;
-    let output_tail = tail(&mut log)?;
-    let exit_code = status.code();
+    // The same materialiser as a release: what is tested is what would be deployed.
+    let checkout = dir.path().join("checkout");
+    release::materialise(repo, commit, &checkout, &mut || {})?;
+    let mut spec = Spec::from_policy(policy, command, &checkout)
+        .with_env("GIT_GUARD_TEST_COMMIT", commit.to_string())
+        .with_env("GIT_GUARD_TEST_TREE", tree.to_string());
+    spec.timeout = timeout;
+    let mut ran = sandbox::run(&spec)?;
+    let output_tail = ran.tail_bytes(OUTPUT_TAIL_BYTES)?;
     Ok(TestRun {
         commit: commit.to_string(),
         tree: tree.to_string(),
         command: command.to_string(),
-        exit_code,
-        passed: !timed_out && exit_code == Some(0),
-        timed_out,
+        exit_code: ran.exit_code,
+        passed: ran.ok(),
+        timed_out: ran.timed_out,
         timeout_secs: timeout.as_secs(),
-        duration_ms,
+        duration_ms: ran.duration.as_millis() as u64,
         at: approvals::now().1,
         actor: actor.to_string(),
         output_tail,
+        isolation: ran.isolation.to_string(),
+        materialiser: release::MATERIALISER.to_string(),
     })
 }
 
@@ -152,6 +136,7 @@ pub fn run_and_record(
     })?;
     let run = run(
         repo,
+        policy,
         rev,
         command,
         Duration::from_secs(policy.tests.timeout_secs),
@@ -195,64 +180,8 @@ pub fn recorded(repo: &gix::Repository, tree: ObjectId) -> Result<Option<TestRun
 }
 
 /// The latest recorded run of `tree` if it passed: what guard-deploy may accept instead of
-/// running the tests again (check that its `command` is the one it would run).
+/// running the tests again (check that its `command` is the one it would run, its
+/// `materialiser` is [`release::MATERIALISER`] and its `isolation` is the policy's).
 pub fn recorded_pass(repo: &gix::Repository, tree: ObjectId) -> Result<Option<TestRun>> {
     Ok(recorded(repo, tree)?.filter(|r| r.passed))
-}
-
-/// Write the tree of `commit` into `dir` (which must exist and be empty).
-pub fn materialise(repo: &gix::Repository, commit: ObjectId, dir: &Path) -> Result<()> {
-    let mut archive = Command::new("git")
-        .arg("--git-dir")
-        .arg(repo.git_dir())
-        .args(["archive", "--format=tar", &commit.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null())
-        .spawn()
-        .context("cannot run git archive")?;
-    let tar_in = archive
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("git archive has no stdout"))?;
-    let tar = Command::new("tar")
-        .arg("-x")
-        .arg("-C")
-        .arg(dir)
-        .stdin(tar_in)
-        .stderr(Stdio::piped())
-        .output()
-        .context("cannot run tar")?;
-    let archive = archive.wait_with_output()?;
-    if !archive.status.success() {
-        bail!(
-            "git archive {commit} failed: {}",
-            String::from_utf8_lossy(&archive.stderr).trim()
-        );
-    }
-    if !tar.status.success() {
-        bail!(
-            "cannot unpack {commit} into {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&tar.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-fn tail(f: &mut std::fs::File) -> Result<String> {
-    let len = f.seek(SeekFrom::End(0))?;
-    let start = len.saturating_sub(OUTPUT_TAIL_BYTES as u64);
-    f.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
-    let mut s = String::from_utf8_lossy(&buf).into_owned();
-    if start > 0 {
-        // Start at a line boundary so the tail does not open mid-line.
-        if let Some(nl) = s.find('\n') {
-            s = s[nl + 1..].to_string();
-        }
-        s.insert_str(0, &format!("[... {start} earlier bytes not kept]\n"));
-    }
-    Ok(s)
 }

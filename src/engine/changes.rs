@@ -93,6 +93,30 @@ pub struct FileChange {
     /// Removed lines (text files only). Not serialized.
     #[serde(skip)]
     pub removed_lines: Vec<String>,
+    /// Both sides' bytes, kept only for the files the tests rule parses ([`crate::engine::rules::tests::reads_content`]). Not serialized.
+    #[serde(skip)]
+    pub old_content: Option<Blob>,
+    #[serde(skip)]
+    pub new_content: Option<Blob>,
+}
+
+/// The bytes of one side of a change, shared between the clones of a change.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Blob(pub std::sync::Arc<Vec<u8>>);
+
+impl Blob {
+    pub fn new(data: Vec<u8>) -> Blob {
+        Blob(std::sync::Arc::new(data))
+    }
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Blob({} bytes)", self.0.len())
+    }
 }
 
 impl FileChange {

@@ -14,7 +14,7 @@ use crate::engine::changes::Unit;
 use crate::engine::identity::Actor;
 use crate::engine::policy::{Policy, Role};
 use crate::engine::rules::Context;
-use crate::engine::verdict::{Finding, Risk, Severity, Verdict};
+use crate::engine::verdict::{AGENTS_DISABLED, Finding, Risk, Severity, Verdict};
 
 /// Judge already-built units. Admins bypass violations, and the bypass is recorded as a note
 /// carrying the rule it bypassed.
@@ -40,6 +40,24 @@ pub fn judge_units(policy: &Policy, actor: &Actor, units: Vec<Unit>) -> Verdict 
             f.severity = Severity::Note;
             f.message = format!("bypassed by admin {}: {}", actor.name, f.message);
         }
+    }
+    if actor.role == Role::Agent && !policy.actors.agents_enabled {
+        let why = policy.actors.agents_disabled_reason.trim();
+        findings.insert(
+            0,
+            Finding::violation(
+                AGENTS_DISABLED,
+                if why.is_empty() {
+                    format!(
+                        "changes by agents are switched off by the policy ({} is an agent)",
+                        actor.name
+                    )
+                } else {
+                    format!("changes by agents are switched off by the policy: {why}")
+                },
+                "nothing to change on your side: a human switches agents back on in the policy",
+            ),
+        );
     }
     dedup(&mut findings);
     Verdict {

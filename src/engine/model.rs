@@ -16,7 +16,7 @@ use gix::diff::rewrites::tracker::{Change as TrackedChange, ChangeKind as Tracke
 use gix::objs::TreeRefIter;
 
 use crate::engine::changes::{
-    ChangeKind, CommitChanges, FileChange, Line, RefUpdate, Unit, UpdateKind,
+    Blob, ChangeKind, CommitChanges, FileChange, Line, RefUpdate, Unit, UpdateKind,
 };
 
 /// What to collect besides paths, kinds and line counts.
@@ -1012,6 +1012,9 @@ fn is_binary(data: &[u8]) -> bool {
     data.len() > BIG_FILE_THRESHOLD || data[..data.len().min(BINARY_SNIFF_BYTES)].contains(&0)
 }
 
+/// The bytes of both sides are kept for the files the tests rule parses
+/// ([`crate::engine::rules::tests::reads_content`]): they were read for the diff already, and
+/// the rule parses them instead of reading them again.
 fn file_change(repo: &gix::Repository, raw: Raw, opts: ModelOptions) -> Result<FileChange> {
     let kind = match (&raw.old, &raw.new) {
         (None, Some(_)) => ChangeKind::Add,
@@ -1064,13 +1067,25 @@ fn file_change(repo: &gix::Repository, raw: Raw, opts: ModelOptions) -> Result<F
         removed: 0,
         added_lines: Vec::new(),
         removed_lines: Vec::new(),
+        old_content: None,
+        new_content: None,
     };
-    if binary || same {
+    if binary {
         return Ok(fc);
     }
     let collect =
         opts.content && (old_data.len().max(new_data.len()) as u64) <= opts.max_blob_scan_bytes;
-    count_lines(old_data, new_data, collect, &mut fc);
+    if !same {
+        count_lines(old_data, new_data, collect, &mut fc);
+    }
+    if collect && fc.paths().any(crate::engine::rules::tests::reads_content) {
+        let old = old.map(|c| Blob::new(c.data));
+        fc.new_content = match (same, new) {
+            (true, _) => old.clone(),
+            (false, n) => n.map(|c| Blob::new(c.data)),
+        };
+        fc.old_content = old;
+    }
     Ok(fc)
 }
 

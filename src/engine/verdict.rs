@@ -22,6 +22,10 @@ pub enum Severity {
     Violation,
 }
 
+/// The rule id of the kill switch (`actors.agents_enabled = false`): it blocks in every mode,
+/// `warn` included, since switching agents off is not a dry run.
+pub const AGENTS_DISABLED: &str = "actors.disabled";
+
 /// One thing a rule found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -43,6 +47,15 @@ pub struct Finding {
     pub message: String,
     /// What the reader can do about it ("split the change").
     pub hint: String,
+    /// The test the finding is about, as its runner names it (`tests.*` rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+    /// The line as it was (`12: assert f(x) == 3`), when the finding shows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The line as it is now, when the finding shows one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 impl Finding {
@@ -61,6 +74,9 @@ impl Finding {
             line: None,
             message: message.into(),
             hint: hint.into(),
+            test: None,
+            before: None,
+            after: None,
         }
     }
     pub fn violation(
@@ -99,6 +115,32 @@ impl Finding {
     pub fn at_line(mut self, l: u32) -> Self {
         self.line = Some(l);
         self
+    }
+
+    pub fn about_test(mut self, name: impl Into<String>) -> Self {
+        self.test = Some(name.into());
+        self
+    }
+    /// The lines before and after the change that show what it did.
+    pub fn with_lines(mut self, before: Option<String>, after: Option<String>) -> Self {
+        self.before = before;
+        self.after = after;
+        self
+    }
+
+    /// The test and its lines before and after, one line each, for a reader approving it.
+    pub fn evidence_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.test {
+            out.push(format!("test: {t}"));
+        }
+        if let Some(b) = &self.before {
+            out.push(format!("before: {b}"));
+        }
+        if let Some(a) = &self.after {
+            out.push(format!("after:  {a}"));
+        }
+        out
     }
 
     /// The id an approval names to clear this flag: the rule id, and the path when there is one.
@@ -140,9 +182,11 @@ impl Verdict {
             .iter()
             .filter(|f| f.severity == Severity::Flag)
     }
-    /// Whether the verdict stops the change: a violation in enforce mode.
+    /// Whether the verdict stops the change: a violation in enforce mode, or in any mode the
+    /// policy's kill switch ([`AGENTS_DISABLED`]).
     pub fn blocked(&self) -> bool {
-        self.mode == Mode::Enforce && self.violations().next().is_some()
+        (self.mode == Mode::Enforce && self.violations().next().is_some())
+            || self.violations().any(|f| f.rule == AGENTS_DISABLED)
     }
     /// 0 passed, 1 rejected by policy.
     pub fn exit_code(&self) -> i32 {

@@ -4,9 +4,12 @@
 //! commits, the files with their line counts, the diff, every rule's verdict, the flags and
 //! approvals, the last test run of the tip's tree, the risk score with its reasons, and a
 //! checklist where what the guard verified is ticked and what only a person can judge is left
-//! open. Next-step commands close it. Markdown for people, JSON for tools.
+//! open. Next-step commands close it. Markdown for people, JSON for tools, and the proposal
+//! card (one HTML page, `card.rs`) for a reviewer's browser.
 
+pub mod card;
 pub mod check;
+pub mod stats;
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -101,6 +104,8 @@ pub struct Report {
     pub approvals: Vec<ApprovalLine>,
     pub test_run: Option<TestRun>,
     pub risk: Risk,
+    /// The consent level the risk sets, why, and who has consented.
+    pub consent: approvals::Consent,
     pub checklist: Vec<CheckItem>,
     pub next_steps: Vec<String>,
 }
@@ -110,6 +115,8 @@ pub struct Report {
 pub enum Format {
     Markdown,
     Json,
+    /// The proposal card: one self-contained page ([`card`]).
+    Html,
 }
 
 /// Build the report for `branch` (a rev) against `base`.
@@ -305,6 +312,10 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
             ));
         }
     }
+    let consent = approvals::consent(repo, policy, tip, tip_tree, verdict.risk.score)?;
+    if !consent.met && !next_steps.iter().any(|s| s.contains(&*tip_short)) {
+        next_steps.push(format!("git guard approve {tip_short} -m \"WHY\""));
+    }
     next_steps.push(format!("guard-deploy deploy {tip_short}"));
 
     Ok(Report {
@@ -326,6 +337,7 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
         approvals: approvals_out,
         test_run,
         risk: verdict.risk.clone(),
+        consent,
         checklist,
         next_steps,
     })
@@ -424,6 +436,7 @@ pub fn render(r: &Report, format: Format, out: &mut dyn Write) -> io::Result<()>
             writeln!(out)
         }
         Format::Markdown => render_md(r, out),
+        Format::Html => card::render_html(r, out),
     }
 }
 
@@ -486,6 +499,9 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(out, "  - {}", crate::engine::verdict::finding_line(f))?;
             if !f.hint.is_empty() {
                 writeln!(out, "    hint: {}", f.hint)?;
+            }
+            for e in f.evidence_lines() {
+                writeln!(out, "    {e}")?;
             }
         }
     }
@@ -566,6 +582,8 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "## Risk: {}/5", r.risk.score)?;
+    writeln!(out)?;
+    writeln!(out, "Consent: {}.", r.consent.describe())?;
     writeln!(out)?;
     if r.risk.reasons.is_empty() {
         writeln!(out, "No risk factors found.")?;

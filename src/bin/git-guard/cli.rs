@@ -81,6 +81,25 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// What the doors decided, counted from the audit logs: agent changes proposed, accepted
+    /// and refused (and by which rules), approvals and revocations, deploys, rollbacks, the
+    /// post-deploy regression rate and the mean time to roll back.
+    Stats {
+        /// An audit log to count; give it once per log (default: the log of --policy, else
+        /// <git dir>/guard/audit.log, and the deploy root's audit.log when the policy names a
+        /// deploy root).
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<PathBuf>,
+        /// The policy whose [audit] log and [deploy] root to read.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Only records from this time on: an RFC 3339 date or date-time, or a span back from
+        /// now (30m, 2h, 3d, 1w).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// The outstanding flags of each commit of a range (default: the commits of HEAD not on
     /// the deploy branch), with what each commit changes and which flags are approved.
     Flags {
@@ -213,6 +232,8 @@ pub(crate) struct WriteOpts {
 pub(crate) enum ReportFormat {
     Md,
     Json,
+    /// The proposal card: one self-contained HTML page (no network, no script).
+    Html,
 }
 
 #[derive(clap::Args)]

@@ -159,6 +159,49 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             out.write_all(policy::DEFAULT_POLICY.as_bytes())?;
             Ok(0)
         }
+        Command::Stats {
+            files,
+            policy,
+            since,
+            format,
+        } => {
+            let mut paths = files;
+            if paths.is_empty() {
+                let loaded = match policy.as_deref().map(Policy::load).transpose() {
+                    Ok(p) => p,
+                    Err(e) => {
+                        report_policy_error(&e);
+                        return Ok(2);
+                    }
+                };
+                match loaded.as_ref().and_then(|p| p.audit.log.clone()) {
+                    Some(log) => paths.push(log),
+                    None => paths.push(audit::repo_log_path(std::path::Path::new("."))?),
+                }
+                if let Some(root) = loaded.as_ref().and_then(|p| p.deploy.root.clone()) {
+                    let log = root.join("audit.log");
+                    if log.is_file() && !paths.contains(&log) {
+                        paths.push(log);
+                    }
+                }
+            }
+            let since = since
+                .map(|s| audit::parse_since(&s, std::time::SystemTime::now()))
+                .transpose()?;
+            let mut logs = Vec::new();
+            for p in &paths {
+                if !p.exists() {
+                    continue;
+                }
+                logs.push((p.display().to_string(), audit::read(p)?));
+            }
+            let s = git_guard::report::stats::compute(&logs, since);
+            match format {
+                Format::Text => git_guard::report::stats::render_text(&s, out)?,
+                Format::Json => git_guard::report::stats::render_json(&s, out)?,
+            }
+            Ok(0)
+        }
         Command::Log {
             file,
             policy,
@@ -313,7 +356,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 "passed".to_string()
             } else if run.timed_out {
                 format!(
-                    "timed out after {} s (process group killed)",
+                    "timed out after {} s (every process it started was ended)",
                     run.timeout_secs
                 )
             } else {
@@ -325,8 +368,13 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             };
             writeln!(
                 out,
-                "git-guard test: {verdict}: `{}` on {} (tree {}) in {} ms; recorded as {}{}",
+                "git-guard test: {verdict}: `{}` ({}) on {} (tree {}) in {} ms; recorded as {}{}",
                 run.command,
+                if run.isolation == "bwrap" {
+                    "contained by bwrap"
+                } else {
+                    "uncontained: tests.isolation = \"none\""
+                },
                 &run.commit[..12],
                 &run.tree[..12],
                 run.duration_ms,
@@ -364,6 +412,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let format = match format {
                 ReportFormat::Md => report::Format::Markdown,
                 ReportFormat::Json => report::Format::Json,
+                ReportFormat::Html => report::Format::Html,
             };
             report::render(&r, format, out)?;
             Ok(0)

@@ -304,6 +304,26 @@ impl Collector<'_> {
 
         // tests
         let test_paths = self.paths("tests.paths", raw.tests.paths, d::TEST_PATHS, ci);
+        // Paths a contained run may read are bound at the same place: only absolute ones mean
+        // the same thing to the sandbox and to the reader of the policy.
+        let mut tests_readable = Vec::new();
+        for p in raw.tests.readable.clone().unwrap_or_default() {
+            let span = p.span();
+            let path = PathBuf::from(p.into_inner());
+            if path.is_absolute() {
+                tests_readable.push(path);
+            } else {
+                self.at(
+                    span,
+                    "tests.readable",
+                    format!(
+                        "{:?} is not an absolute path (hint: write it from /, as the sandbox \
+                         binds it at the same place)",
+                        path.display().to_string()
+                    ),
+                );
+            }
+        }
         let mut flag_on = Vec::new();
         match raw.tests.flag_on {
             Some(list) => {
@@ -405,6 +425,12 @@ impl Collector<'_> {
                 humans,
                 admins,
                 default_role: raw.actors.default_role.unwrap_or(Role::Agent),
+                agents_enabled: raw.actors.agents_enabled.unwrap_or(true),
+                agents_disabled_reason: raw
+                    .actors
+                    .agents_disabled_reason
+                    .clone()
+                    .unwrap_or_default(),
                 agents_set,
                 humans_set,
                 admins_set,
@@ -426,8 +452,13 @@ impl Collector<'_> {
                 flag_on,
                 disable_markers: raw.tests.disable_markers.unwrap_or(true),
                 weakening: raw.tests.weakening.unwrap_or(true),
+                runner: raw.tests.runner.unwrap_or(true),
+                cheats: raw.tests.cheats.unwrap_or(true),
                 command: raw.tests.command.filter(|s| !s.trim().is_empty()),
                 timeout_secs: raw.tests.timeout_secs.unwrap_or(600),
+                isolation: raw.tests.isolation.unwrap_or_default(),
+                network: raw.tests.network.unwrap_or(false),
+                readable: tests_readable,
             },
             secrets: SecretsPolicy {
                 builtin: raw.secrets.builtin.unwrap_or(true),
@@ -452,12 +483,15 @@ impl Collector<'_> {
                 require_signature: raw.approvals.require_signature.unwrap_or(false),
                 allowed_signers: non_empty_path(raw.approvals.allowed_signers),
                 allow_self_approval: raw.approvals.allow_self_approval.unwrap_or(false),
+                one_from_risk: raw.approvals.one_from_risk.unwrap_or(6),
+                two_from_risk: raw.approvals.two_from_risk.unwrap_or(6),
             },
             deploy: DeployPolicy {
                 root: non_empty_path(raw.deploy.root),
                 branch: raw.deploy.branch.unwrap_or_else(|| "main".into()),
                 keep: raw.deploy.keep.unwrap_or(5),
                 test_command: raw.deploy.test_command.filter(|s| !s.trim().is_empty()),
+                build_command: raw.deploy.build_command.filter(|s| !s.trim().is_empty()),
                 use_recorded_tests: raw.deploy.use_recorded_tests.unwrap_or(true),
                 reload_command: raw.deploy.reload_command.filter(|s| !s.trim().is_empty()),
                 reload_signal,

@@ -25,6 +25,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "actors.humans",
     "actors.admins",
     "actors.default_role",
+    "actors.agents_enabled",
+    "actors.agents_disabled_reason",
     "paths",
     "paths.case_insensitive",
     "paths.deny",
@@ -40,8 +42,13 @@ pub const KNOWN_KEYS: &[&str] = &[
     "tests.flag_on",
     "tests.disable_markers",
     "tests.weakening",
+    "tests.runner",
+    "tests.cheats",
     "tests.command",
     "tests.timeout_secs",
+    "tests.isolation",
+    "tests.network",
+    "tests.readable",
     "secrets",
     "secrets.builtin",
     "secrets.allow_marker",
@@ -64,11 +71,14 @@ pub const KNOWN_KEYS: &[&str] = &[
     "approvals.require_signature",
     "approvals.allowed_signers",
     "approvals.allow_self_approval",
+    "approvals.one_from_risk",
+    "approvals.two_from_risk",
     "deploy",
     "deploy.root",
     "deploy.branch",
     "deploy.keep",
     "deploy.test_command",
+    "deploy.build_command",
     "deploy.use_recorded_tests",
     "deploy.reload_command",
     "deploy.reload_signal",
@@ -121,6 +131,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         "commands.walls" => OneOf(&["required", "judged-only"]),
         "commands.network" => OneOf(&["upstream", "open"]),
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
+        "tests.isolation" => OneOf(&["bwrap", "none"]),
         "refs.protected"
         | "refs.protected_pushers"
         | "actors.agents"
@@ -132,6 +143,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "caps.exclude"
         | "tests.paths"
         | "tests.flag_on"
+        | "tests.readable"
         | "secrets.exclude"
         | "commits.required_trailers"
         | "risk.high_risk_paths"
@@ -144,12 +156,16 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "paths.case_insensitive"
         | "tests.disable_markers"
         | "tests.weakening"
+        | "tests.network"
+        | "tests.runner"
+        | "tests.cheats"
         | "secrets.builtin"
         | "approvals.require_signature"
         | "approvals.allow_self_approval"
         | "deploy.use_recorded_tests"
         | "audit.syslog"
-        | "audit.stderr" => Bool,
+        | "audit.stderr"
+        | "actors.agents_enabled" => Bool,
         "refs.agent_namespace"
         | "tests.command"
         | "secrets.allow_marker"
@@ -158,14 +174,17 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "deploy.root"
         | "deploy.branch"
         | "deploy.test_command"
+        | "deploy.build_command"
         | "deploy.reload_command"
         | "deploy.reload_signal"
         | "deploy.pidfile"
         | "deploy.health_command"
         | "deploy.health_url"
         | "deploy.push_remote"
-        | "audit.log" => String,
+        | "audit.log"
+        | "actors.agents_disabled_reason" => String,
         "risk.max_agent_risk" => Count(5),
+        "approvals.one_from_risk" | "approvals.two_from_risk" => Count(6),
         "deploy.health_retries" => Count(u32::MAX as u64),
         "caps.max_files"
         | "caps.max_lines"

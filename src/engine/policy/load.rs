@@ -82,6 +82,8 @@ impl Policy {
                     ("humans", list(&a.humans)),
                     ("admins", list(&a.admins)),
                     ("default_role", text(&a.default_role.to_string())),
+                    ("agents_enabled", Value::Boolean(a.agents_enabled)),
+                    ("agents_disabled_reason", text(&a.agents_disabled_reason)),
                 ]),
             ),
             (
@@ -115,8 +117,28 @@ impl Policy {
                         Value::Boolean(self.tests.disable_markers),
                     ),
                     ("weakening", Value::Boolean(self.tests.weakening)),
+                    ("runner", Value::Boolean(self.tests.runner)),
+                    ("cheats", Value::Boolean(self.tests.cheats)),
                     ("command", opt(&self.tests.command)),
                     ("timeout_secs", int(self.tests.timeout_secs)),
+                    (
+                        "isolation",
+                        text(match self.tests.isolation {
+                            Isolation::Bwrap => "bwrap",
+                            Isolation::None => "none",
+                        }),
+                    ),
+                    ("network", Value::Boolean(self.tests.network)),
+                    (
+                        "readable",
+                        Value::Array(
+                            self.tests
+                                .readable
+                                .iter()
+                                .map(|p| Value::String(p.display().to_string()))
+                                .collect(),
+                        ),
+                    ),
                 ]),
             ),
             (
@@ -191,6 +213,14 @@ impl Policy {
                         "allow_self_approval",
                         Value::Boolean(self.approvals.allow_self_approval),
                     ),
+                    (
+                        "one_from_risk",
+                        Value::Integer(self.approvals.one_from_risk as i64),
+                    ),
+                    (
+                        "two_from_risk",
+                        Value::Integer(self.approvals.two_from_risk as i64),
+                    ),
                 ]),
             ),
             (
@@ -200,6 +230,7 @@ impl Policy {
                     ("branch", text(&d.branch)),
                     ("keep", int(d.keep as u64)),
                     ("test_command", opt(&d.test_command)),
+                    ("build_command", opt(&d.build_command)),
                     ("use_recorded_tests", Value::Boolean(d.use_recorded_tests)),
                     ("reload_command", opt(&d.reload_command)),
                     ("reload_signal", text(&d.reload_signal)),

@@ -200,6 +200,11 @@ pub struct ActorsPolicy {
     pub humans: Vec<String>,
     pub admins: Vec<String>,
     pub default_role: Role,
+    /// The kill switch: when false, every change by an agent identity is refused at every
+    /// door, whatever the mode.
+    pub agents_enabled: bool,
+    /// Why agent changes are switched off, told to the agent with every refusal.
+    pub agents_disabled_reason: String,
     agents_set: GlobSet,
     humans_set: GlobSet,
     admins_set: GlobSet,
@@ -248,6 +253,17 @@ pub const CHANGE_KIND_NAMES: &[&str] = &[
     "mode-change",
 ];
 
+/// How the agent's tests and builds are contained (`tests.isolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// bubblewrap: user, mount, pid, network and ipc namespaces; refuse to run without it.
+    #[default]
+    Bwrap,
+    /// No containment at all: only for a machine that is itself a throwaway sandbox.
+    None,
+}
+
 #[derive(Debug, Clone)]
 pub struct TestsPolicy {
     pub paths: PathPatterns,
@@ -255,8 +271,17 @@ pub struct TestsPolicy {
     pub flag_on: Vec<String>,
     pub disable_markers: bool,
     pub weakening: bool,
+    /// `tests.runner`: changes to the runner's configuration that make it run less.
+    pub runner: bool,
+    /// `tests.cheats`: source code that detects the test run or makes comparisons pass.
+    pub cheats: bool,
     pub command: Option<String>,
     pub timeout_secs: u64,
+    pub isolation: Isolation,
+    /// Whether contained runs may use the network (they get none by default).
+    pub network: bool,
+    /// Absolute paths contained runs may read (toolchains), bound read-only.
+    pub readable: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +326,10 @@ pub struct ApprovalsPolicy {
     pub require_signature: bool,
     pub allowed_signers: Option<PathBuf>,
     pub allow_self_approval: bool,
+    /// The risk from which the tip commit needs one human approval to deploy (6: never).
+    pub one_from_risk: u64,
+    /// The risk from which it needs two, from different humans, or one from an admin.
+    pub two_from_risk: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -309,6 +338,7 @@ pub struct DeployPolicy {
     pub branch: String,
     pub keep: usize,
     pub test_command: Option<String>,
+    pub build_command: Option<String>,
     pub use_recorded_tests: bool,
     pub reload_command: Option<String>,
     pub reload_signal: String,

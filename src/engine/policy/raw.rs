@@ -55,6 +55,8 @@ pub(super) struct RawActors {
     pub(super) humans: Option<SList>,
     pub(super) admins: Option<SList>,
     pub(super) default_role: Option<Role>,
+    pub(super) agents_enabled: Option<bool>,
+    pub(super) agents_disabled_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -82,8 +84,13 @@ pub(super) struct RawTests {
     pub(super) flag_on: Option<Vec<Spanned<String>>>,
     pub(super) disable_markers: Option<bool>,
     pub(super) weakening: Option<bool>,
+    pub(super) runner: Option<bool>,
+    pub(super) cheats: Option<bool>,
     pub(super) command: Option<String>,
     pub(super) timeout_secs: Option<u64>,
+    pub(super) isolation: Option<Isolation>,
+    pub(super) network: Option<bool>,
+    pub(super) readable: Option<SList>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -132,6 +139,8 @@ pub(super) struct RawCommands {
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
 pub(super) struct RawApprovals {
+    pub(super) one_from_risk: Option<u64>,
+    pub(super) two_from_risk: Option<u64>,
     pub(super) require_signature: Option<bool>,
     pub(super) allowed_signers: Option<PathBuf>,
     pub(super) allow_self_approval: Option<bool>,
@@ -144,6 +153,7 @@ pub(super) struct RawDeploy {
     pub(super) branch: Option<String>,
     pub(super) keep: Option<usize>,
     pub(super) test_command: Option<String>,
+    pub(super) build_command: Option<String>,
     pub(super) use_recorded_tests: Option<bool>,
     pub(super) reload_command: Option<String>,
     pub(super) reload_signal: Option<Spanned<String>>,

@@ -192,6 +192,8 @@ pub(crate) mod testkit {
             removed: 0,
             added_lines: Vec::new(),
             removed_lines: Vec::new(),
+            old_content: None,
+            new_content: None,
         }
     }
 

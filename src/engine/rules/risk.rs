@@ -8,7 +8,7 @@
 //! | a path matching `paths.protected` is touched | 2 |
 //! | a path matching `risk.high_risk_paths` is touched | 2 |
 //! | a path matching `tests.paths` is touched | 1 |
-//! | tests weakened or switched off (`tests.weakened`, `tests.disabled` found) | 2 |
+//! | tests weakened, switched off, removed, run less or cheated (`tests.weakened`, `tests.disabled`, `tests.removed`, `tests.runner`, `tests.cheat` found) | 2 |
 //! | files or lines over half a cap (`caps.max_files`, `caps.max_lines`) | 1 |
 //! | files or lines over a cap | 2 (instead of 1) |
 //! | a file deleted | 1 |
@@ -96,7 +96,16 @@ pub fn assess(ctx: &Context<'_>, found: &[Finding]) -> Risk {
 
     let weakened: BTreeSet<&str> = found
         .iter()
-        .filter(|f| f.rule == "tests.weakened" || f.rule == "tests.disabled")
+        .filter(|f| {
+            matches!(
+                f.rule.as_str(),
+                "tests.weakened"
+                    | "tests.disabled"
+                    | "tests.removed"
+                    | "tests.runner"
+                    | "tests.cheat"
+            )
+        })
         .filter_map(|f| f.path.as_deref())
         .collect();
     if !weakened.is_empty() {

@@ -1,5 +1,4 @@
-//! Test support for the workspace, guard-exec and doctor tests: a throwaway unix user.
-#![allow(dead_code)]
+//! A throwaway unix user, for the tests that need a second one (workspace, guard-exec, doctor).
 
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -47,6 +46,17 @@ impl TestUser {
         })
     }
 
+    /// A new user for the test named `test`, or none, the test skipped saying why.
+    pub fn for_test(test: &str) -> Option<TestUser> {
+        match TestUser::create() {
+            Ok(u) => Some(u),
+            Err(why) => {
+                skip(test, &why);
+                None
+            }
+        }
+    }
+
     /// Make `cmd` run as this user.
     pub fn apply<'a>(&self, cmd: &'a mut Command, home: &Path) -> &'a mut Command {
         // std drops the supplementary groups when it changes the uid from root.
@@ -59,6 +69,16 @@ impl Drop for TestUser {
         let _ = Command::new("userdel").arg(&self.name).output();
         let _ = Command::new("groupdel").arg(&self.name).output();
     }
+}
+
+/// A throwaway user and a temp directory it may traverse, for the test running on this thread;
+/// or none, the test skipped saying why.
+pub fn with_user() -> Option<(TestUser, tempfile::TempDir)> {
+    let thread = std::thread::current();
+    let user = TestUser::for_test(thread.name().unwrap_or("this test"))?;
+    let t = tempfile::tempdir().unwrap();
+    open_up(t.path());
+    Some((user, t))
 }
 
 /// Make a test's temp directory traversable by other users (tempdir makes it 0700).

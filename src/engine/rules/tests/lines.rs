@@ -1,10 +1,6 @@
-//! Rule module `tests`: changes to tests, which a human must approve.
+//! The line rules of `tests`: the fallback for files no grammar reads. They see only the
+//! added and removed lines of each commit, never a parse.
 //!
-//! All three are flags (an approval clears them), each with a path so an approval names it:
-//!
-//! - `tests.changed`: a change to a path matching `tests.paths` whose kind (`add`, `modify`,
-//!   `delete`, `rename`, `copy`, `type-change`, `mode-change`) is listed in `tests.flag_on`;
-//!   both paths of a rename are checked. One flag per path and unit.
 //! - `tests.disabled` (when `tests.disable_markers`): an added line, in any file, carrying a
 //!   marker that switches tests off or focuses on some so the rest do not run (`#[ignore]`,
 //!   `@pytest.mark.skip`, `xfail`, `it.skip`, `.only(`, `t.Skip(`, `@Disabled`, ...).
@@ -17,8 +13,7 @@ use std::sync::OnceLock;
 
 use regex::bytes::{Regex, RegexBuilder};
 
-use super::paths::what_happened;
-use super::{Context, LineScan, Origin, count, quoted};
+use crate::engine::rules::{Context, LineScan, Origin, count};
 use crate::engine::verdict::Finding;
 
 /// Markers that switch tests off, or focus some so that the others are skipped. No pattern may
@@ -85,53 +80,13 @@ fn counters() -> &'static (Regex, Regex) {
     COUNTERS.get_or_init(|| (build(TEST_FUNCTIONS), build(ASSERTIONS)))
 }
 
-pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    changed(ctx, out);
-    let tp = &ctx.policy.tests;
-    if tp.disable_markers {
-        disabled(ctx, out);
-    }
-    if tp.weakening {
-        weakened(ctx, out);
-    }
-}
-
-fn changed(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    let tp = &ctx.policy.tests;
-    let mut told = HashSet::new();
-    for (origin, fc) in ctx.all_changes() {
-        if !tp.flag_on.iter().any(|k| k == fc.kind.name()) {
-            continue;
-        }
-        for path in fc.paths() {
-            if told.contains(path) {
-                continue;
-            }
-            let matched = tp.paths.matching(path);
-            if matched.is_empty() || !told.insert(path.to_string()) {
-                continue;
-            }
-            out.push(
-                Finding::flag(
-                    "tests.changed",
-                    format!(
-                        "test file {path} {} ({})",
-                        what_happened(fc, path),
-                        quoted(&matched)
-                    ),
-                    "a human must review this change to the tests and approve it before deploy",
-                )
-                .at_ref(ctx.refname())
-                .at_commit(origin.commit())
-                .at_path(path),
-            );
-        }
-    }
-}
-
-fn disabled(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+/// `parsed`: paths a grammar read, which the line rules leave alone.
+pub(super) fn disabled(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<Finding>) {
     let mut scan = LineScan::default();
     for (origin, fc) in ctx.all_changes() {
+        if parsed.contains(fc.path()) || is_document(fc.path()) {
+            continue;
+        }
         // Added lines are read from the commits; the cumulative change adds nothing new.
         if origin == Origin::Cumulative || fc.binary || fc.added_lines.is_empty() {
             continue;
@@ -156,6 +111,15 @@ fn disabled(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Documents (`README.md`, `CHANGES.rst`, ...): their examples are not the tests.
+fn is_document(path: &str) -> bool {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(
+        ext.as_deref(),
+        Some("md" | "markdown" | "rst" | "txt" | "adoc" | "html" | "htm")
+    )
+}
+
 /// Lines of test functions and assertions one file gained and lost over the unit's commits.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TestCounts {
@@ -176,14 +140,16 @@ impl TestCounts {
 }
 
 /// Per path, what the unit's commits did to its test functions and assertions.
-pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
+pub fn test_counts(ctx: &Context<'_>, parsed: &HashSet<&str>) -> BTreeMap<String, TestCounts> {
     let mut scan = LineScan::default();
     // Only a file something was removed from can lose anything; its additions anywhere in
     // the unit (before or after the removal) make up for what it lost.
     let mut counts: BTreeMap<String, TestCounts> = ctx
         .all_changes()
         .filter(|(origin, fc)| *origin != Origin::Cumulative && !fc.binary)
-        .filter(|(_, fc)| !fc.removed_lines.is_empty())
+        .filter(|(_, fc)| {
+            !fc.removed_lines.is_empty() && !parsed.contains(fc.path()) && !is_document(fc.path())
+        })
         .map(|(_, fc)| (fc.path().to_string(), TestCounts::default()))
         .collect();
     if counts.is_empty() {
@@ -207,8 +173,8 @@ pub fn test_counts(ctx: &Context<'_>) -> BTreeMap<String, TestCounts> {
     counts
 }
 
-fn weakened(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    for (path, n) in test_counts(ctx) {
+pub(super) fn weakened(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<Finding>) {
+    for (path, n) in test_counts(ctx, parsed) {
         let mut lost = Vec::new();
         if n.functions_lost() > 0 {
             lost.push(format!(
@@ -244,6 +210,7 @@ fn weakened(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod unit_tests {
+    use super::super::check;
     use super::*;
     use crate::engine::rules::testkit::*;
     use crate::engine::verdict::Severity;
@@ -254,49 +221,6 @@ mod unit_tests {
         let (functions, assertions) = counters();
         assert!(functions.is_match(b"fn test_x() {"));
         assert!(assertions.is_match(b"assert_eq!(a, b);"));
-    }
-
-    #[test]
-    fn every_change_to_test_paths_is_flagged_once_per_path() {
-        let u = unit(
-            vec![
-                commit(1, "a", vec![add("tests/cli.rs"), modify("src/lib.rs")]),
-                commit(
-                    2,
-                    "b",
-                    vec![modify("tests/cli.rs"), delete("pkg/x_test.go")],
-                ),
-                commit(3, "c", vec![rename("web/a.spec.ts", "web/old/a.ts")]),
-            ],
-            vec![add("tests/cli.rs"), delete("pkg/x_test.go")],
-        );
-        let f = run(changed, &policy(""), &agent(), &u);
-        let ids: Vec<_> = f.iter().map(|f| f.flag_id()).collect();
-        assert_eq!(
-            ids,
-            [
-                "tests.changed:tests/cli.rs",
-                "tests.changed:pkg/x_test.go",
-                "tests.changed:web/a.spec.ts"
-            ]
-        );
-        assert_severity(&f, Severity::Flag);
-        assert_eq!(f[0].commit, Some(oid(1)));
-        assert_eq!(f[0].message, "test file tests/cli.rs added (`/tests/`)");
-        assert!(
-            f[2].message.contains("renamed to web/old/a.ts"),
-            "{}",
-            f[2].message
-        );
-    }
-
-    #[test]
-    fn flag_on_limits_the_kinds() {
-        let p = policy("[tests]\nflag_on = [\"delete\"]\n");
-        let u = staged_unit(vec![add("tests/a.rs"), delete("tests/b.rs")]);
-        let f = run(changed, &p, &agent(), &u);
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].path.as_deref(), Some("tests/b.rs"));
     }
 
     #[test]

@@ -1,6 +1,5 @@
-//! Test support for guard-deploy: a repository, a deploy root, a policy file, and the pause
+//! Deploy roots for guard-deploy: a repository, a deploy root, a policy file, and the pause
 //! hook's fifos, so a test can stop the real binary at an exact step and kill it there.
-#![allow(dead_code)]
 
 use std::fs::OpenOptions;
 use std::io::{Read as _, Write as _};
@@ -8,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use super::common::*;
+use super::git::*;
 
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
@@ -53,6 +52,22 @@ impl Fixture {
         std::fs::write(&self.policy, text).unwrap();
     }
 
+    /// A service to reload: a long sleep whose pid is in `app.pid` beside the repository, and a
+    /// policy that reloads it with `signal` (and runs no hooks). The process and the pidfile.
+    pub fn service(&self, signal: &str) -> (Child, PathBuf) {
+        let service = Command::new("sleep").arg("1000").spawn().unwrap();
+        let pidfile = self.tmp.path().join("app.pid");
+        std::fs::write(&pidfile, format!("{}\n", service.id())).unwrap();
+        self.set_policy(
+            &format!(
+                "pidfile = \"{}\"\nreload_signal = \"{signal}\"\n",
+                pidfile.display()
+            ),
+            "",
+        );
+        (service, pidfile)
+    }
+
     /// A new commit on main changing app.txt; returns its id.
     pub fn commit(&self, version: u32) -> String {
         write(&self.repo, "app.txt", format!("version {version}\n"));
@@ -80,6 +95,28 @@ impl Fixture {
             stderr(&o)
         );
         o
+    }
+
+    /// `deploy main`, which must succeed; the release it made current.
+    pub fn deploy(&self) -> String {
+        self.expect(&["deploy", "main"], 0);
+        self.current().expect("current is set")
+    }
+
+    /// An empty bare repository `prod.git` beside the repository, to push deploys to.
+    pub fn prod_remote(&self) -> PathBuf {
+        let remote = self.tmp.path().join("prod.git");
+        init_bare(&remote);
+        remote
+    }
+
+    /// `deploy main`, started so that it stops at `step` (its pause files in `tmp/name`).
+    pub fn spawn_deploy(&self, step: &str, name: &str) -> Paused {
+        Paused::spawn(
+            self.cmd(&["deploy", "main"]),
+            step,
+            &self.tmp.path().join(name),
+        )
     }
 
     /// The release `current` points at.

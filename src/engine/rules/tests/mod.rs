@@ -1,0 +1,151 @@
+//! Rule module `tests`: changes to tests, which a human must approve.
+//!
+//! Every finding is a flag (an approval clears it) with a path, so an approval names it:
+//!
+//! - `tests.changed`: a change to a path matching `tests.paths` whose kind (`add`, `modify`,
+//!   `delete`, `rename`, `copy`, `type-change`, `mode-change`) is listed in `tests.flag_on`;
+//!   both paths of a rename are checked. One flag per path and unit.
+//! - `tests.removed`, `tests.disabled`, `tests.weakened`: a test that no longer runs, one
+//!   switched off, one that checks less. For Python, JavaScript, TypeScript, Rust, Go and Java
+//!   each side of a changed file is parsed once with its tree-sitter grammar and compared per
+//!   test ([`compare`]); other files fall back to the line rules ([`lines`]).
+//! - `tests.runner`: the runner told to run less ([`runner`]).
+//! - `tests.cheat`: source code that detects the test run or makes comparisons pass ([`cheat`]).
+//!
+//! Only the files the unit's cumulative change touches are read. What each rule says and
+//! when: `docs/RULES.md`. This module reads only the unit it is given; it runs no process and
+//! reads no file.
+
+mod cheat;
+mod compare;
+mod go;
+mod java;
+mod js;
+mod lang;
+mod lines;
+mod python;
+mod runner;
+mod rust;
+mod suite;
+
+use std::collections::HashSet;
+
+use super::paths::what_happened;
+use super::{Context, quoted};
+use crate::engine::changes::FileChange;
+use crate::engine::verdict::Finding;
+
+pub use lines::{ASSERTIONS, DISABLE_MARKERS, TEST_FUNCTIONS, TestCounts, test_counts};
+
+/// Whether the tests rule parses the file at `path`, so the change model keeps its bytes.
+pub fn reads_content(path: &str) -> bool {
+    lang::Lang::of(path).is_some() || runner::is_runner_file(path)
+}
+
+pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    changed(ctx, out);
+    let tp = &ctx.policy.tests;
+    let parsed = parse_all(ctx);
+    let paths: HashSet<&str> = parsed.iter().flat_map(|p| p.change.paths()).collect();
+    if tp.disable_markers || tp.weakening {
+        compare::compare(ctx, &parsed, out);
+    }
+    if tp.disable_markers {
+        lines::disabled(ctx, &paths, out);
+    }
+    if tp.weakening {
+        lines::weakened(ctx, &paths, out);
+    }
+    if tp.runner {
+        runner::check(ctx, out);
+    }
+    if tp.cheats {
+        cheat::check(ctx, &parsed, out);
+    }
+}
+
+/// The cumulative change's files a grammar reads, each side parsed once.
+fn parse_all<'a>(ctx: &Context<'a>) -> Vec<compare::Parsed<'a>> {
+    ctx.unit
+        .cumulative
+        .iter()
+        .filter(|fc| !fc.binary && !fc.is_symlink() && !fc.is_gitlink())
+        .filter_map(|fc| {
+            let side = |path: Option<&str>, blob: Option<&crate::engine::changes::Blob>| {
+                let path = path?;
+                lang::suite(lang::Lang::of(path)?, path, blob?.bytes())
+            };
+            let has_lang = fc.paths().any(|p| lang::Lang::of(p).is_some());
+            if !has_lang || !has_content(fc) {
+                return None;
+            }
+            let old = side(fc.old_path.as_deref(), fc.old_content.as_ref());
+            let new = side(fc.new_path.as_deref(), fc.new_content.as_ref());
+            // A side that should have parsed and did not (not UTF-8): the line rules judge it.
+            if fc.old_path.is_some()
+                && old.is_none()
+                && fc
+                    .old_path
+                    .as_deref()
+                    .is_some_and(|p| lang::Lang::of(p).is_some())
+                || fc.new_path.is_some()
+                    && new.is_none()
+                    && fc
+                        .new_path
+                        .as_deref()
+                        .is_some_and(|p| lang::Lang::of(p).is_some())
+            {
+                return None;
+            }
+            Some(compare::Parsed {
+                change: fc,
+                old,
+                new,
+            })
+        })
+        .collect()
+}
+
+/// Whether the model kept the bytes of every side the change has.
+fn has_content(fc: &FileChange) -> bool {
+    (fc.old_path.is_none() || fc.old_content.is_some())
+        && (fc.new_path.is_none() || fc.new_content.is_some())
+}
+
+fn changed(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    let tp = &ctx.policy.tests;
+    let mut told = HashSet::new();
+    for (origin, fc) in ctx.all_changes() {
+        if !tp.flag_on.iter().any(|k| k == fc.kind.name()) {
+            continue;
+        }
+        for path in fc.paths() {
+            if told.contains(path) {
+                continue;
+            }
+            let matched = tp.paths.matching(path);
+            if matched.is_empty() || !told.insert(path.to_string()) {
+                continue;
+            }
+            out.push(
+                Finding::flag(
+                    "tests.changed",
+                    format!(
+                        "test file {path} {} ({})",
+                        what_happened(fc, path),
+                        quoted(&matched)
+                    ),
+                    "a human must review this change to the tests and approve it before deploy",
+                )
+                .at_ref(ctx.refname())
+                .at_commit(origin.commit())
+                .at_path(path),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod lang_tests;
+#[cfg(test)]
+mod unit;
