@@ -3,11 +3,11 @@
 //! find, eval/trap/source in any quoting, git's global options, configuration and variables
 //! that run programs, long options equal to denied short ones, pushes.
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
 use git_guard::exec::judge_for;
 
 fn workspace(t: &Path) -> PathBuf {

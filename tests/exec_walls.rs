@@ -2,13 +2,12 @@
 //! binaries on a real workspace: commands written to slip past the judge still cannot write
 //! outside the walls, gain privileges or reach the network.
 
-mod common;
-#[path = "support_workspace.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::*;
+use support::git::*;
+use support::user as users;
 
 /// A workspace made by `git guard workspace create` from a small upstream, with the upstream
 /// guarded by the server hooks.
@@ -124,12 +123,12 @@ fn walls_hold_where_the_judge_is_fooled() {
 
 #[test]
 fn set_uid_programs_do_not_raise_the_agent() {
-    let user = match support::TestUser::create() {
+    let user = match users::TestUser::create() {
         Ok(u) => u,
-        Err(why) => return support::skip("set_uid_programs_do_not_raise_the_agent", &why),
+        Err(why) => return users::skip("set_uid_programs_do_not_raise_the_agent", &why),
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    users::open_up(t.path());
     let root = workspace(t.path(), Some(&user.name));
     // A set-uid root copy of `id`, as a program the judge has never heard of.
     let id = which("id");
@@ -306,17 +305,17 @@ fn check_judges_records_and_runs_nothing() {
 
 #[test]
 fn an_agent_user_running_guard_exec_itself_is_logged_or_refused() {
-    let user = match support::TestUser::create() {
+    let user = match users::TestUser::create() {
         Ok(u) => u,
         Err(why) => {
-            return support::skip(
+            return users::skip(
                 "an_agent_user_running_guard_exec_itself_is_logged_or_refused",
                 &why,
             );
         }
     };
     let t = tempfile::tempdir().unwrap();
-    support::open_up(t.path());
+    users::open_up(t.path());
     let root = workspace(t.path(), Some(&user.name));
     let home = root.join("sandbox");
     let as_agent = |args: &[&str]| {
