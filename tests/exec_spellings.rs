@@ -7,8 +7,8 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use support::git::*;
 use git_guard::exec::judge_for;
+use support::git::*;
 
 fn workspace(t: &Path) -> PathBuf {
     let up = t.join("up");
