@@ -136,7 +136,11 @@ fn change_test(work: &Path, branch: &str, body: &str) -> String {
 /// clone, the commit and the push.
 fn agent_pushes(s: &Server) -> (PathBuf, String, Output) {
     let agent = s.clone("agent");
-    let c = change_test(&agent, "agent/feature", "assert_eq!(2, 2);");
+    let c = change_test(
+        &agent,
+        "agent/feature",
+        "assert_eq!(1, 1); assert_eq!(2, 2);",
+    );
     let o = s.push(&agent, "bot", &["origin", "agent/feature"]);
     assert_code(&o, 0);
     (agent, c, o)
@@ -270,7 +274,7 @@ fn flags_are_approved_only_by_another_human_and_records_never_change() {
     // (f) A human who pushed a commit cannot approve it: the server recorded them as its
     // pusher, though bob's clone did not know.
     let bob = s.clone("bob");
-    let b = change_test(&bob, "bob/change", "assert_eq!(3, 3);");
+    let b = change_test(&bob, "bob/change", "assert_eq!(1, 1); assert_eq!(3, 3);");
     let o = s.push(&bob, "bob", &["origin", "bob/change"]);
     assert_code(&o, 0);
     let o = s.approve_from(&bob, "bob", "bob", &b, "mine is fine");
@@ -347,7 +351,7 @@ fn a_push_mixing_a_branch_and_approvals_is_judged_part_by_part() {
     // A commit and its approval in one push is the pusher approving their own change: the
     // whole push is refused, the branch included. The approval's blob and the commit sit in
     // the quarantine, which is what the hook reads.
-    let n = change_test(&alice, "alice/test", "assert_eq!(4, 4);");
+    let n = change_test(&alice, "alice/test", "assert_eq!(1, 1); assert_eq!(4, 4);");
     let (blob, refname) = record_blob(&alice, &n, "alice", Role::Human);
     let before = git(&s.bare, &["for-each-ref"]);
     let o = s.push(
@@ -445,7 +449,7 @@ fn many_commits(work: &Path, branch: &str, n: usize, flagged: usize) -> (Vec<Str
             body.len()
         ));
         if i == flagged {
-            let test = "#[test]\nfn t() { assert_eq!(5, 5); }\n";
+            let test = "#[test]\nfn t() { assert_eq!(1, 1); assert_eq!(5, 5); }\n";
             script.push_str(&format!(
                 "M 100644 inline tests/t.rs\ndata {}\n{test}\n",
                 test.len()

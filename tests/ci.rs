@@ -12,7 +12,7 @@ use std::process::Output;
 
 use support::git::*;
 
-const SECRET: &str = "AKIAZ7Q3EXAMPLEKEY12";
+const SECRET: &str = "AKIAZ7Q3WLMNQ4RTK2XY";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 /// A tool the test needs: in CI (`CI=true`) its absence fails the test, elsewhere it skips.

@@ -71,7 +71,7 @@ fn sarif_output_is_valid_sarif_2_1_0_with_every_finding_at_its_file_and_line() {
     write(
         &repo,
         "dir with space/conf,ig#1.py",
-        "import os\nKEY = \"AKIAZ7Q3EXAMPLEKEY12\"\n",
+        "import os\nKEY = \"AKIAZ7Q3WLMNQ4RTK2XY\"\n",
     );
     write(&repo, ".github/workflows/ci.yml", "on: push\n");
     for i in 0..12 {
@@ -136,7 +136,7 @@ fn sarif_output_is_valid_sarif_2_1_0_with_every_finding_at_its_file_and_line() {
         let i = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[i]["id"], r["ruleId"]);
     }
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("AKIAZ7Q3EXAMPLEKEY12"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("AKIAZ7Q3WLMNQ4RTK2XY"));
 
     // The validator is not a rubber stamp: a log without its version, or with a bad level,
     // is refused.

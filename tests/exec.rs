@@ -31,7 +31,7 @@ fn denials_hold_whatever_the_spelling() {
     let t = tempfile::tempdir().unwrap();
     let (_, root) = small_workspace(t.path(), None);
     for args in [
-        &["--", "git", "push", "origin", "agent/ws"][..],
+        &["--", "git", "push", "origin", "main"][..],
         &["--", "/usr/bin/git", "push"],
         &["--sh", "git   'push'   origin"],
         &["--sh", "echo ok && \"git\" push"],
@@ -77,8 +77,9 @@ fn denials_hold_whatever_the_spelling() {
         log.iter()
             .all(|e| e["door"] == "exec" && e["outcome"] == "denied")
     );
-    assert_eq!(log[0]["action"], "git push origin agent/ws");
-    assert_eq!(log[0]["rules"][0], "commands.deny");
+    assert_eq!(log[0]["action"], "git push origin main");
+    assert_eq!(log[0]["rules"][0], "commands.push");
+    assert_eq!(log[8]["rules"][0], "commands.deny");
     assert_eq!(log[4]["rules"][0], "commands.guard");
     assert_eq!(log[13]["rules"][0], "commands.shell");
     assert_eq!(log[15]["rules"][0], "commands.cwd");

@@ -311,7 +311,7 @@ fn status_reset_and_remove() {
     let st = workspace_cmd(t.path(), "status", &root);
     assert_contains(
         &stdout(&st),
-        "last exec   exec git push: denied [commands.deny]",
+        "last exec   exec git push: denied [commands.push]",
     );
 
     // Reset: a fresh clone at the upstream's tip; the sandbox is kept.

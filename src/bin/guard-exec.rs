@@ -1,5 +1,8 @@
 //! `guard-exec`: run a command for the agent under the policy's `[commands]` section.
 //!
+//! `guard-exec --check -- 'LINE'` judges a shell line without running it (for a harness
+//! hook), records the judgement and exits 0 (allowed) or 1 (denied).
+//!
 //! Exit status: the command's own; 124 when the time limit ended it; 126 when it could not be
 //! run and 127 when it was not found (as shells); 1 when the policy refused it (the reason on
 //! standard error); 2 when nothing could be judged (no workspace, a broken policy).
@@ -28,6 +31,11 @@ struct Cli {
     /// Judge and log, but do not run.
     #[arg(long)]
     dry_run: bool,
+    /// Judge the shell line given after `--` for the workspace, as a harness hook asks before a
+    /// tool call runs: print the verdict (and a `hint:` line when denied), record it in the
+    /// audit log, run nothing. Exit 0 allowed, 1 denied, 2 cannot judge.
+    #[arg(long, conflicts_with_all = ["sh", "dry_run", "timeout", "policy"])]
+    check: bool,
     /// The workspace (default: $AGENT_DATA_ROOT).
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
@@ -72,6 +80,24 @@ fn run(cli: Cli, err: &mut dyn Write) -> anyhow::Result<i32> {
         Some(r) => r,
         None => anyhow::bail!("no workspace: pass --root DIR or set AGENT_DATA_ROOT"),
     };
+    if cli.check {
+        if cli.command.is_empty() {
+            anyhow::bail!("nothing to judge: give `--check -- 'LINE'`");
+        }
+        let line = cli.command.join(" ");
+        let j = exec::judge_for(&root, cli.cwd.as_deref(), &line)?;
+        return Ok(match &j.denial {
+            None => {
+                writeln!(err, "guard-exec: allowed: {line}")?;
+                0
+            }
+            Some(d) => {
+                writeln!(err, "guard-exec: denied: {}", d.reason)?;
+                writeln!(err, "hint: {}", d.hint)?;
+                1
+            }
+        });
+    }
     let program = match (cli.sh, cli.command.is_empty()) {
         (Some(s), _) => Program::Shell(s),
         (None, false) => Program::Argv(cli.command),

@@ -7,3 +7,4 @@
 pub mod release;
 pub mod sandbox;
 pub mod testrun;
+pub mod walls;

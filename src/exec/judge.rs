@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::git::normalise;
+use super::git::{PushTarget, normalise};
 use super::pattern::CommandPattern;
 use super::shell::split_shell_line;
 use super::{Denial, Roots, lexical_normal};
 use crate::engine::policy::{CommandsPolicy, RefPatterns};
 
-/// Variables a command line may not set: they change git's configuration, repository or
-/// programs, and so could switch the client hooks off.
+/// Variables a command line may not set (`NAME=value cmd`, `env NAME=value`, `export`):
+/// they change git's configuration, repository or programs, or name a program that runs
+/// unseen (an editor, a pager, an ssh command, a preloaded library).
 fn forbidden_assignment(name: &str) -> bool {
     const ALLOWED: &[&str] = &[
         "GIT_AUTHOR_NAME",
@@ -23,10 +24,32 @@ fn forbidden_assignment(name: &str) -> bool {
         "GIT_COMMITTER_NAME",
         "GIT_COMMITTER_EMAIL",
         "GIT_COMMITTER_DATE",
-        "GIT_PAGER",
         "GIT_TERMINAL_PROMPT",
     ];
-    name.starts_with("GIT_") && !ALLOWED.contains(&name) && !name.starts_with("GIT_TRACE")
+    const PROGRAMS: &[&str] = &[
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+        "MANPAGER",
+        "SSH_ASKPASS",
+        "BROWSER",
+        "PATH",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "PROMPT_COMMAND",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "PERL5OPT",
+        "PYTHONSTARTUP",
+        "NODE_OPTIONS",
+        "HOME",
+        "XDG_CONFIG_HOME",
+    ];
+    (name.starts_with("GIT_") && !ALLOWED.contains(&name) && !name.starts_with("GIT_TRACE"))
+        || name.starts_with("LD_")
+        || name.starts_with("BASH_FUNC_")
+        || PROGRAMS.contains(&name)
 }
 
 /// Variables removed from the command's environment whatever the caller passed: each can set
@@ -38,7 +61,337 @@ pub fn scrubbed_variable(name: &str) -> bool {
         || name.starts_with("GIT_CONFIG_VALUE_")
 }
 
-const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"];
+pub(crate) const SHELLS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "rbash", "yash", "posh", "fish", "csh",
+    "tcsh",
+];
+
+/// Builtins and programs that run text the judge cannot see before it runs, whatever the
+/// quoting or wrapper in front of them.
+const UNJUDGEABLE: &[&str] = &[
+    "eval",
+    "source",
+    ".",
+    "trap",
+    "alias",
+    "fc",
+    "enable",
+    "coproc",
+    "exec-in-ns",
+];
+
+/// Builtins that set variables for what follows (`export GIT_CONFIG_COUNT=1`).
+const SETTERS: &[&str] = &["export", "declare", "typeset", "readonly", "local", "set"];
+
+/// Wrappers: programs that run the command given after their options. For each, the options
+/// that take the next word as their value, the options whose value is a shell line, whether
+/// the command comes after a fixed count of plain words (`timeout 5`, `chrt 10`, `flock FILE`).
+struct Wrapper {
+    name: &'static str,
+    value_opts: &'static [&'static str],
+    line_opts: &'static [&'static str],
+    skip_words: usize,
+}
+
+const WRAPPERS: &[Wrapper] = &[
+    Wrapper {
+        name: "nice",
+        value_opts: &["-n", "--adjustment"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "ionice",
+        value_opts: &["-c", "-n", "-p", "-P", "-u", "-t", "--class", "--classdata"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "nohup",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "time",
+        value_opts: &["-f", "-o", "--format", "--output"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "setsid",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "exec",
+        value_opts: &["-a"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "builtin",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "stdbuf",
+        value_opts: &["-i", "-o", "-e"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "timeout",
+        value_opts: &["-s", "--signal", "-k", "--kill-after"],
+        line_opts: &[],
+        skip_words: 1,
+    },
+    Wrapper {
+        name: "setpriv",
+        value_opts: &[
+            "--reuid",
+            "--regid",
+            "--groups",
+            "--inh-caps",
+            "--ambient-caps",
+            "--bounding-set",
+            "--securebits",
+            "--pdeathsig",
+            "--selinux-label",
+            "--apparmor-profile",
+            "--landlock-access",
+            "--landlock-rule",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "script",
+        value_opts: &[
+            "-E",
+            "--echo",
+            "-I",
+            "--log-in",
+            "-O",
+            "--log-out",
+            "-B",
+            "--log-io",
+            "-T",
+            "--log-timing",
+            "-m",
+            "--logging-format",
+        ],
+        line_opts: &["-c", "--command"],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "flock",
+        value_opts: &["-w", "--timeout", "-E", "--conflict-exit-code"],
+        line_opts: &["-c", "--command"],
+        skip_words: 1,
+    },
+    Wrapper {
+        name: "taskset",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 1,
+    },
+    Wrapper {
+        name: "chrt",
+        value_opts: &[
+            "-T",
+            "-P",
+            "-D",
+            "--sched-runtime",
+            "--sched-period",
+            "--sched-deadline",
+        ],
+        line_opts: &[],
+        skip_words: 1,
+    },
+    Wrapper {
+        name: "prlimit",
+        value_opts: &["-p", "--pid", "-o", "--output"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "strace",
+        value_opts: &[
+            "-o", "-e", "-p", "-P", "-s", "-u", "-E", "-a", "-b", "-I", "-O", "-S", "-X",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "ltrace",
+        value_opts: &["-o", "-e", "-p", "-s", "-u", "-a", "-n", "-l", "-x"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "watch",
+        value_opts: &["-n", "--interval", "-d", "-q", "--equexit"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "sudo",
+        value_opts: &[
+            "-u",
+            "-g",
+            "-C",
+            "-D",
+            "-h",
+            "-p",
+            "-r",
+            "-t",
+            "-T",
+            "-U",
+            "--user",
+            "--group",
+            "--chdir",
+            "--host",
+            "--prompt",
+            "--role",
+            "--type",
+            "--other-user",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "doas",
+        value_opts: &["-u", "-C"],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "su",
+        value_opts: &[
+            "-g",
+            "-G",
+            "-s",
+            "--group",
+            "--supp-group",
+            "--shell",
+            "-w",
+            "--whitelist-environment",
+        ],
+        line_opts: &["-c", "--command", "-C", "--session-command"],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "runuser",
+        value_opts: &[
+            "-u",
+            "-g",
+            "-G",
+            "-s",
+            "--user",
+            "--group",
+            "--supp-group",
+            "--shell",
+        ],
+        line_opts: &["-c", "--command"],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "sg",
+        value_opts: &[],
+        line_opts: &["-c"],
+        skip_words: 1,
+    },
+    Wrapper {
+        name: "unshare",
+        value_opts: &[
+            "-S", "-G", "--setuid", "--setgid", "-R", "--root", "-w", "--wd",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "nsenter",
+        value_opts: &[
+            "-t", "--target", "-S", "-G", "--setuid", "--setgid", "-R", "--root", "-w", "--wd",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "chroot",
+        value_opts: &["--userspec", "--groups"],
+        line_opts: &[],
+        skip_words: 1,
+    },
+    Wrapper {
+        name: "unbuffer",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "catchsegv",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "valgrind",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "firejail",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "systemd-run",
+        value_opts: &[
+            "-p",
+            "--property",
+            "-u",
+            "--unit",
+            "-E",
+            "--setenv",
+            "--uid",
+            "--gid",
+            "--slice",
+            "-M",
+            "--machine",
+            "--description",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "busybox",
+        value_opts: &[],
+        line_opts: &[],
+        skip_words: 0,
+    },
+    Wrapper {
+        name: "xvfb-run",
+        value_opts: &[
+            "-n",
+            "-s",
+            "-e",
+            "-f",
+            "-p",
+            "--server-num",
+            "--server-args",
+            "--error-file",
+            "--auth-file",
+        ],
+        line_opts: &[],
+        skip_words: 0,
+    },
+];
 
 /// The compiled `[commands]` section with the protected branch names.
 #[derive(Debug, Clone)]
@@ -47,6 +400,8 @@ pub struct CommandRules {
     pub allow: Vec<CommandPattern>,
     pub protected: RefPatterns,
     pub timeout: Duration,
+    /// Where a push may go; `None` outside a workspace (every push is then refused).
+    pub push: Option<PushTarget>,
 }
 
 impl CommandRules {
@@ -65,20 +420,24 @@ impl CommandRules {
             allow: compile(&commands.allow, "allow")?,
             protected: protected.clone(),
             timeout: Duration::from_secs(commands.timeout_secs),
+            push: None,
         })
     }
 
     /// Judge one command (its argv) run in `cwd`.
     pub fn judge_argv(&self, argv: &[String], cwd: &Path, roots: &Roots) -> Result<(), Denial> {
-        self.judge_argv_depth(argv, cwd, roots, 0)
+        self.judge_argv_depth(argv, cwd, roots, 0, None)
     }
 
+    /// `more`: words may be added to this command where it runs (by `xargs` from its input,
+    /// by `find` for `{}`), standing where the placeholder stands or at the end.
     fn judge_argv_depth(
         &self,
         argv: &[String],
         cwd: &Path,
         roots: &Roots,
         depth: usize,
+        more: Option<(Option<&str>, bool)>,
     ) -> Result<(), Denial> {
         if depth > 8 {
             return Err(Denial::new(
@@ -90,6 +449,60 @@ impl CommandRules {
             return Err(Denial::new("commands.shell", "empty command"));
         }
         let n = normalise(argv);
+        let shown = argv.join(" ");
+        if UNJUDGEABLE.contains(&n.program.as_str()) {
+            return Err(Denial::new(
+                "commands.shell",
+                format!(
+                    "`{}` runs text the guard cannot see before it runs",
+                    n.program
+                ),
+            ));
+        }
+        if SETTERS.contains(&n.program.as_str()) {
+            for w in &argv[1..] {
+                if let Some((name, _)) = w.split_once('=') {
+                    check_assignment(name)?;
+                } else if !w.starts_with('-') && !w.starts_with('+') && forbidden_assignment(w) {
+                    check_assignment(w)?;
+                }
+            }
+        }
+        if let Some((placeholder, appends)) = more {
+            let holds = |w: &String| placeholder.is_some_and(|p| w.contains(p));
+            let runs_words = SHELLS.contains(&n.program.as_str())
+                || n.program == "env"
+                || n.program == "xargs"
+                || n.program == "command"
+                || WRAPPERS.iter().any(|w| w.name == n.program)
+                || SETTERS.contains(&n.program.as_str());
+            let git_sub_open = n.program == "git"
+                && match n.sub_index {
+                    None => appends,
+                    Some(i) => holds(&argv[i]),
+                };
+            let inner_is_open = holds(&argv[0])
+                || git_sub_open
+                || runs_words && (appends || argv[1..].iter().any(holds));
+            if inner_is_open {
+                return Err(Denial::new(
+                    "commands.shell",
+                    format!("`{shown}` takes its command or subcommand from words the guard cannot see (xargs input, find results)"),
+                )
+                .hint("name the whole command: `xargs git add --` rather than `xargs git`; or run the command once per file yourself"));
+            }
+            for p in &self.deny {
+                if p.could_match(&n, &self.protected, placeholder, appends) {
+                    return Err(Denial::new(
+                        "commands.deny",
+                        format!(
+                            "`{shown}` with the words xargs or find add could match the denied pattern `{}`",
+                            p.text
+                        ),
+                    ));
+                }
+            }
+        }
         if n.program == "git" {
             self.git_guard_rules(&n, cwd, roots)?;
         }
@@ -97,11 +510,7 @@ impl CommandRules {
             if p.matches(&n, &self.protected) {
                 return Err(Denial::new(
                     "commands.deny",
-                    format!(
-                        "`{}` matches the denied pattern `{}`",
-                        argv.join(" "),
-                        p.text
-                    ),
+                    format!("`{shown}` matches the denied pattern `{}`", p.text),
                 ));
             }
         }
@@ -109,8 +518,7 @@ impl CommandRules {
             return Err(Denial::new(
                 "commands.allow",
                 format!(
-                    "`{}` matches none of the allowed patterns ({})",
-                    argv.join(" "),
+                    "`{shown}` matches none of the allowed patterns ({})",
                     self.allow
                         .iter()
                         .map(|p| p.text.as_str())
@@ -119,49 +527,144 @@ impl CommandRules {
                 ),
             ));
         }
-        match self.inner_command(argv, &n)? {
-            Inner::None => Ok(()),
-            Inner::Argv(inner) => self.judge_argv_depth(&inner, cwd, roots, depth + 1),
-            Inner::Shell(line) => self.judge_line_depth(&line, cwd, roots, depth + 1),
+        if n.program == "git"
+            && matches!(
+                n.sub_index.and_then(|i| argv.get(i)).map(String::as_str),
+                Some("push" | "send-pack")
+            )
+        {
+            self.judge_push(argv, &n)?;
         }
+        for inner in self.inner_commands(argv, &n)? {
+            match inner {
+                Inner::Argv(a, more) => self.judge_argv_depth(
+                    &a,
+                    cwd,
+                    roots,
+                    depth + 1,
+                    more.as_ref().map(|(p, a)| (p.as_deref(), *a)),
+                )?,
+                Inner::Shell(line) => self.judge_line_depth(&line, cwd, roots, depth + 1)?,
+            }
+        }
+        Ok(())
     }
 
-    /// The command a wrapper runs (`env X=1 git push`, `timeout 5 git push`, `sh -c '...'`).
-    fn inner_command(&self, argv: &[String], n: &super::git::Normal) -> Result<Inner, Denial> {
+    /// The commands a wrapper runs (`env X=1 git push`, `timeout 5 git push`, `sh -c '...'`,
+    /// every `-exec` of `find`, `xargs`' command).
+    fn inner_commands(
+        &self,
+        argv: &[String],
+        n: &super::git::Normal,
+    ) -> Result<Vec<Inner>, Denial> {
         let args = &argv[1..];
-        let skip_opts = |args: &[String], with_value: &[&str]| -> usize {
+        let one = |i: usize| -> Vec<Inner> {
+            if i < args.len() {
+                vec![Inner::Argv(args[i..].to_vec(), None)]
+            } else {
+                vec![]
+            }
+        };
+        let program = n.program.as_str();
+        if let Some(w) = WRAPPERS.iter().find(|w| w.name == program) {
             let mut i = 0;
             while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
-                if args[i] == "--" {
-                    return i + 1;
+                let a = args[i].as_str();
+                if a == "--" {
+                    i += 1;
+                    break;
                 }
-                if with_value.contains(&args[i].as_str()) {
+                let name = a.split('=').next().unwrap_or(a);
+                if w.line_opts.contains(&name) {
+                    let line = if a.contains('=') {
+                        a.split_once('=').map(|x| x.1.to_string())
+                    } else {
+                        args.get(i + 1).cloned()
+                    };
+                    return match line {
+                        Some(l) => Ok(vec![Inner::Shell(l)]),
+                        None => Err(Denial::new(
+                            "commands.shell",
+                            format!("`{program} {a}` without a command"),
+                        )),
+                    };
+                }
+                if w.value_opts.contains(&a) {
                     i += 1;
                 }
                 i += 1;
             }
-            i
-        };
-        let rest = |i: usize| -> Inner {
-            if i < args.len() {
-                Inner::Argv(args[i..].to_vec())
-            } else {
-                Inner::None
+            i += w.skip_words;
+            if let Some(a) = args.get(i)
+                && w.line_opts.contains(&a.as_str())
+            {
+                return match args.get(i + 1) {
+                    Some(l) => Ok(vec![Inner::Shell(l.clone())]),
+                    None => Err(Denial::new(
+                        "commands.shell",
+                        format!("`{program} {a}` without a command"),
+                    )),
+                };
             }
-        };
-        Ok(match n.program.as_str() {
+            if program == "watch" {
+                // watch joins its words into one line for `sh -c`.
+                return Ok(if i < args.len() {
+                    vec![Inner::Shell(args[i..].join(" "))]
+                } else {
+                    vec![]
+                });
+            }
+            // What if an option the list does not know took a value? Every later plain word
+            // could then be the command: each is judged as one.
+            let mut out = one(i);
+            for j in i + 1..args.len() {
+                if !args[j - 1].starts_with('-') {
+                    break;
+                }
+                out.push(Inner::Argv(args[j..].to_vec(), None));
+            }
+            return Ok(out);
+        }
+        Ok(match program {
+            "command" => {
+                if args.iter().any(|a| a == "-v" || a == "-V") {
+                    vec![]
+                } else {
+                    let i = args.iter().take_while(|a| a.starts_with('-')).count();
+                    one(i)
+                }
+            }
             "env" => {
                 let mut i = 0;
                 while i < args.len() {
                     let a = &args[i];
-                    if a == "-S" || a.starts_with("--split-string") || a.starts_with("-S") {
-                        return Err(Denial::new(
-                            "commands.shell",
-                            "`env -S` splits a string the guard cannot judge",
-                        ));
+                    if a.starts_with("-S") || a.starts_with("--split-string") {
+                        // env -S splits its string into words (with quoting) and runs them.
+                        let (line, rest) = if a == "-S" || a == "--split-string" {
+                            (args.get(i + 1).cloned(), args.get(i + 2..).unwrap_or(&[]))
+                        } else {
+                            let l = a
+                                .strip_prefix("--split-string=")
+                                .or_else(|| a.strip_prefix("-S"))
+                                .map(str::to_string);
+                            (l, &args[i + 1..])
+                        };
+                        return match line {
+                            Some(l) => Ok(vec![Inner::Shell(format!("{l} {}", shell_join(rest)))]),
+                            None => Err(Denial::new("commands.shell", "`env -S` without a string")),
+                        };
                     }
-                    if a == "-u" || a == "-C" || a == "--unset" || a == "--chdir" {
+                    if a == "-u"
+                        || a == "-C"
+                        || a == "--unset"
+                        || a == "--chdir"
+                        || a == "-a"
+                        || a == "--argv0"
+                    {
                         i += 2;
+                    } else if a == "--" {
+                        i += 1;
+                        break;
                     } else if a.starts_with('-') {
                         i += 1;
                     } else if let Some((name, _)) = a.split_once('=') {
@@ -171,63 +674,117 @@ impl CommandRules {
                         break;
                     }
                 }
-                rest(i)
+                one(i)
             }
-            "nice" => rest(skip_opts(args, &["-n", "--adjustment"])),
-            "ionice" => rest(skip_opts(args, &["-c", "-n", "-p", "-P", "-u", "-t"])),
-            "nohup" | "time" | "setsid" | "exec" => rest(skip_opts(args, &[])),
-            "command" => {
-                if args.iter().any(|a| a == "-v" || a == "-V") {
-                    Inner::None
+            "xargs" => {
+                let mut i = 0;
+                let mut placeholder = None;
+                while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
+                    let a = args[i].as_str();
+                    if a == "--" {
+                        i += 1;
+                        break;
+                    }
+                    if a == "-I" || a == "--replace" {
+                        placeholder = args.get(i + 1).cloned();
+                        i += 1;
+                    } else if let Some(r) = a
+                        .strip_prefix("--replace=")
+                        .or_else(|| a.strip_prefix("-I"))
+                    {
+                        placeholder = Some(r.to_string());
+                    } else if a == "-i" {
+                        placeholder = Some("{}".into());
+                    } else if matches!(
+                        a,
+                        "-a" | "-d"
+                            | "-E"
+                            | "-L"
+                            | "-n"
+                            | "-P"
+                            | "-s"
+                            | "--arg-file"
+                            | "--delimiter"
+                            | "--max-args"
+                            | "--max-procs"
+                            | "--max-chars"
+                            | "--max-lines"
+                            | "--process-slot-var"
+                            | "--eof"
+                    ) {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if i < args.len() {
+                    let appends = placeholder.is_none();
+                    vec![Inner::Argv(
+                        args[i..].to_vec(),
+                        Some((placeholder, appends)),
+                    )]
                 } else {
-                    rest(skip_opts(args, &[]))
+                    // xargs runs echo with the words it reads.
+                    vec![]
                 }
             }
-            "stdbuf" => rest(skip_opts(args, &["-i", "-o", "-e"])),
-            "timeout" => {
-                let i = skip_opts(args, &["-s", "--signal", "-k", "--kill-after"]);
-                rest(i + 1)
-            }
-            "xargs" => rest(skip_opts(
-                args,
-                &[
-                    "-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s", "-e", "-i", "-l",
-                ],
-            )),
             "find" => {
-                let mut found = None;
-                for (i, a) in args.iter().enumerate() {
-                    if matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < args.len() {
+                    if matches!(args[i].as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
                         let end = args[i + 1..]
                             .iter()
                             .position(|x| x == ";" || x == "+")
                             .map_or(args.len(), |p| i + 1 + p);
-                        found = Some(args[i + 1..end].to_vec());
-                        break;
+                        let inner = args[i + 1..end].to_vec();
+                        if inner.is_empty() {
+                            return Err(Denial::new(
+                                "commands.shell",
+                                format!("empty `find {}`", args[i]),
+                            ));
+                        }
+                        out.push(Inner::Argv(inner, Some((Some("{}".into()), false))));
+                        i = end;
                     }
+                    i += 1;
                 }
-                match found {
-                    Some(v) if !v.is_empty() => Inner::Argv(v),
-                    Some(_) => return Err(Denial::new("commands.shell", "empty `find -exec`")),
-                    None => Inner::None,
-                }
+                out
             }
             p if SHELLS.contains(&p) => {
-                // `sh -c STRING`: the string is a shell line; judge it as one.
+                // `sh -c STRING`: the string is a shell line; judge it as one. A shell with a
+                // script or standard input runs what the guard cannot see.
                 let mut i = 0;
                 let mut c = false;
-                while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
-                    if !args[i].starts_with("--") && args[i].contains('c') {
+                let mut stdin = false;
+                while i < args.len()
+                    && (args[i].starts_with('-') || args[i].starts_with('+'))
+                    && args[i] != "-"
+                {
+                    let a = args[i].as_str();
+                    if a == "--" {
+                        i += 1;
+                        break;
+                    }
+                    if !a.starts_with("--") && a.contains('c') {
                         c = true;
                     }
-                    if args[i] == "-o" || args[i] == "+o" {
+                    if !a.starts_with("--") && a.contains('s') {
+                        stdin = true;
+                    }
+                    if a == "-o"
+                        || a == "+o"
+                        || a == "-O"
+                        || a == "+O"
+                        || a == "--rcfile"
+                        || a == "--init-file"
+                    {
                         i += 1;
                     }
                     i += 1;
                 }
                 if c {
                     match args.get(i) {
-                        Some(line) => Inner::Shell(line.clone()),
+                        Some(line) => vec![Inner::Shell(line.clone())],
                         None => {
                             return Err(Denial::new(
                                 "commands.shell",
@@ -235,11 +792,17 @@ impl CommandRules {
                             ));
                         }
                     }
+                } else if stdin || i >= args.len() || args[i] == "-" {
+                    return Err(Denial::new(
+                        "commands.shell",
+                        format!("`{p}` reading commands from standard input runs what the guard cannot see"),
+                    )
+                    .hint(&format!("give the commands on the line: `{p} -c 'COMMANDS'`, or run them directly")));
                 } else {
-                    Inner::None
+                    vec![]
                 }
             }
-            _ => Inner::None,
+            _ => vec![],
         })
     }
 
@@ -306,7 +869,7 @@ impl CommandRules {
                         "pushd/popd cannot be followed: use `cd DIR`",
                     ));
                 }
-                _ => self.judge_argv_depth(&c.words, &cwd, roots, depth)?,
+                _ => self.judge_argv_depth(&c.words, &cwd, roots, depth, None)?,
             }
         }
         Ok(())
@@ -317,14 +880,28 @@ fn check_assignment(name: &str) -> Result<(), Denial> {
     if forbidden_assignment(name) {
         return Err(Denial::new(
             "commands.guard",
-            format!("setting {name} can change git's configuration or repository"),
-        ));
+            format!(
+                "setting {name} can change git's configuration, repository or the programs that run unseen"
+            ),
+        )
+        .hint(&format!(
+            "run the command without setting {name}: the workspace's environment is the one that holds"
+        )));
     }
     Ok(())
 }
 
 enum Inner {
-    None,
-    Argv(Vec<String>),
+    /// A command, and whether words may be added to it where it runs (see `judge_argv_depth`).
+    Argv(Vec<String>, Option<(Option<String>, bool)>),
     Shell(String),
+}
+
+/// Words quoted for a shell line.
+fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

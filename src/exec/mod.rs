@@ -51,6 +51,7 @@
 mod execute;
 mod git;
 mod judge;
+mod log;
 mod pattern;
 mod run;
 mod shell;
@@ -62,10 +63,11 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-pub use execute::{Report, Request, execute};
+pub use execute::{Judgement, Report, Request, execute, judge_for};
+pub use git::PushTarget;
 pub use judge::{CommandRules, scrubbed_variable};
 pub use pattern::CommandPattern;
-pub use run::{Program, RunOptions, RunOutcome, run};
+pub use run::{Program, RELAY, RunOptions, RunOutcome, run};
 pub use shell::{Redirect, ShellCommand, split_shell_line};
 
 /// Exit code when the time limit ends the command (as `timeout(1)`).
@@ -75,12 +77,16 @@ pub const EXIT_CANNOT_RUN: i32 = 126;
 /// Exit code when the command is not found (as shells).
 pub const EXIT_NOT_FOUND: i32 = 127;
 
-/// Why a command line was refused: the reason, and the rule that refused it.
+/// Why a command line was refused: the reason, the rule that refused it, and one thing the
+/// agent can do instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
-    /// `commands.deny`, `commands.allow`, `commands.cwd`, `commands.guard`, `commands.shell`.
+    /// `commands.deny`, `commands.allow`, `commands.cwd`, `commands.guard`, `commands.shell`,
+    /// `commands.push`, `commands.walls`, `commands.log`.
     pub rule: String,
     pub reason: String,
+    /// One line the agent can act on (printed as `hint: ...`).
+    pub hint: String,
 }
 
 impl Denial {
@@ -88,7 +94,41 @@ impl Denial {
         Denial {
             rule: rule.into(),
             reason: reason.into(),
+            hint: default_hint(rule).into(),
         }
+    }
+
+    /// Replace the rule's general hint with one for this case.
+    pub(crate) fn hint(mut self, hint: &str) -> Denial {
+        self.hint = hint.into();
+        self
+    }
+}
+
+/// What to do instead, by rule, when the case has no better hint.
+fn default_hint(rule: &str) -> &'static str {
+    match rule {
+        "commands.deny" => {
+            "the policy refuses this command (commands.deny): reach the goal another way, or ask a human to run it"
+        }
+        "commands.allow" => "run one of the commands the policy allows (commands.allow)",
+        "commands.cwd" => {
+            "stay inside the workspace: work and write in code-repo/ or sandbox/ (name the path, do not leave with cd)"
+        }
+        "commands.guard" => {
+            "keep the guard on: commit and push with the hooks, and fix what they report"
+        }
+        "commands.shell" => {
+            "write simple commands with their words spelled out: no $(...), backticks, eval or source; single-quote values"
+        }
+        "commands.push" => "push your own branch to the upstream: `git push origin agent/<topic>`",
+        "commands.walls" => {
+            "ask an admin for a kernel with Landlock, or for `commands.walls = \"judged-only\"` in the policy"
+        }
+        "commands.log" => {
+            "ask an admin to give the agent a log it can append to (see docs/WORKSPACE.md)"
+        }
+        _ => "see docs/WORKSPACE.md, guard-exec",
     }
 }
 

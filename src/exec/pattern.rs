@@ -78,6 +78,28 @@ impl CommandPattern {
     }
 
     pub(crate) fn matches(&self, n: &Normal, protected: &RefPatterns) -> bool {
+        self.matches_open(n, protected, None, false)
+    }
+
+    /// Whether the command could match once more words are added to it: by `xargs` from its
+    /// input (at the end, or wherever `placeholder` stands), or by `find -exec` (`{}`).
+    pub(crate) fn could_match(
+        &self,
+        n: &Normal,
+        protected: &RefPatterns,
+        placeholder: Option<&str>,
+        appends: bool,
+    ) -> bool {
+        self.matches_open(n, protected, placeholder, appends)
+    }
+
+    fn matches_open(
+        &self,
+        n: &Normal,
+        protected: &RefPatterns,
+        placeholder: Option<&str>,
+        open: bool,
+    ) -> bool {
         if !self.program.is_match(&n.program) {
             return false;
         }
@@ -96,30 +118,37 @@ impl CommandPattern {
                 }),
                 OptPat::LongValue(g) => n.options.iter().any(|c| g.is_match(c)),
             };
-            if !ok {
+            if !ok && !open {
                 return false;
             }
         }
-        match_words(&self.words, &n.words, protected)
+        match_words(&self.words, &n.words, protected, placeholder, open)
     }
 }
 
 /// Pattern words against command words, anchored at the first word; a pattern is a prefix.
-fn match_words(pats: &[WordPat], words: &[String], protected: &RefPatterns) -> bool {
+/// With `open`, words may still be added at the end, and `placeholder` stands for any word.
+fn match_words(
+    pats: &[WordPat],
+    words: &[String],
+    protected: &RefPatterns,
+    placeholder: Option<&str>,
+    open: bool,
+) -> bool {
     match pats.split_first() {
         None => true,
-        Some((WordPat::Any, rest)) => {
-            (0..=words.len()).any(|skip| match_words(rest, &words[skip..], protected))
-        }
+        Some((WordPat::Any, rest)) => (0..=words.len())
+            .any(|skip| match_words(rest, &words[skip..], protected, placeholder, open)),
         Some((p, rest)) => match words.split_first() {
-            None => false,
+            None => open,
             Some((w, wrest)) => {
-                let ok = match p {
-                    WordPat::Protected => is_protected_name(w, protected),
-                    WordPat::Glob(g) => g.is_match(w),
-                    WordPat::Any => unreachable!("handled above"),
-                };
-                ok && match_words(rest, wrest, protected)
+                let ok = placeholder.is_some_and(|ph| w.contains(ph))
+                    || match p {
+                        WordPat::Protected => is_protected_name(w, protected),
+                        WordPat::Glob(g) => g.is_match(w),
+                        WordPat::Any => unreachable!("handled above"),
+                    };
+                ok && match_words(rest, wrest, protected, placeholder, open)
             }
         },
     }

@@ -311,12 +311,21 @@ pub fn run(opts: &Options) -> Result<Report> {
         "client hooks can always be skipped: `git commit --no-verify`, `git -c core.hooksPath=/dev/null`, editing .git/config, or git plumbing. They give the agent fast feedback and nothing more",
         "nothing to fix: what must hold is enforced again by the upstream's pre-receive (run by the server, not the agent) and by guard-deploy; keep those in place",
     );
-    r.add(
-        Level::Info,
-        "guard-exec-not-a-sandbox",
-        "guard-exec judges the command lines it is given; a script or program the agent writes runs unjudged",
-        "rely on the file permissions this report checks and on the server hooks; run the agent as its own unix user",
-    );
+    // guard-exec's kernel walls (see contain::walls): loud when the kernel lacks them.
+    if let Some(record) = &record {
+        let refuses = !matches!(
+            crate::engine::policy::Policy::load(&record.policy),
+            Ok(p) if p.commands.walls == crate::engine::policy::WallsMode::JudgedOnly
+        );
+        let support = crate::contain::walls::Support::probe();
+        let (holds, what, fix) = crate::contain::walls::doctor_report(support, refuses);
+        let (level, id) = if holds {
+            (Level::Info, "guard-exec-walls")
+        } else {
+            (Level::High, "walls-missing")
+        };
+        r.add(level, id, what, fix);
+    }
 
     if let Some(who) = &who {
         check_user(&mut r, who);

@@ -312,7 +312,6 @@ pub mod defaults {
         "*IT.java",
     ];
     pub const COMMAND_DENY: &[&str] = &[
-        "git push",
         "git merge",
         "git rebase",
         "git commit --amend",
@@ -478,6 +477,8 @@ impl Collector<'_> {
             deny: cmd_list(raw.commands.deny, d::COMMAND_DENY),
             allow: cmd_list(raw.commands.allow, &[]),
             timeout_secs: raw.commands.timeout_secs.unwrap_or(300),
+            walls: raw.commands.walls.unwrap_or_default(),
+            network: raw.commands.network.unwrap_or_default(),
         };
 
         let reload_signal = match raw.deploy.reload_signal {

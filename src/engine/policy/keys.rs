@@ -66,6 +66,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "commands.deny",
     "commands.allow",
     "commands.timeout_secs",
+    "commands.walls",
+    "commands.network",
     "approvals",
     "approvals.require_signature",
     "approvals.allowed_signers",
@@ -138,6 +140,8 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         "refs" | "actors" | "paths" | "caps" | "tests" | "secrets" | "commits" | "risk"
         | "commands" | "approvals" | "deploy" | "hooks" | "audit" => Section,
         "mode" => OneOf(&["enforce", "warn"]),
+        "commands.walls" => OneOf(&["required", "judged-only"]),
+        "commands.network" => OneOf(&["upstream", "open"]),
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
         "tests.isolation" => OneOf(&["bwrap", "none"]),
         "refs.protected"

@@ -178,6 +178,26 @@ impl Policy {
                     ("deny", list(&self.commands.deny)),
                     ("allow", list(&self.commands.allow)),
                     ("timeout_secs", int(self.commands.timeout_secs)),
+                    (
+                        "walls",
+                        Value::String(
+                            match self.commands.walls {
+                                super::WallsMode::Required => "required",
+                                super::WallsMode::JudgedOnly => "judged-only",
+                            }
+                            .into(),
+                        ),
+                    ),
+                    (
+                        "network",
+                        Value::String(
+                            match self.commands.network {
+                                super::NetworkMode::Upstream => "upstream",
+                                super::NetworkMode::Open => "open",
+                            }
+                            .into(),
+                        ),
+                    ),
                 ]),
             ),
             (

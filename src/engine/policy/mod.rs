@@ -109,6 +109,28 @@ pub enum Mode {
     Warn,
 }
 
+/// `commands.walls`: what guard-exec does where the kernel cannot raise its walls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WallsMode {
+    /// Refuse to run anything (the default).
+    #[default]
+    Required,
+    /// Run what the judge allows, with no new privileges but without the Landlock walls.
+    JudgedOnly,
+}
+
+/// `commands.network`: what network the commands guard-exec runs may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// No TCP but the port pushing to the workspace's upstream needs (none for a local path).
+    #[default]
+    Upstream,
+    /// No network wall.
+    Open,
+}
+
 /// The role an identity plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -293,6 +315,8 @@ pub struct CommandsPolicy {
     pub deny: Vec<String>,
     pub allow: Vec<String>,
     pub timeout_secs: u64,
+    pub walls: WallsMode,
+    pub network: NetworkMode,
 }
 
 #[derive(Debug, Clone)]

@@ -155,6 +155,8 @@ pub(super) struct RawCommands {
     pub(super) deny: Option<Vec<Spanned<String>>>,
     pub(super) allow: Option<Vec<Spanned<String>>>,
     pub(super) timeout_secs: Option<u64>,
+    pub(super) walls: Option<super::WallsMode>,
+    pub(super) network: Option<super::NetworkMode>,
 }
 
 #[derive(Debug, Deserialize, Default)]
