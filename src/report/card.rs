@@ -11,7 +11,7 @@
 
 use std::io::{self, Write};
 
-use super::{Report, Status};
+use super::{Report, status_text};
 use crate::engine::verdict::Severity;
 
 /// Colours a test can find in a screenshot: an added diff line, a removed one, a blocking
@@ -165,11 +165,7 @@ pub fn render_html(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "</ul>")?;
     }
     for a in &r.approvals {
-        let status = match &a.status {
-            Status::Valid => "valid".to_string(),
-            Status::Revoked(why) => why.clone(),
-            Status::Invalid(why) => format!("does not count: {why}"),
-        };
+        let status = status_text(&a.status);
         writeln!(
             out,
             "<p>approval <code>{}</code> of <code>{}</code> by {} at {}{}: &ldquo;{}&rdquo; ({})</p>",

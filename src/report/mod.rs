@@ -428,6 +428,15 @@ fn render_diff(repo: &gix::Repository, files: &[FileChange]) -> Result<(String, 
     Ok((out, truncated))
 }
 
+/// How an approval stands, in words, for every rendering of the report.
+pub(crate) fn status_text(status: &Status) -> String {
+    match status {
+        Status::Valid => "valid".to_string(),
+        Status::Revoked(why) => why.clone(),
+        Status::Invalid(why) => format!("does not count: {why}"),
+    }
+}
+
 /// Write the report in `format`.
 pub fn render(r: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
@@ -528,11 +537,7 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     for a in &r.approvals {
-        let status = match &a.status {
-            Status::Valid => "valid".to_string(),
-            Status::Revoked(why) => why.clone(),
-            Status::Invalid(why) => format!("does not count: {why}"),
-        };
+        let status = status_text(&a.status);
         writeln!(
             out,
             "- approval `{}` of `{}` by {} at {}{}: \"{}\" ({status})",
