@@ -55,6 +55,7 @@ mod log;
 mod pattern;
 mod run;
 mod shell;
+mod wrappers;
 
 #[cfg(test)]
 mod tests;
@@ -65,10 +66,11 @@ use anyhow::{Context as _, Result, bail};
 
 pub use execute::{Judgement, Report, Request, execute, judge_for};
 pub use git::PushTarget;
-pub use judge::{CommandRules, scrubbed_variable};
+pub use judge::CommandRules;
 pub use pattern::CommandPattern;
 pub use run::{Program, RELAY, RunOptions, RunOutcome, run};
 pub use shell::{Redirect, ShellCommand, split_shell_line};
+pub use wrappers::scrubbed_variable;
 
 /// Exit code when the time limit ends the command (as `timeout(1)`).
 pub const EXIT_TIMEOUT: i32 = 124;

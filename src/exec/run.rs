@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use super::judge::scrubbed_variable;
+use super::wrappers::scrubbed_variable;
 use super::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_TIMEOUT};
 use crate::contain::walls::{Armed, Walls};
 
