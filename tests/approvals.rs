@@ -395,39 +395,15 @@ fn listing_rechecks_every_approval_under_the_current_policy() {
     );
 }
 
-fn have_ssh_keygen() -> bool {
-    let ok = std::process::Command::new("ssh-keygen")
-        .arg("-?")
-        .output()
-        .is_ok();
-    if !ok {
-        eprintln!("skipped: ssh-keygen is not installed");
-    }
-    ok
-}
-
-/// A fresh ed25519 key pair in `dir`; returns the private key path and the public key text.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(name);
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    (key, public.trim().to_string())
-}
-
 #[test]
 fn signatures_are_verified_against_allowed_signers_when_required() {
-    if !have_ssh_keygen() {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let f = fixture();
     let keys = tempfile::tempdir().unwrap();
-    let (alice_key, alice_pub) = keygen(keys.path(), "alice");
-    let (mallory_key, _) = keygen(keys.path(), "mallory");
+    let (alice_key, alice_pub) = support::keygen(keys.path(), "alice");
+    let (mallory_key, _) = support::keygen(keys.path(), "mallory");
     let signers = keys.path().join("allowed_signers");
     std::fs::write(&signers, format!("alice {alice_pub}\n")).unwrap();
     let p = policy(&format!(

@@ -16,18 +16,6 @@ const SECRET: &str = "AKIAZ7Q3WLMNQ4RTK2XY";
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 /// A tool the test needs: in CI (`CI=true`) its absence fails the test, elsewhere it skips.
-fn have(tool: &str) -> bool {
-    let ok = std::process::Command::new(tool).arg("-?").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is not installed (.ci/run installs it)"
-        );
-        eprintln!("skipped: {tool} is not installed");
-    }
-    ok
-}
-
 /// The host: a bare repository, a human's clone with main pushed, the agent's clone.
 struct Host {
     _dir: tempfile::TempDir,
@@ -39,18 +27,6 @@ struct Host {
     agent_key: PathBuf,
     agent_pub: String,
     base: String,
-}
-
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(name);
-    let out = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-    (key, public.trim().to_string())
 }
 
 const POLICY: &str = r#"
@@ -68,8 +44,8 @@ fn host() -> Host {
     let root = dir.path().to_path_buf();
     let keys = root.join("keys");
     std::fs::create_dir_all(&keys).unwrap();
-    let (alice_key, alice_pub) = keygen(&keys, "alice");
-    let (agent_key, agent_pub) = keygen(&keys, "agent");
+    let (alice_key, alice_pub) = support::keygen(&keys, "alice");
+    let (agent_key, agent_pub) = support::keygen(&keys, "agent");
     let origin = root.join("origin.git");
     git(&root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
     let human = root.join("human");
@@ -256,7 +232,7 @@ fn out_text(o: &Output) -> String {
 
 #[test]
 fn a_pull_request_with_a_secret_is_rejected_at_its_file_and_line_and_the_secret_never_shown() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();
@@ -334,7 +310,7 @@ fn a_pull_request_with_a_secret_is_rejected_at_its_file_and_line_and_the_secret_
 
 #[test]
 fn the_policy_is_read_from_the_base_branch_never_from_the_change() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();
@@ -392,7 +368,7 @@ fn the_policy_is_read_from_the_base_branch_never_from_the_change() {
 
 #[test]
 fn the_actor_comes_from_the_ci_and_a_person_rerunning_an_agents_request_lends_it_nothing() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();
@@ -441,7 +417,7 @@ fn the_actor_comes_from_the_ci_and_a_person_rerunning_an_agents_request_lends_it
 
 #[test]
 fn a_flag_blocks_the_check_until_a_signed_approval_by_someone_else_clears_it() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();
@@ -468,46 +444,22 @@ fn a_flag_blocks_the_check_until_a_signed_approval_by_someone_else_clears_it() {
         "{text}"
     );
 
+    // Each approval below is one that must not count: the check still fails.
+    let still_blocked = |job: &str, actor: &str, why: &str| {
+        let dir = h.checkout(job, &head);
+        let out = ci(&dir, &github_pr(&h, &dir, &head, actor, actor), &[]);
+        assert_eq!(out.status.code(), Some(1), "{why}: {}", out_text(&out));
+        dir
+    };
     // An unsigned record naming alice: anyone who can push can write one on this host.
     h.approve(&h.agent, &head, flag, "alice", None);
-    let dir = h.checkout("job1", &head);
-    let out = ci(
-        &dir,
-        &github_pr(&h, &dir, &head, "agent-bot", "agent-bot"),
-        &[],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "unsigned approval counted: {}",
-        out_text(&out)
-    );
-
+    still_blocked("job1", "agent-bot", "unsigned approval counted");
     // Signed with the key the change itself added to allowed_signers: the base's list rules.
     h.approve(&h.agent, &head, flag, "alice", Some(&h.agent_key));
-    let dir = h.checkout("job2", &head);
-    let out = ci(
-        &dir,
-        &github_pr(&h, &dir, &head, "agent-bot", "agent-bot"),
-        &[],
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "forged signature counted: {}",
-        out_text(&out)
-    );
-
+    still_blocked("job2", "agent-bot", "forged signature counted");
     // Alice's real signed approval, but alice pushed the change herself: no self-approval.
     h.approve(&h.human, &head, flag, "alice", Some(&h.alice_key));
-    let dir = h.checkout("job3", &head);
-    let out = ci(&dir, &github_pr(&h, &dir, &head, "alice", "alice"), &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "self-approval counted: {}",
-        out_text(&out)
-    );
+    let dir = still_blocked("job3", "alice", "self-approval counted");
 
     // The agent's request, approved by alice: the check passes and says who approved.
     let out = ci(
@@ -547,7 +499,7 @@ fn a_flag_blocks_the_check_until_a_signed_approval_by_someone_else_clears_it() {
 
 #[test]
 fn github_pushes_are_judged_like_a_push_at_the_server() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();
@@ -635,7 +587,7 @@ fn github_pushes_are_judged_like_a_push_at_the_server() {
 
 #[test]
 fn gitlab_merge_requests_and_branch_pipelines_with_a_code_quality_report() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();
@@ -725,7 +677,7 @@ fn gitlab_merge_requests_and_branch_pipelines_with_a_code_quality_report() {
 
 #[test]
 fn any_other_ci_names_base_head_and_actor_itself() {
-    if !have("ssh-keygen") {
+    if !support::ssh_keygen_is_there() {
         return;
     }
     let h = host();

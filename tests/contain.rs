@@ -29,22 +29,9 @@ struct Fixture {
     _agent: UnixListener,
 }
 
-/// Whether bubblewrap is there; without it a test fails in CI (`.ci/run` installs it) and is
-/// skipped elsewhere, saying so.
 #[track_caller]
 fn bwrap_is_there() -> bool {
-    let o = std::process::Command::new("bwrap")
-        .arg("--version")
-        .output();
-    let there = o.is_ok_and(|o| o.status.success());
-    if !there {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("contain")
-            .to_string();
-        support::missing_tool("bubblewrap (bwrap)", &test);
-    }
-    there
+    support::tool_is_there("bwrap", "bubblewrap (bwrap)")
 }
 
 impl Fixture {

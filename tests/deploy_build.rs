@@ -14,20 +14,9 @@ use std::path::Path;
 use support::deploy::*;
 use support::git::*;
 
-/// Without bubblewrap the contained steps cannot run: fail in CI, skip elsewhere.
+#[track_caller]
 fn bwrap_is_there() -> bool {
-    let o = std::process::Command::new("bwrap")
-        .arg("--version")
-        .output();
-    let there = o.is_ok_and(|o| o.status.success());
-    if !there {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("deploy_build")
-            .to_string();
-        support::missing_tool("bubblewrap (bwrap)", &test);
-    }
-    there
+    support::tool_is_there("bwrap", "bubblewrap (bwrap)")
 }
 
 const OK_HOOKS: &str = "reload_command = \"true\"\nhealth_command = \"true\"\n";

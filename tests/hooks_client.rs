@@ -16,17 +16,7 @@ fn setup_in(dir: &Path, policy_extra: &str) -> (PathBuf, PathBuf) {
     commit_file(&work, "README.md", "hello\n", "seed");
     git(&work, &["push", "-q", "origin", "main"]);
     git(&work, &["remote", "set-head", "origin", "main"]);
-    let policy = policy_file(dir, policy_extra);
-    guard_ok(
-        dir,
-        &[
-            "install",
-            "--client",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ],
-    );
+    install_client(dir, &work, &policy_file(dir, policy_extra));
     (upstream, work)
 }
 

@@ -233,22 +233,8 @@ fn pre_commit_reads_utf16_and_stubs_turned_text() {
     let upstream = t.path().join("upstream.git");
     std::fs::create_dir_all(&upstream).unwrap();
     git(&upstream, &["init", "-q", "--bare", "-b", "main"]);
-    let work = t.path().join("work");
-    init_repo(&work);
-    write(&work, "blob.dat", b"\0\0stub");
-    commit_all(&work, "seed");
-    let policy = policy_file(t.path(), "");
-    let o = guard_cmd("git-guard", t.path())
-        .args([
-            "install",
-            "--client",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let work = seeded_repo(t.path(), "work", &[("blob.dat", b"\0\0stub")]);
+    install_client(t.path(), &work, &policy_file(t.path(), ""));
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     let mut utf16 = vec![0xFF, 0xFE];
     utf16.extend(

@@ -12,25 +12,9 @@ use support::server::*;
 
 /// An agent clone with the client hooks installed and `files` on main.
 fn agent_repo(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    let work = dir.join("work");
-    init_repo(&work);
-    write(&work, "README.md", "hello\n");
-    for (p, c) in files {
-        write(&work, p, c);
-    }
-    commit_all(&work, "seed");
-    let policy = policy_file(dir, "");
-    let o = guard_cmd("git-guard", dir)
-        .args([
-            "install",
-            "--client",
-            "--policy",
-            policy.to_str().unwrap(),
-            work.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+    let work = seeded_repo(dir, "work", &files);
+    install_client(dir, &work, &policy_file(dir, ""));
     git(&work, &["switch", "-q", "-c", "agent/topic"]);
     work
 }

@@ -21,3 +21,56 @@ pub fn missing_tool(tool: &str, test: &str) {
     }
     eprintln!("SKIPPED {test}: {tool} is not installed (.ci/run installs it)");
 }
+
+/// Whether ssh-keygen is there (it has no `--version`: it runs at all); see [`tool_is_there`].
+#[track_caller]
+pub fn ssh_keygen_is_there() -> bool {
+    let there = std::process::Command::new("ssh-keygen")
+        .arg("-?")
+        .output()
+        .is_ok();
+    if !there {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("this test")
+            .to_string();
+        missing_tool("ssh-keygen (openssh-client)", &test);
+    }
+    there
+}
+
+/// A fresh ed25519 key pair `dir/name` made by ssh-keygen: the private key's path and the
+/// public key's text.
+pub fn keygen(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, String) {
+    let key = dir.join(name);
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    (key, public.trim().to_string())
+}
+
+/// Whether `program` runs (`program --version` succeeds); when it does not, the calling test
+/// fails in CI and is skipped elsewhere, saying so (see [`missing_tool`]).
+#[track_caller]
+pub fn tool_is_there(program: &str, tool: &str) -> bool {
+    let there = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !there {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("this test")
+            .to_string();
+        missing_tool(tool, &test);
+    }
+    there
+}

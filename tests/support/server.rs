@@ -25,16 +25,39 @@ pub fn install_server(dir: &Path, bare: &Path, extra: &[&str]) {
     guard_ok(dir, &args);
 }
 
+/// A repository `dir/name` whose main holds one commit: a README.md and `files` (a README.md
+/// among them replaces the default one).
+pub fn seeded_repo(dir: &Path, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let repo = dir.join(name);
+    init_repo(&repo);
+    write(&repo, "README.md", "hello\n");
+    for (p, c) in files {
+        write(&repo, p, c);
+    }
+    commit_all(&repo, "seed");
+    repo
+}
+
+/// The client hooks installed in `work` with `policy`.
+#[track_caller]
+pub fn install_client(dir: &Path, work: &Path, policy: &Path) {
+    guard_ok(
+        dir,
+        &[
+            "install",
+            "--client",
+            "--policy",
+            policy.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+}
+
 /// A bare repository `dir/server.git` whose main holds one commit, made in `dir/seed`: a
 /// README.md and `files` (a README.md among them replaces the default one).
 pub fn seeded_bare(dir: &Path, files: &[(&str, &str)]) -> PathBuf {
-    let seed = dir.join("seed");
-    init_repo(&seed);
-    write(&seed, "README.md", "hello\n");
-    for (p, c) in files {
-        write(&seed, p, c);
-    }
-    commit_all(&seed, "seed");
+    let files: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (*p, c.as_bytes())).collect();
+    let seed = seeded_repo(dir, "seed", &files);
     clone_bare(dir, &seed, "server.git")
 }
 
