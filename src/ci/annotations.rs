@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 
 use super::Outcome;
-use super::render::{Weight, advice, one_line, ordered, status_line, weight};
+use super::words::{Weight, advice, one_line, ordered, status_line, weight};
 
 pub fn render(o: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     for f in ordered(o) {

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use super::Outcome;
-use super::render::{Weight, advice, one_line, ordered, weight};
 use super::sarif::fingerprint;
+use super::words::{Weight, advice, one_line, ordered, weight};
 use crate::engine::verdict::Severity;
 
 pub fn render(o: &Outcome, out: &mut dyn Write) -> io::Result<()> {

@@ -17,6 +17,7 @@
 pub mod actor;
 pub mod annotations;
 pub mod codequality;
+mod detect;
 pub mod gate;
 pub mod github;
 pub mod gitlab;
@@ -26,6 +27,7 @@ pub mod render;
 pub mod sarif;
 pub mod subject;
 pub mod summary;
+mod words;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -102,7 +104,7 @@ pub fn run(opts: &Options, env: Env, out: &mut dyn Write) -> Result<i32> {
 
 /// Find the subject and judge it.
 pub fn judge_job(opts: &Options, env: Env) -> Result<Outcome> {
-    let subject = subject::find(opts.provider, &opts.given, env)?;
+    let subject = detect::find(opts.provider, &opts.given, env)?;
     let repo = crate::engine::repo::discover(&opts.repo_dir)?;
     judge::judge(&repo, subject, opts.policy.as_deref())
 }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::Outcome;
 use super::judge::{blocks, flag_of};
-use super::render::{Weight, advice, one_line, ordered, weight};
+use super::words::{Weight, advice, one_line, ordered, weight};
 use crate::engine::verdict::{Finding, Severity};
 
 const SCHEMA: &str =

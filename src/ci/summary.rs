@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 
 use super::Outcome;
-use super::render::{Weight, advice, one_line, ordered, plural, weight};
+use super::words::{Weight, advice, one_line, ordered, plural, weight};
 
 pub fn render(o: &Outcome, out: &mut dyn Write) -> io::Result<()> {
     let status = match o.outcome() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 
-use super::git::{PushTarget, normalise};
+use super::argv::{PushTarget, normalise};
 use super::judge::CommandRules;
 use super::run::{Program, RELAY, RunOptions, RunOutcome, run};
 use super::shell::split_shell_line;
@@ -119,7 +119,7 @@ struct Door {
     rules: CommandRules,
     roots: Roots,
     audit_log: Result<PathBuf, Vec<String>>,
-    agent: Option<crate::workspace::AgentUser>,
+    agent: Option<crate::site::workspace::AgentUser>,
     actor: String,
 }
 
@@ -140,7 +140,7 @@ impl Door {
         let roots = Roots::of_workspace(&root)?;
         rules.push = record.as_ref().map(|r| push_target(&root, r, &policy));
         let agent = match record.as_ref().and_then(|r| r.agent_user.as_deref()) {
-            Some(name) => Some(crate::workspace::AgentUser::lookup(name)?),
+            Some(name) => Some(crate::site::workspace::AgentUser::lookup(name)?),
             None => None,
         };
         let actor = agent

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::git::{PushTarget, normalise};
+use super::argv::{PushTarget, normalise};
 use super::pattern::CommandPattern;
 use super::shell::split_shell_line;
 use super::wrappers::{SETTERS, SHELLS, UNJUDGEABLE, WRAPPERS, forbidden_assignment};
@@ -176,7 +176,7 @@ impl CommandRules {
     fn inner_commands(
         &self,
         argv: &[String],
-        n: &super::git::Normal,
+        n: &super::argv::Normal,
     ) -> Result<Vec<Inner>, Denial> {
         let args = &argv[1..];
         let one = |i: usize| -> Vec<Inner> {

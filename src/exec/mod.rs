@@ -48,6 +48,7 @@
 //! patterns, [`judge`] decides, [`run`] runs under the time limit, and [`execute`] ties them
 //! together and appends the run to the audit log.
 
+mod argv;
 mod execute;
 mod git;
 mod judge;
@@ -64,8 +65,8 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
+pub use argv::PushTarget;
 pub use execute::{Judgement, Report, Request, execute, judge_for};
-pub use git::PushTarget;
 pub use judge::CommandRules;
 pub use pattern::CommandPattern;
 pub use run::{Program, RELAY, RunOptions, RunOutcome, run};

@@ -1,9 +1,9 @@
 //! The patterns of `commands.deny` and `commands.allow`, compiled once and matched against a
-//! command taken apart by [`super::git::normalise`]. Pure: no file system, no process.
+//! command taken apart by [`super::argv::normalise`]. Pure: no file system, no process.
 
 use globset::{GlobBuilder, GlobMatcher};
 
-use super::git::{Normal, normalise};
+use super::argv::{Normal, normalise};
 use crate::engine::policy::RefPatterns;
 
 #[derive(Debug, Clone)]

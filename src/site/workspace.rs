@@ -1,7 +1,8 @@
 //! The record of an agent workspace (`DIR/workspace.json`): what `git guard workspace create`
-//! made, read by the workspace door, doctor, guard-exec and the harness adapters.
+//! made, read by the workspace door, doctor, guard-exec and the harness adapters; and the
+//! agent's unix account it names.
 //!
-//! It reads one file and prints nothing.
+//! It reads one file (and the user database) and prints nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -47,4 +48,29 @@ pub fn load_record(root: &Path) -> Result<Record> {
     })?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a workspace record", p.display()))
+}
+
+/// The agent's unix account.
+#[derive(Debug, Clone)]
+pub struct AgentUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+}
+
+impl AgentUser {
+    pub fn lookup(name: &str) -> Result<AgentUser> {
+        let u = nix::unistd::User::from_name(name)
+            .with_context(|| format!("cannot look up user {name}"))?
+            .with_context(|| {
+                format!("no unix user named {name:?} (create it, or check --agent-user)")
+            })?;
+        Ok(AgentUser {
+            name: u.name,
+            uid: u.uid.as_raw(),
+            gid: u.gid.as_raw(),
+            home: u.dir,
+        })
+    }
 }

@@ -36,6 +36,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use serde::Serialize;
 
+pub use crate::site::workspace::AgentUser;
 use crate::site::workspace::{KEEPALIVE_PREFIX, Record};
 
 mod clone;
@@ -203,31 +204,6 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
     let mut c = git_cmd(dir, None);
     c.args(args);
     run_git(c, &format!("git {} in {}", args.join(" "), dir.display()))
-}
-
-/// The agent's unix account.
-#[derive(Debug, Clone)]
-pub struct AgentUser {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub home: PathBuf,
-}
-
-impl AgentUser {
-    pub fn lookup(name: &str) -> Result<AgentUser> {
-        let u = nix::unistd::User::from_name(name)
-            .with_context(|| format!("cannot look up user {name}"))?
-            .with_context(|| {
-                format!("no unix user named {name:?} (create it, or check --agent-user)")
-            })?;
-        Ok(AgentUser {
-            name: u.name,
-            uid: u.uid.as_raw(),
-            gid: u.gid.as_raw(),
-            home: u.dir,
-        })
-    }
 }
 
 /// The user git should run as in the clone: the agent, when we are root and there is one.

@@ -124,9 +124,10 @@ impl Collector<'_> {
         &mut self,
         i: usize,
         r: RawSecretRule,
-    ) -> Option<crate::engine::rules::secrets::CompiledRule> {
+    ) -> Option<crate::engine::rules::secrets::scanner::CompiledRule> {
+        use crate::engine::rules::secrets::rule::Spec;
         use crate::engine::rules::secrets::rule::{AllowSpec, Group};
-        use crate::engine::rules::secrets::{CompiledRule, Spec};
+        use crate::engine::rules::secrets::scanner::CompiledRule;
         let at = format!("secrets.extra[{i}]");
         self.regex(&format!("{at}.regex"), &r.regex)?;
         let mut ok = true;
@@ -182,7 +183,7 @@ impl Collector<'_> {
     fn gitleaks(
         &mut self,
         g: &Spanned<String>,
-    ) -> Vec<crate::engine::rules::secrets::CompiledRule> {
+    ) -> Vec<crate::engine::rules::secrets::scanner::CompiledRule> {
         let key = "secrets.gitleaks_config";
         let given = std::path::Path::new(g.get_ref());
         let path = if given.is_absolute() {

@@ -291,7 +291,7 @@ pub struct SecretsPolicy {
     pub min_entropy: f64,
     pub exclude: PathPatterns,
     /// `secrets.extra`, then the rules of `secrets.gitleaks_config`, compiled.
-    pub extra: Vec<crate::engine::rules::secrets::CompiledRule>,
+    pub extra: Vec<crate::engine::rules::secrets::scanner::CompiledRule>,
     /// How many of `extra` are `secrets.extra` entries (the rest came from the gitleaks file).
     pub extra_own: usize,
     /// `secrets.gitleaks_config` as written (empty: none).

@@ -1,3 +1,5 @@
+//! Unit tests of the secrets rule: each family, the evasions it must see through (encodings,
+//! split lines, binary blobs) and the samples it must leave alone. Test code only.
 use super::sample::{Rng, true_positive};
 use super::*;
 use crate::engine::changes::TagMessage;
