@@ -11,7 +11,7 @@
 //! - the doors, each a folder that uses the layers beneath and never another door's
 //!   internals: [`hooks`] (commit, push, receive), [`approvals`], [`ci`] (the required check
 //!   where the host runs no server hooks), [`deploy`], [`exec`] (the
-//!   command runner), [`workspace`] (the agent workspace and doctor), [`report`] (check and
+//!   command runner), [`harness`] (the agent harnesses' tool hooks), [`workspace`] (the agent workspace and doctor), [`report`] (check and
 //!   report for people), and [`demo`] (the guided tour over all of them).
 //!
 //! The library knows nothing of clap or terminals; the binaries in `src/bin/` parse arguments
@@ -26,6 +26,7 @@ pub mod ci;
 pub mod demo;
 pub mod deploy;
 pub mod exec;
+pub mod harness;
 pub mod hooks;
 pub mod report;
 pub mod workspace;

@@ -332,6 +332,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     }
     if let (Some(root), Some(record)) = (&root, &record) {
         check_workspace(&mut r, who.as_ref(), root, record);
+        check_harnesses(&mut r, who.as_ref(), root);
     }
     if let Some(repo) = &repo {
         check_upstream(&mut r, who.as_ref(), repo, root.as_deref(), record.as_ref())?;
@@ -357,6 +358,26 @@ pub fn run(opts: &Options) -> Result<Report> {
         }
     }
     Ok(r)
+}
+
+/// The harness door's checks ([`crate::harness::doctor`]), with this module's test of who may
+/// write a path.
+fn check_harnesses(r: &mut Report, who: Option<&Who>, root: &Path) {
+    let home = who
+        .and_then(|w| nix::unistd::User::from_name(&w.name).ok().flatten())
+        .map(|u| u.dir);
+    let exposed = |p: &Path| who.and_then(|w| exposure(w, p));
+    let exposure_fn: Option<crate::harness::doctor::Exposure<'_>> = who.map(|_| &exposed as _);
+    for p in crate::harness::doctor::check(root, exposure_fn, home.as_deref()) {
+        let level = if p.severe {
+            Level::High
+        } else if p.info {
+            Level::Info
+        } else {
+            Level::Medium
+        };
+        r.add(level, p.id, p.what, p.fix);
+    }
 }
 
 fn check_user(r: &mut Report, who: &Who) {

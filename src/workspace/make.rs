@@ -253,6 +253,7 @@ pub(super) fn create_in(
         chown_tree(&root.join("sandbox"), a)?;
     }
     let keepalive_refs = refresh_keepalive(&root, &record, Some(&base_commit))?;
+    let harnesses = install_harnesses(opts, &root, &env_file)?;
     Ok(Created {
         code_repo: root.join("code-repo"),
         root,
@@ -268,8 +269,61 @@ pub(super) fn create_in(
         agent_user: record.agent_user,
         keepalive_refs,
         discarded_commits: 0,
+        harnesses,
         elapsed: start.elapsed(),
     })
+}
+
+/// The harness door for each harness asked for, and the variables that point Codex and Gemini
+/// at their configuration, added to the environment file.
+fn install_harnesses(
+    opts: &CreateOptions,
+    root: &Path,
+    env_file: &Path,
+) -> Result<Vec<crate::harness::install::Installed>> {
+    use crate::harness::{Harness, install};
+    if opts.harnesses.is_empty() {
+        return Ok(Vec::new());
+    }
+    if opts.harness_system_root.as_deref() == Some(Path::new("/"))
+        && !nix::unistd::geteuid().is_root()
+    {
+        bail!("--harness-system needs root: the managed settings live where only root writes");
+    }
+    let git_guard = std::env::current_exe().context("cannot find this program")?;
+    let record = install::install(
+        root,
+        &install::Options {
+            harnesses: opts.harnesses.clone(),
+            guard_harness: install::find_guard_harness(opts.guard_harness.as_deref())?,
+            git_guard,
+            system_root: opts.harness_system_root.clone(),
+        },
+    )?;
+    let mut env = std::fs::read_to_string(env_file)
+        .with_context(|| format!("cannot read {}", env_file.display()))?;
+    let dir = root.join(install::DIR_NAME);
+    for h in &opts.harnesses {
+        match h {
+            Harness::Codex => env.push_str(&format!(
+                "CODEX_HOME={}\n",
+                single_quote(&dir.join("codex").display().to_string())
+            )),
+            Harness::Gemini => env.push_str(&format!(
+                "GEMINI_CLI_SYSTEM_SETTINGS_PATH={}\n",
+                single_quote(
+                    &dir.join("gemini")
+                        .join("settings.json")
+                        .display()
+                        .to_string()
+                )
+            )),
+            _ => {}
+        }
+    }
+    std::fs::write(env_file, env)
+        .with_context(|| format!("cannot write {}", env_file.display()))?;
+    Ok(record.installed)
 }
 
 pub(super) fn identity(
@@ -392,6 +446,9 @@ pub fn reset(root: &Path, guard_hook: Option<&Path>) -> Result<Created> {
         agent_user: record.agent_user,
         keepalive_refs,
         discarded_commits: discarded,
+        harnesses: crate::harness::install::load_record(&root)
+            .map(|r| r.installed)
+            .unwrap_or_default(),
         elapsed: start.elapsed(),
     })
 }

@@ -89,6 +89,13 @@ pub struct CreateOptions {
     pub identity: Option<String>,
     /// The `guard-hook` the client hooks run (default: next to this program, else on `PATH`).
     pub guard_hook: Option<PathBuf>,
+    /// Agent harnesses to set up with the harness door ([`crate::harness::install`]).
+    pub harnesses: Vec<crate::harness::Harness>,
+    /// Also write the harnesses' managed or system settings under this root (`/`).
+    pub harness_system_root: Option<PathBuf>,
+    /// The `guard-harness` the harness hooks run (default: next to this program, else on
+    /// `PATH`).
+    pub guard_harness: Option<PathBuf>,
 }
 
 /// What `create` and `reset` did.
@@ -110,6 +117,8 @@ pub struct Created {
     pub keepalive_refs: usize,
     /// Local commits dropped (reset only).
     pub discarded_commits: usize,
+    /// The harnesses set up with the harness door.
+    pub harnesses: Vec<crate::harness::install::Installed>,
     pub elapsed: Duration,
 }
 
@@ -155,6 +164,19 @@ impl std::fmt::Display for Created {
         writeln!(f, "  env file    {}", self.env_file.display())?;
         if let Some(u) = &self.agent_user {
             writeln!(f, "  agent user  {u} (owns code-repo and sandbox only)")?;
+        }
+        for h in &self.harnesses {
+            writeln!(
+                f,
+                "  harness     {} (start it with: {})",
+                h.harness, h.launch
+            )?;
+            for p in &h.system_files {
+                writeln!(f, "              managed settings {}", p.display())?;
+            }
+            for n in &h.notes {
+                writeln!(f, "              note: {n}")?;
+            }
         }
         if self.discarded_commits > 0 {
             writeln!(

@@ -279,6 +279,8 @@ pub(crate) enum Format {
     Json,
 }
 
+// Parsed once per run: the size of the largest variant costs nothing worth boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub(crate) enum WorkspaceCommand {
     /// Make a workspace in DIR from the upstream repository.
@@ -307,6 +309,20 @@ pub(crate) enum WorkspaceCommand {
         /// The guard-hook the client hooks run (default: next to git-guard, else on PATH).
         #[arg(long, value_name = "FILE")]
         guard_hook: Option<PathBuf>,
+        /// Set up these agent harnesses with the harness door (comma-separated: claude-code,
+        /// codex, gemini, cursor, aider); see docs/HARNESSES.md.
+        #[arg(long, value_name = "NAME,...")]
+        harness: Option<String>,
+        /// Also write each harness's managed or system settings (/etc/claude-code,
+        /// /etc/gemini-cli, /etc/cursor), where no user can change them (needs root).
+        #[arg(long, requires = "harness")]
+        harness_system: bool,
+        /// The root the managed and system settings are written under (default: /).
+        #[arg(long, value_name = "DIR", requires = "harness_system", hide = true)]
+        system_root: Option<PathBuf>,
+        /// The guard-harness the harness hooks run (default: next to git-guard, else on PATH).
+        #[arg(long, value_name = "FILE")]
+        guard_harness: Option<PathBuf>,
     },
     /// Branch, ahead/behind the upstream, outstanding findings, last verdict.
     Status {

@@ -16,7 +16,17 @@ pub(crate) fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyho
             policy,
             identity,
             guard_hook,
+            harness,
+            harness_system,
+            system_root,
+            guard_harness,
         } => {
+            let harnesses = match &harness {
+                Some(list) => git_guard::harness::Harness::parse_list(list)?,
+                None => Vec::new(),
+            };
+            let harness_system_root = harness_system
+                .then(|| system_root.unwrap_or_else(|| std::path::PathBuf::from("/")));
             let created = workspace::create(&workspace::CreateOptions {
                 upstream: from,
                 root,
@@ -26,6 +36,9 @@ pub(crate) fn run_workspace(cmd: WorkspaceCommand, out: &mut dyn Write) -> anyho
                 policy,
                 identity,
                 guard_hook,
+                harnesses,
+                harness_system_root,
+                guard_harness,
             })?;
             writeln!(out, "{created}")?;
         }

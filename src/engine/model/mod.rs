@@ -20,6 +20,7 @@ use crate::engine::changes::{
 };
 use crate::engine::content::{self, line_text};
 
+mod bytes;
 mod files;
 mod index;
 mod objects;
@@ -29,6 +30,7 @@ use files::*;
 use objects::*;
 use walk::*;
 
+pub use bytes::change_of_bytes;
 pub use index::StagedIndex;
 
 /// What to collect besides paths, kinds and line counts.

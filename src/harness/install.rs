@@ -1,0 +1,392 @@
+//! Each harness's hook configuration, written where the agent cannot write, and checked by
+//! running the hook once before anyone relies on it.
+//!
+//! Per workspace, in `DIR/harness/<name>/` (made by the workspace's creator, 0755 and 0644;
+//! the agent owns only `code-repo` and `sandbox`):
+//!
+//! | harness | file | how the harness is pointed at it |
+//! | --- | --- | --- |
+//! | claude-code | `settings.json` (`PreToolUse` for every tool, `disableAllHooks: false`) | `claude --settings FILE` (the `launch` script), above project and user settings |
+//! | codex | `hooks.json` and `config.toml` | `CODEX_HOME` in `agent.env` and in `launch` |
+//! | gemini | `settings.json` (`BeforeTool` for every tool) | `GEMINI_CLI_SYSTEM_SETTINGS_PATH` (the system override layer, above project and user) |
+//! | cursor | `hooks.json` (`beforeShellExecution`, `preToolUse`, `beforeMCPExecution`) | none: Cursor reads enterprise hooks only from the system path |
+//! | aider | `aider.conf.yml` and `lint` (runs `git guard check` over the agent's commits) | `aider --config FILE` (the `launch` script) |
+//!
+//! With a system root (`--harness-system`, as root), the managed or system file the harness
+//! reads above everything the user can write is written too: `/etc/claude-code/
+//! managed-settings.json` (with `allowManagedHooksOnly`), `/etc/gemini-cli/settings.json`,
+//! `/etc/cursor/hooks.json`. A file already there that git-guard did not write is left alone
+//! and reported.
+//!
+//! What was written is recorded in `DIR/harness/installed.json`, which doctor reads. Runs the
+//! hook binary once per harness; judges nothing itself.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Harness;
+
+/// The folder of the harness configurations in a workspace.
+pub const DIR_NAME: &str = "harness";
+/// What install wrote, for doctor.
+pub const RECORD: &str = "installed.json";
+/// A marker in every file git-guard writes, so a later install knows its own.
+pub const MARK: &str = "git-guard";
+
+/// What to install.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub harnesses: Vec<Harness>,
+    /// The `guard-harness` binary the hooks run (absolute).
+    pub guard_harness: PathBuf,
+    /// The `git-guard` binary aider's lint command runs (absolute).
+    pub git_guard: PathBuf,
+    /// Also write the harnesses' managed or system files under this root (`/` on a real
+    /// machine).
+    pub system_root: Option<PathBuf>,
+}
+
+/// One harness as installed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Installed {
+    pub harness: Harness,
+    /// The command the harness runs for each tool call (none for aider).
+    pub hook_command: Option<String>,
+    /// Files written for the workspace (outside code-repo).
+    pub files: Vec<PathBuf>,
+    /// Managed or system files written (empty without a system root).
+    pub system_files: Vec<PathBuf>,
+    /// The one command that starts the harness with the hook.
+    pub launch: String,
+    /// What the install could not do, said plainly.
+    pub notes: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for Harness {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Harness, D::Error> {
+        let s = String::deserialize(d)?;
+        Harness::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The record of `DIR/harness/installed.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    pub installed: Vec<Installed>,
+}
+
+/// Read `DIR/harness/installed.json` (an empty record when no harness was installed).
+pub fn load_record(root: &Path) -> Result<Record> {
+    let p = root.join(DIR_NAME).join(RECORD);
+    if !p.exists() {
+        return Ok(Record::default());
+    }
+    let text =
+        std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a harness record", p.display()))
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn write(p: &Path, text: &str, mode: u32) -> Result<()> {
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", p.display()))
+}
+
+/// Write a system file unless one is there that git-guard did not write.
+fn write_system(p: &Path, text: &str, notes: &mut Vec<String>) -> Result<bool> {
+    if let Ok(old) = std::fs::read_to_string(p)
+        && !old.contains(MARK)
+    {
+        notes.push(format!(
+            "{} exists and was not written by git-guard: it was left alone; add the hook to it by hand (see docs/HARNESSES.md)",
+            p.display()
+        ));
+        return Ok(false);
+    }
+    write(p, text, 0o644)?;
+    Ok(true)
+}
+
+/// Install every harness of `opts` for the workspace at `root` (canonical). The hook of each
+/// is run once (an allowed read and an empty payload, which must be refused) before the
+/// install counts.
+pub fn install(root: &Path, opts: &Options) -> Result<Record> {
+    let base = root.join(DIR_NAME);
+    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755))?;
+    let mut record = load_record(root)?;
+    for h in &opts.harnesses {
+        let done = install_one(root, &base.join(h.name()), *h, opts)?;
+        record.installed.retain(|i| i.harness != *h);
+        record.installed.push(done);
+    }
+    write(
+        &base.join(RECORD),
+        &(serde_json::to_string_pretty(&record)? + "\n"),
+        0o644,
+    )?;
+    Ok(record)
+}
+
+fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<Installed> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    let hook = format!(
+        "{} {} --root {}",
+        quote(&opts.guard_harness.to_string_lossy()),
+        h.name(),
+        quote(&root.to_string_lossy())
+    );
+    let sys = opts.system_root.as_deref();
+    let mut notes = Vec::new();
+    let mut files = Vec::new();
+    let mut system_files = Vec::new();
+    let launch_script = dir.join("launch");
+    let launch;
+    match h {
+        Harness::ClaudeCode => {
+            let settings = dir.join("settings.json");
+            let body = |managed: bool| {
+                let mut v = json!({
+                    "_comment": format!("{MARK}: the harness door; written by `git guard workspace create --harness`"),
+                    "disableAllHooks": false,
+                    "hooks": {"PreToolUse": [{"matcher": "*", "hooks": [{"type": "command", "command": hook}]}]},
+                });
+                if managed {
+                    v["allowManagedHooksOnly"] = json!(true);
+                }
+                serde_json::to_string_pretty(&v).map(|s| s + "\n")
+            };
+            write(&settings, &body(false)?, 0o644)?;
+            files.push(settings.clone());
+            write(
+                &launch_script,
+                &format!(
+                    "#!/bin/sh\n# {MARK}: Claude Code with the harness door's settings above the project's and the user's.\nexec claude --settings {} \"$@\"\n",
+                    quote(&settings.to_string_lossy())
+                ),
+                0o755,
+            )?;
+            files.push(launch_script.clone());
+            launch = launch_script.display().to_string();
+            if let Some(sys) = sys {
+                let p = sys.join("etc/claude-code/managed-settings.json");
+                if write_system(&p, &body(true)?, &mut notes)? {
+                    system_files.push(p);
+                }
+            } else {
+                notes.push("without --harness-system the hook lives in the --settings layer: the agent's project settings cannot remove it, but they are not the managed layer (see doctor)".into());
+            }
+        }
+        Harness::Codex => {
+            let hooks = dir.join("hooks.json");
+            let v = json!({
+                "_comment": format!("{MARK}: the harness door"),
+                "hooks": {"PreToolUse": [{"hooks": [{"type": "command", "command": hook}]}]},
+            });
+            write(&hooks, &(serde_json::to_string_pretty(&v)? + "\n"), 0o644)?;
+            let config = dir.join("config.toml");
+            write(
+                &config,
+                &format!(
+                    "# {MARK}: the harness door's Codex home (CODEX_HOME)\n[features]\ncodex_hooks = true\n"
+                ),
+                0o644,
+            )?;
+            files.extend([hooks, config]);
+            write(
+                &launch_script,
+                &format!(
+                    "#!/bin/sh\n# {MARK}: Codex CLI with the harness door's hooks.json.\nCODEX_HOME={} exec codex \"$@\"\n",
+                    quote(&dir.to_string_lossy())
+                ),
+                0o755,
+            )?;
+            files.push(launch_script.clone());
+            launch = launch_script.display().to_string();
+            notes.push("Codex runs hooks that are not managed only once they are trusted: trust the git-guard hook once with /hooks".into());
+        }
+        Harness::Gemini => {
+            let settings = dir.join("settings.json");
+            let v = json!({
+                "hooks": {"BeforeTool": [{"matcher": ".*", "hooks": [{"type": "command", "name": MARK, "command": hook}]}]},
+            });
+            let text = serde_json::to_string_pretty(&v)? + "\n";
+            write(&settings, &text, 0o644)?;
+            files.push(settings.clone());
+            write(
+                &launch_script,
+                &format!(
+                    "#!/bin/sh\n# {MARK}: Gemini CLI with the harness door as its system settings.\nGEMINI_CLI_SYSTEM_SETTINGS_PATH={} exec gemini \"$@\"\n",
+                    quote(&settings.to_string_lossy())
+                ),
+                0o755,
+            )?;
+            files.push(launch_script.clone());
+            launch = launch_script.display().to_string();
+            if let Some(sys) = sys {
+                let p = sys.join("etc/gemini-cli/settings.json");
+                // The system file holds the marker in the hook's name.
+                if write_system(&p, &text, &mut notes)? {
+                    system_files.push(p);
+                }
+            }
+        }
+        Harness::Cursor => {
+            let hooks = dir.join("hooks.json");
+            let entry = json!([{"command": hook}]);
+            let v = json!({
+                "version": 1,
+                "hooks": {
+                    "beforeShellExecution": entry,
+                    "preToolUse": entry,
+                    "beforeMCPExecution": entry,
+                },
+            });
+            let text = serde_json::to_string_pretty(&v)? + "\n";
+            write(&hooks, &text, 0o644)?;
+            files.push(hooks.clone());
+            launch = "cursor (reads the enterprise hooks at /etc/cursor/hooks.json)".into();
+            match sys {
+                Some(sys) => {
+                    let p = sys.join("etc/cursor/hooks.json");
+                    if write_system(&p, &text, &mut notes)? {
+                        system_files.push(p);
+                    }
+                }
+                None => notes.push(format!(
+                    "Cursor cannot be pointed at {}: copy it to /etc/cursor/hooks.json (or run create with --harness-system as root); user and project hooks.json are the agent's to change",
+                    hooks.display()
+                )),
+            }
+        }
+        Harness::Aider => {
+            let ws = crate::site::workspace::load_record(root)?;
+            let lint = dir.join("lint");
+            let agent = ws.agent_user.clone().unwrap_or_else(|| "agent".into());
+            write(
+                &lint,
+                &format!(
+                    "#!/bin/sh\n# {MARK}: aider's lint command: the agent's commits judged by the workspace's policy.\n# aider appends the files it edited; the whole range is judged instead.\ncd {} || exit 2\nexec {} check --policy {} --as {} {}\n",
+                    quote(&root.join("code-repo").to_string_lossy()),
+                    quote(&opts.git_guard.to_string_lossy()),
+                    quote(&ws.policy.to_string_lossy()),
+                    quote(&agent),
+                    quote(&format!("refs/remotes/origin/{}..HEAD", ws.base)),
+                ),
+                0o755,
+            )?;
+            let conf = dir.join("aider.conf.yml");
+            write(
+                &conf,
+                &format!(
+                    "# {MARK}: aider for this workspace.\n# After each commit aider runs the lint command; its findings go back to the model.\nlint-cmd:\n  - {}\nauto-lint: true\n# aider commits with --no-verify unless told otherwise: the client hooks must run.\ngit-commit-verify: true\n# Nothing leaves the machine on aider's own account.\nanalytics-disable: true\ncheck-update: false\n",
+                    yaml_quote(&lint.to_string_lossy())
+                ),
+                0o644,
+            )?;
+            files.extend([lint, conf.clone()]);
+            write(
+                &launch_script,
+                &format!(
+                    "#!/bin/sh\n# {MARK}: aider with the workspace's lint command.\ncd {} || exit 2\nexec aider --config {} \"$@\"\n",
+                    quote(&root.join("code-repo").to_string_lossy()),
+                    quote(&conf.to_string_lossy())
+                ),
+                0o755,
+            )?;
+            files.push(launch_script.clone());
+            launch = launch_script.display().to_string();
+        }
+    }
+    if h.has_tool_hook() {
+        self_test(&opts.guard_harness, h, root)?;
+    }
+    Ok(Installed {
+        harness: h,
+        hook_command: h.has_tool_hook().then_some(hook),
+        files,
+        system_files,
+        launch,
+        notes,
+    })
+}
+
+fn yaml_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Run the hook as the harness will: a read must be allowed (exit 0) and an empty payload
+/// refused (exit 2), or the install fails.
+pub fn self_test(guard_harness: &Path, h: Harness, root: &Path) -> Result<()> {
+    let run = |payload: &str| -> Result<i32> {
+        let mut child = Command::new(guard_harness)
+            .arg(h.name())
+            .arg("--root")
+            .arg(root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run the hook {}", guard_harness.display()))?;
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .context("no standard input for the hook")?
+            .write_all(payload.as_bytes())?;
+        let out = child.wait_with_output()?;
+        Ok(out.status.code().unwrap_or(-1))
+    };
+    let read = match h {
+        Harness::Cursor => json!({"hook_event_name": "beforeReadFile", "file_path": "README.md"}),
+        Harness::Gemini => {
+            json!({"hook_event_name": "BeforeTool", "tool_name": "read_file", "tool_input": {"file_path": "README.md"}})
+        }
+        _ => {
+            json!({"hook_event_name": "PreToolUse", "tool_name": "Read", "tool_input": {"file_path": "README.md"}})
+        }
+    };
+    let allowed = run(&read.to_string())?;
+    let refused = run("")?;
+    if allowed != 0 || refused != 2 {
+        bail!(
+            "the {h} hook `{} {h} --root {}` does not answer as it must (a read gave exit {allowed}, expected 0; an empty payload gave exit {refused}, expected 2)",
+            guard_harness.display(),
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+/// The `guard-harness` binary: given, else next to this program, else on `PATH`.
+pub fn find_guard_harness(given: Option<&Path>) -> Result<PathBuf> {
+    let p = match given {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let beside = std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(|d| d.join("guard-harness")))
+                .filter(|p| p.is_file());
+            match beside {
+                Some(p) => p,
+                None => which::which("guard-harness").context(
+                    "guard-harness is neither next to git-guard nor on PATH: install it, or name it with --guard-harness",
+                )?,
+            }
+        }
+    };
+    std::path::absolute(&p).with_context(|| format!("cannot make {} absolute", p.display()))
+}

@@ -1,0 +1,207 @@
+//! The harness door with a real harness: Claude Code (the pinned `@anthropic-ai/claude-code`
+//! that `.ci/run` installs in `.ci/tools`) driven by a scripted model on 127.0.0.1, both in a
+//! fresh network namespace that has only loopback, every telemetry and update switch off.
+//!
+//! Each scenario's tool call is asked for by the model; the test asserts what the harness ran
+//! (the files on disk afterwards) and what the model was told (the tool results the server
+//! received).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::json;
+use support::git::*;
+use support::harness::*;
+use support::model::{Model, Step, step};
+
+const KEY: &str = "AKIAZ7Q3WLMNQ4RTK2XY";
+
+/// A harness program: the one `.ci/run` installed, else the one on PATH.
+fn harness_tool(name: &str) -> Option<PathBuf> {
+    let pinned = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".ci/tools/node_modules/.bin")
+        .join(name);
+    if pinned.exists() {
+        return Some(pinned);
+    }
+    which::which(name).ok()
+}
+
+/// Run `f` on a thread of its own in a new network namespace with loopback up: the model it
+/// starts and the harness it spawns see 127.0.0.1 and nothing else. `Err`: why not here.
+fn in_own_network<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("not root: cannot make a network namespace for one thread".into());
+    }
+    std::thread::spawn(move || {
+        // SAFETY: unshare(2) changes only this thread's network namespace.
+        if unsafe { nix::libc::unshare(nix::libc::CLONE_NEWNET) } != 0 {
+            return Err(format!(
+                "unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let up = Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .map_err(|e| format!("cannot run ip: {e}"))?;
+        if !up.success() {
+            return Err("ip link set lo up failed".into());
+        }
+        // Only loopback: no route leaves this namespace.
+        let routes = Command::new("ip").args(["route", "show"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&routes.stdout).trim().is_empty());
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| "the namespaced thread panicked".to_string())?
+}
+
+/// Claude Code in print mode, in code-repo, with the workspace's launch settings and the
+/// scripted model; nothing leaves the machine.
+fn run_claude(claude: &Path, root: &Path, home: &Path, steps: Vec<Step>) -> (Output, Model) {
+    let model = Model::start(steps);
+    let settings = root.join("harness/claude-code/settings.json");
+    let mut cmd = Command::new(claude);
+    hermetic(&mut cmd);
+    cmd.current_dir(root.join("code-repo"))
+        .args(["-p", "do the scripted work", "--settings"])
+        .arg(&settings)
+        .args([
+            "--permission-mode",
+            "acceptEdits",
+            "--output-format",
+            "text",
+        ])
+        .env("HOME", home)
+        .env("ANTHROPIC_BASE_URL", model.url())
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-0000000000000000")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("DISABLE_ERROR_REPORTING", "1")
+        .env("DISABLE_BUG_COMMAND", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY", "1")
+        .env_remove("CLAUDECODE")
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("claude runs");
+    (out, model)
+}
+
+#[test]
+fn claude_code_with_a_scripted_model_meets_the_harness_door() {
+    let test = "claude_code_with_a_scripted_model_meets_the_harness_door";
+    let Some(claude) = harness_tool("claude") else {
+        support::missing_tool("claude (@anthropic-ai/claude-code)", test);
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    // The policy protects the harness's settings (as the default policy is to).
+    let policy = t.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[paths]\nprotected = [\"/policy.toml\", \".claude/\", \"CLAUDE.md\"]\n",
+    )
+    .unwrap();
+    let root = harness_workspace(
+        t.path(),
+        "claude-code",
+        &["--policy", policy.to_str().unwrap()],
+    );
+    let c = root.join("code-repo");
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let steps = vec![
+        step(
+            "Write",
+            json!({"file_path": c.join(".env"), "content": format!("AWS_ACCESS_KEY_ID={KEY}\n")}),
+        ),
+        step(
+            "Edit",
+            json!({"file_path": c.join("tests/test_calc.py"), "old_string": "def test_add():", "new_string": "import pytest\n\n\n@pytest.mark.skip\ndef test_add():"}),
+        ),
+        step(
+            "Bash",
+            json!({"command": "git push origin HEAD:main", "description": "push"}),
+        ),
+        step(
+            "Write",
+            json!({"file_path": c.join(".claude/settings.json"), "content": "{\"disableAllHooks\": true}\n"}),
+        ),
+        // A new file: Claude Code itself asks for a read before it overwrites an existing one.
+        step(
+            "Write",
+            json!({"file_path": root.join("hooks/post-checkout"), "content": "#!/bin/sh\nexit 0\n"}),
+        ),
+        step(
+            "Write",
+            json!({"file_path": c.join("src/ok.py"), "content": "print('fine')\n"}),
+        ),
+    ];
+    let before_test = std::fs::read_to_string(c.join("tests/test_calc.py")).unwrap();
+    let before_policy = std::fs::read_to_string(root.join("hooks/policy.toml")).unwrap();
+    let (claude2, root2, home2) = (claude.clone(), root.clone(), home.clone());
+    let ran = in_own_network(move || {
+        let (out, model) = run_claude(&claude2, &root2, &home2, steps);
+        let results = model.tool_results();
+        model.stop();
+        (out, results)
+    });
+    let (out, results) = match ran {
+        Ok(r) => r,
+        Err(why) => {
+            support::user::skip(test, &why);
+            return;
+        }
+    };
+    let said = all(&out);
+    assert_eq!(
+        results.len(),
+        6,
+        "every step answered: {results:#?}\n{said}"
+    );
+    let told = |i: usize| {
+        results
+            .iter()
+            .find(|r| r.0 == format!("toolu_{i}"))
+            .unwrap()
+            .1
+            .clone()
+    };
+    // What the model was told, step by step.
+    for (i, rule) in [
+        (0, "[paths.deny]"),
+        (1, "[tests.disabled]"),
+        (2, "[commands.push]"),
+        (3, "[paths.protected]"),
+        (4, "[harness.walls]"),
+    ] {
+        assert_contains(&told(i), rule);
+        assert_contains(&told(i), "hint:");
+    }
+    assert_contains(&told(0), "[secrets.aws-access-key]");
+    // What the harness ran: the refused calls changed nothing, the allowed one wrote its file.
+    assert!(!c.join(".env").exists());
+    assert_eq!(
+        std::fs::read_to_string(c.join("tests/test_calc.py")).unwrap(),
+        before_test
+    );
+    assert!(!c.join(".claude/settings.json").exists());
+    assert!(!root.join("hooks/post-checkout").exists());
+    assert_eq!(
+        std::fs::read_to_string(root.join("hooks/policy.toml")).unwrap(),
+        before_policy
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.join("src/ok.py")).unwrap(),
+        "print('fine')\n"
+    );
+    assert!(!told(5).contains("git-guard refused"), "{}", told(5));
+    let up = t.path().join("up");
+    assert!(
+        !has_ref(&up, "refs/heads/agent/ws") && rev(&up, "HEAD") == rev(&c, "HEAD"),
+        "nothing was pushed"
+    );
+}
