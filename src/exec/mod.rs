@@ -55,6 +55,7 @@ mod log;
 mod pattern;
 mod run;
 mod shell;
+mod shell_words;
 mod wrappers;
 
 #[cfg(test)]
@@ -69,7 +70,7 @@ pub use git::PushTarget;
 pub use judge::CommandRules;
 pub use pattern::CommandPattern;
 pub use run::{Program, RELAY, RunOptions, RunOutcome, run};
-pub use shell::{Redirect, ShellCommand, split_shell_line};
+pub use shell::{Redirect, ShellCommand, ShellLine, parse_shell_line, split_shell_line};
 pub use wrappers::scrubbed_variable;
 
 /// Exit code when the time limit ends the command (as `timeout(1)`).
