@@ -79,6 +79,10 @@ const DENIED: &[(&str, &str)] = &[
     ("xargs rm -rf", "commands.deny"),
     ("xargs chmod", "commands.deny"),
     ("xargs env", "commands.shell"),
+    // what xargs reads may be an option: `--hard`, `--amend`, `--no-verify`, a `-c` value
+    ("echo --hard | xargs -I % git reset %", "commands.deny"),
+    ("xargs -I % git commit -m x %", "commands.deny"),
+    ("xargs -I % git -c % commit -m x", "commands.deny"),
     // find: every -exec, -execdir, -ok, -okdir
     ("find . -exec git merge {} ';'", "commands.deny"),
     (

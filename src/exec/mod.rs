@@ -96,16 +96,22 @@ impl Denial {
     pub(crate) fn new(rule: &str, reason: impl Into<String>) -> Denial {
         Denial {
             rule: rule.into(),
-            reason: reason.into(),
+            reason: one_line(&reason.into()),
             hint: default_hint(rule).into(),
         }
     }
 
     /// Replace the rule's general hint with one for this case.
     pub(crate) fn hint(mut self, hint: &str) -> Denial {
-        self.hint = hint.into();
+        self.hint = one_line(hint);
         self
     }
+}
+
+/// A reason quotes the line it refuses, which may span lines: the agent gets one `denied:`
+/// line and one `hint:` line, so newlines are shown as `\n`.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
 /// What to do instead, by rule, when the case has no better hint.
@@ -122,7 +128,7 @@ fn default_hint(rule: &str) -> &'static str {
             "keep the guard on: commit and push with the hooks, and fix what they report"
         }
         "commands.shell" => {
-            "write simple commands with their words spelled out: no $(...), backticks, eval or source; single-quote values"
+            "spell out every word of a command: no $VARS, $(...) or backticks in its words, no eval or source; single-quote values"
         }
         "commands.push" => "push your own branch to the upstream: `git push origin agent/<topic>`",
         "commands.walls" => {
