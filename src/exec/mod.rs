@@ -29,21 +29,30 @@
 //! `stdbuf`, `setsid`, `ionice`, `xargs` and `find -exec` are judged together with the command
 //! they run, and `sh -c STRING` (also `bash`, `dash`, `zsh`, `ksh`) judges STRING as a shell line.
 //!
-//! A shell line (`--sh`) is split on `|`, `&&`, `||`, `;` and newlines with shell quoting, and
-//! each command is judged. What cannot be judged without running the shell is refused rather
-//! than guessed: `$` expansions and substitutions, backticks, `<(`/`>(`, here-documents,
-//! subshells and grouping, background `&`, compound commands (`if`, `for`, ...), `eval`,
-//! `source`/`.`, a leading `~`, brace expansion, and unquoted globs that could expand to an
-//! option (a word starting with `*`, `?`, `[` or `-` that holds a glob: write `./*.rs`).
+//! A shell line (`--sh`, and the STRING of `sh -c`) is read with a real shell grammar
+//! (tree-sitter-bash) and every simple command it runs is judged, wherever it stands: in
+//! pipelines and lists, subshells and `{ }` groups, `if`/`while`/`until`/`for`/`case`
+//! bodies, function bodies, behind `!`, and in the command substitutions of an assignment's
+//! value, a here-document, a `for` list or a `case` word. What cannot be judged without
+//! running the shell is refused rather than guessed: a word holding a `$` expansion, a
+//! substitution or arithmetic (its value is made when it runs), process substitution,
+//! bash-only syntax that `/bin/sh` reads otherwise (`$'...'`, `[[ ]]`, `((...))`, arrays,
+//! `<<<`, `|&`, the `function` keyword), background `&`, `eval`, `source`/`.`, a leading `~`,
+//! brace expansion, an unquoted glob that could expand to a bare file name (write `./*.rs`),
+//! text the grammar could not place (ERROR and MISSING nodes, a backslash-newline that joins
+//! two words) and a here-document that would not end where `sh` ends it.
 //! Redirections are allowed when they read, duplicate a descriptor, or write to `/dev/null`,
 //! `/dev/stdout`, `/dev/stderr` or a path inside the writable roots; writing anywhere else is
-//! refused. `cd DIR` is followed, and DIR must lie inside the writable roots.
+//! refused. `cd DIR` is followed: every command is judged in each directory the line's `cd`s
+//! may lead to, each of which must lie inside the writable roots; a `cd` in a loop or a
+//! function is refused.
 //!
 //! A command that passes runs in its own process group (`setpgid`); at the time limit the whole
 //! group gets SIGTERM, then SIGKILL after a grace period, and the exit code is 124. Processes the
 //! command left behind in its group are ended the same way when it exits.
 //!
-//! The door is laid out one job per file: [`shell`] splits a shell line into commands,
+//! The door is laid out one job per file: [`shell`] walks a shell line's syntax tree to its
+//! commands and [`shell_words`] removes the quotes of their words,
 //! [`git`] takes git's global options apart, [`pattern`] compiles and matches the policy's
 //! patterns, [`judge`] decides, [`run`] runs under the time limit, and [`execute`] ties them
 //! together and appends the run to the audit log.
