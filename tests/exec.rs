@@ -235,3 +235,53 @@ fn runs_as_the_agent_user_when_the_workspace_has_one() {
     let log = log_lines(&root);
     assert_eq!(log[0]["actor"], user.name.as_str());
 }
+
+#[test]
+fn a_denial_is_one_reason_line_and_one_hint_line_whatever_the_line_holds() {
+    let t = tempfile::tempdir().unwrap();
+    let (_, root) = small_workspace(t.path(), None);
+    for line in [
+        "echo \"a\nb $(git push)\"",
+        "cat <<EOF\n`git merge x`\nEOF",
+        "if true; then\n  git merge x\nfi",
+        "X=\"$(\ngit push)\"\necho \"$X\"",
+    ] {
+        let o = exec(&root, &["--check", "--", line]);
+        assert_eq!(o.status.code(), Some(1), "{line:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{line:?}: {err}");
+        assert!(lines[0].starts_with("guard-exec: denied: "), "{err}");
+        assert!(lines[1].starts_with("hint: "), "{err}");
+    }
+}
+
+#[test]
+fn a_symlinked_log_is_not_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let (_, root) = small_workspace(t.path(), None);
+    // Someone who could write logs/ points the log at a file guard-exec must not append to.
+    let victim = t.path().join("victim.txt");
+    std::fs::write(&victim, "").unwrap();
+    let log = root.join("logs/audit.log");
+    let _ = std::fs::remove_file(&log);
+    std::os::unix::fs::symlink(&victim, &log).unwrap();
+    let o = exec(&root, &["--", "true"]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "",
+        "{}",
+        stderr(&o)
+    );
+    // The run went to the next place of the log, or was refused: never unrecorded.
+    let recorded = std::fs::read_dir(root.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != &log)
+        .any(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains("\"action\":\"true\"")));
+    assert!(
+        recorded || stderr(&o).contains("cannot be recorded"),
+        "{}",
+        stderr(&o)
+    );
+}

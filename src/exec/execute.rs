@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result};
 use super::argv::{PushTarget, normalise};
 use super::judge::CommandRules;
 use super::run::{Program, RELAY, RunOptions, RunOutcome, run};
-use super::shell::split_shell_line;
+use super::shell::parse_shell_line;
 use super::{Denial, Roots, log};
 use crate::contain::walls::{Support, Walls};
 use crate::engine::policy::{NetworkMode, Policy, WallsMode};
@@ -328,7 +328,7 @@ fn is_push(argv: &[String]) -> Option<usize> {
 }
 
 fn push_in_line(line: &str) -> bool {
-    split_shell_line(line).is_ok_and(|cs| cs.iter().any(|c| is_push(&c.words).is_some()))
+    parse_shell_line(line).is_ok_and(|l| l.commands.iter().any(|c| is_push(&c.words).is_some()))
 }
 
 /// Judge the request, run it unless refused or a dry run, and append the run to the audit log.

@@ -2,14 +2,14 @@
 //! section, looking through wrappers into the commands they run. Decides only: runs nothing,
 //! writes nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 
 use super::argv::{PushTarget, normalise};
 use super::pattern::CommandPattern;
-use super::shell::split_shell_line;
+use super::shell::parse_shell_line;
 use super::wrappers::{SETTERS, SHELLS, UNJUDGEABLE, WRAPPERS, forbidden_assignment};
 use super::{Denial, Roots, lexical_normal};
 use crate::engine::policy::{CommandsPolicy, RefPatterns};
@@ -439,62 +439,120 @@ impl CommandRules {
         roots: &Roots,
         depth: usize,
     ) -> Result<(), Denial> {
-        let commands = split_shell_line(line).map_err(|e| Denial::new("commands.shell", e))?;
-        let mut cwd = cwd.to_path_buf();
-        for c in &commands {
+        let parsed = parse_shell_line(line).map_err(|e| Denial::new("commands.shell", e))?;
+        let commands = &parsed.commands;
+        let dirs = follow_cd(commands, cwd, roots)?;
+        for c in commands {
             for (name, _) in &c.assignments {
                 check_assignment(name)?;
             }
-            for r in &c.redirects {
-                if r.writes
-                    && !matches!(
-                        r.target.as_str(),
-                        "/dev/null" | "/dev/stdout" | "/dev/stderr"
-                    )
-                    && !roots.contains(&cwd, &r.target)
-                {
-                    return Err(Denial::new(
-                        "commands.cwd",
-                        format!(
-                            "`{}` writes to {}, outside the workspace's writable roots",
-                            r.text, r.target
-                        ),
-                    ));
+            for dir in &dirs {
+                for r in &c.redirects {
+                    if r.writes
+                        && !matches!(
+                            r.target.as_str(),
+                            "/dev/null" | "/dev/stdout" | "/dev/stderr"
+                        )
+                        && !roots.contains(dir, &r.target)
+                    {
+                        return Err(Denial::new(
+                            "commands.cwd",
+                            format!(
+                                "`{}` writes to {}, outside the workspace's writable roots",
+                                r.text, r.target
+                            ),
+                        ));
+                    }
                 }
             }
             if c.words.is_empty() {
                 continue;
             }
             match c.words[0].as_str() {
-                "cd" => {
-                    let target = match c.words.get(1).map(String::as_str) {
-                        Some("-") | None => {
-                            return Err(Denial::new(
-                                "commands.cwd",
-                                "`cd` to the home or previous directory cannot be followed: name the directory",
-                            ));
-                        }
-                        Some(t) => t,
-                    };
-                    if !roots.contains(&cwd, target) {
-                        return Err(Denial::new(
-                            "commands.cwd",
-                            format!("`cd {target}` leaves the workspace's writable roots"),
-                        ));
-                    }
-                    cwd = lexical_normal(&cwd.join(target));
-                }
+                "cd" => {}
                 "pushd" | "popd" => {
                     return Err(Denial::new(
                         "commands.shell",
                         "pushd/popd cannot be followed: use `cd DIR`",
                     ));
                 }
-                _ => self.judge_argv_depth(&c.words, &cwd, roots, depth, None)?,
+                _ => {
+                    for dir in &dirs {
+                        self.judge_argv_depth(&c.words, dir, roots, depth, None)?;
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Every directory a command of the line may run in: the one the line starts in and where
+/// each `cd` may lead. A `cd` inside a condition, a subshell or after `||` may or may not
+/// have happened when a later command runs, so each command is judged in every directory
+/// the line's `cd`s can reach (each `cd` taken from each directory found, as often as there
+/// are `cd`s), and every one of them must lie inside the writable roots. A `cd` in a loop or
+/// a function could run any number of times: refused.
+fn follow_cd(
+    commands: &[super::shell::ShellCommand],
+    cwd: &Path,
+    roots: &Roots,
+) -> Result<Vec<PathBuf>, Denial> {
+    let mut targets = Vec::new();
+    for c in commands {
+        if c.words.first().map(String::as_str) != Some("cd") {
+            continue;
+        }
+        let target = match c.words.get(1).map(String::as_str) {
+            Some("-") | None => {
+                return Err(Denial::new(
+                    "commands.cwd",
+                    "`cd` to the home or previous directory cannot be followed: name the directory",
+                ));
+            }
+            Some(t) if t.starts_with('-') => {
+                return Err(Denial::new(
+                    "commands.cwd",
+                    format!("`cd {t}`: options of cd are not followed: name the directory"),
+                ));
+            }
+            Some(t) => t.to_string(),
+        };
+        if c.repeats {
+            return Err(Denial::new(
+                "commands.cwd",
+                format!("`cd {target}` in a loop or a function cannot be followed"),
+            )
+            .hint("cd once, at the top of the line, or name paths from where the line starts"));
+        }
+        targets.push(target);
+    }
+    let mut dirs = vec![cwd.to_path_buf()];
+    for _ in 0..targets.len() {
+        let mut grown = false;
+        for t in &targets {
+            for d in dirs.clone() {
+                if !roots.contains(&d, t) {
+                    return Err(Denial::new(
+                        "commands.cwd",
+                        format!(
+                            "`cd {t}` from {} leaves the workspace's writable roots",
+                            d.display()
+                        ),
+                    ));
+                }
+                let next = lexical_normal(&d.join(t));
+                if !dirs.contains(&next) {
+                    dirs.push(next);
+                    grown = true;
+                }
+            }
+        }
+        if !grown {
+            break;
+        }
+    }
+    Ok(dirs)
 }
 
 fn check_assignment(name: &str) -> Result<(), Denial> {

@@ -5,7 +5,7 @@
 //! then nothing else: the admin chose it); `DIR/logs/audit.log`; `DIR/logs/exec-USER.log`, a
 //! file an admin makes for an agent user that runs guard-exec itself and may not write the
 //! workspace's log (see docs/WORKSPACE.md). Appending is tried for real (open for append), not
-//! guessed from modes.
+//! guessed from modes. A symbolic link in `DIR/logs` is never followed.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,14 @@ pub(crate) fn place(
     };
     let mut why = Vec::new();
     for c in candidates {
+        // A link in the workspace's logs/ was put there by whoever could write it, which is
+        // not who guard-exec runs for: following it would append where they chose.
+        if configured.is_none()
+            && std::fs::symlink_metadata(&c).is_ok_and(|m| m.file_type().is_symlink())
+        {
+            why.push(format!("{}: a symbolic link, not followed", c.display()));
+            continue;
+        }
         match appendable(&c) {
             Ok(()) => return Ok(c),
             Err(e) => why.push(format!("{}: {e}", c.display())),

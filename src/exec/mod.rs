@@ -29,21 +29,30 @@
 //! `stdbuf`, `setsid`, `ionice`, `xargs` and `find -exec` are judged together with the command
 //! they run, and `sh -c STRING` (also `bash`, `dash`, `zsh`, `ksh`) judges STRING as a shell line.
 //!
-//! A shell line (`--sh`) is split on `|`, `&&`, `||`, `;` and newlines with shell quoting, and
-//! each command is judged. What cannot be judged without running the shell is refused rather
-//! than guessed: `$` expansions and substitutions, backticks, `<(`/`>(`, here-documents,
-//! subshells and grouping, background `&`, compound commands (`if`, `for`, ...), `eval`,
-//! `source`/`.`, a leading `~`, brace expansion, and unquoted globs that could expand to an
-//! option (a word starting with `*`, `?`, `[` or `-` that holds a glob: write `./*.rs`).
+//! A shell line (`--sh`, and the STRING of `sh -c`) is read with a real shell grammar
+//! (tree-sitter-bash) and every simple command it runs is judged, wherever it stands: in
+//! pipelines and lists, subshells and `{ }` groups, `if`/`while`/`until`/`for`/`case`
+//! bodies, function bodies, behind `!`, and in the command substitutions of an assignment's
+//! value, a here-document, a `for` list or a `case` word. What cannot be judged without
+//! running the shell is refused rather than guessed: a word holding a `$` expansion, a
+//! substitution or arithmetic (its value is made when it runs), process substitution,
+//! bash-only syntax that `/bin/sh` reads otherwise (`$'...'`, `[[ ]]`, `((...))`, arrays,
+//! `<<<`, `|&`, the `function` keyword), background `&`, `eval`, `source`/`.`, a leading `~`,
+//! brace expansion, an unquoted glob that could expand to a bare file name (write `./*.rs`),
+//! text the grammar could not place (ERROR and MISSING nodes, a backslash-newline that joins
+//! two words) and a here-document that would not end where `sh` ends it.
 //! Redirections are allowed when they read, duplicate a descriptor, or write to `/dev/null`,
 //! `/dev/stdout`, `/dev/stderr` or a path inside the writable roots; writing anywhere else is
-//! refused. `cd DIR` is followed, and DIR must lie inside the writable roots.
+//! refused. `cd DIR` is followed: every command is judged in each directory the line's `cd`s
+//! may lead to, each of which must lie inside the writable roots; a `cd` in a loop or a
+//! function is refused.
 //!
 //! A command that passes runs in its own process group (`setpgid`); at the time limit the whole
 //! group gets SIGTERM, then SIGKILL after a grace period, and the exit code is 124. Processes the
 //! command left behind in its group are ended the same way when it exits.
 //!
-//! The door is laid out one job per file: [`shell`] splits a shell line into commands,
+//! The door is laid out one job per file: [`shell`] walks a shell line's syntax tree to its
+//! commands and [`shell_words`] removes the quotes of their words,
 //! [`git`] takes git's global options apart, [`pattern`] compiles and matches the policy's
 //! patterns, [`judge`] decides, [`run`] runs under the time limit, and [`execute`] ties them
 //! together and appends the run to the audit log.
@@ -56,6 +65,7 @@ mod log;
 mod pattern;
 mod run;
 mod shell;
+mod shell_words;
 mod wrappers;
 
 #[cfg(test)]
@@ -70,7 +80,7 @@ pub use execute::{Judgement, Report, Request, execute, judge_for};
 pub use judge::CommandRules;
 pub use pattern::CommandPattern;
 pub use run::{Program, RELAY, RunOptions, RunOutcome, run};
-pub use shell::{Redirect, ShellCommand, split_shell_line};
+pub use shell::{Redirect, ShellCommand, ShellLine, parse_shell_line, split_shell_line};
 pub use wrappers::scrubbed_variable;
 
 /// Exit code when the time limit ends the command (as `timeout(1)`).
@@ -96,16 +106,22 @@ impl Denial {
     pub(crate) fn new(rule: &str, reason: impl Into<String>) -> Denial {
         Denial {
             rule: rule.into(),
-            reason: reason.into(),
+            reason: one_line(&reason.into()),
             hint: default_hint(rule).into(),
         }
     }
 
     /// Replace the rule's general hint with one for this case.
     pub(crate) fn hint(mut self, hint: &str) -> Denial {
-        self.hint = hint.into();
+        self.hint = one_line(hint);
         self
     }
+}
+
+/// A reason quotes the line it refuses, which may span lines: the agent gets one `denied:`
+/// line and one `hint:` line, so newlines are shown as `\n`.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "\\r").replace('\n', "\\n")
 }
 
 /// What to do instead, by rule, when the case has no better hint.
@@ -122,7 +138,7 @@ fn default_hint(rule: &str) -> &'static str {
             "keep the guard on: commit and push with the hooks, and fix what they report"
         }
         "commands.shell" => {
-            "write simple commands with their words spelled out: no $(...), backticks, eval or source; single-quote values"
+            "spell out every word of a command: no $VARS, $(...) or backticks in its words, no eval or source; single-quote values"
         }
         "commands.push" => "push your own branch to the upstream: `git push origin agent/<topic>`",
         "commands.walls" => {

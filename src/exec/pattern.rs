@@ -109,15 +109,24 @@ impl CommandPattern {
             .filter(|o| !o.starts_with("--"))
             .flat_map(|o| o.chars().skip(1))
             .collect();
+        // A word the input fills in (`xargs -I %`, `find -exec {}`) may be any option, or
+        // the value of one (`git -c %`): it satisfies every option the pattern asks for.
+        let filled = placeholder.is_some_and(|ph| {
+            n.words
+                .iter()
+                .chain(n.options.iter())
+                .any(|w| w.contains(ph))
+        });
         for o in &self.options {
-            let ok = match o {
-                OptPat::Short(letters) => letters.iter().all(|c| shorts.contains(c)),
-                OptPat::Long(name) => n.options.iter().any(|c| {
-                    let cname = c.split('=').next().unwrap_or(c);
-                    cname.len() > 2 && name.starts_with(cname)
-                }),
-                OptPat::LongValue(g) => n.options.iter().any(|c| g.is_match(c)),
-            };
+            let ok = filled
+                || match o {
+                    OptPat::Short(letters) => letters.iter().all(|c| shorts.contains(c)),
+                    OptPat::Long(name) => n.options.iter().any(|c| {
+                        let cname = c.split('=').next().unwrap_or(c);
+                        cname.len() > 2 && name.starts_with(cname)
+                    }),
+                    OptPat::LongValue(g) => n.options.iter().any(|c| g.is_match(c)),
+                };
             if !ok && !open {
                 return false;
             }

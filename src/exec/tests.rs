@@ -201,3 +201,74 @@ fn protected_names() {
         assert!(!is_protected_name(no, pr), "{no}");
     }
 }
+
+#[test]
+fn parser_finds_every_simple_command_wherever_it_stands() {
+    use super::shell::parse_shell_line;
+    let words = |line: &str| -> Vec<String> {
+        parse_shell_line(line)
+            .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+            .commands
+            .iter()
+            .map(|c| c.words.join(" "))
+            .collect()
+    };
+    assert_eq!(words("(a 1) && { b 2; } || ! c 3"), ["a 1", "b 2", "c 3"]);
+    assert_eq!(
+        words("if a; then b; elif c; then d; else e; fi"),
+        ["a", "b", "c", "d", "e"]
+    );
+    assert_eq!(
+        words("while a; do b; done; until c; do d; done"),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(words("for x in 1 2; do a; done"), ["a"]);
+    assert_eq!(words("case w in p) a;; q|r) b;; esac"), ["a", "b"]);
+    assert_eq!(words("f() { a; }; f"), ["a", "f"]);
+    assert_eq!(words("X=$(a 1) b"), ["a 1", "b"]);
+    assert_eq!(
+        words("cat <<EOF | wc\n$(a 1) $HOME\nEOF"),
+        ["a 1", "cat", "wc"]
+    );
+    assert_eq!(words("cat <<'EOF'\n$(a 1)\nEOF"), ["cat"]);
+    assert_eq!(
+        words("[ -f 'x y' ] && test -d z"),
+        ["[ -f x y ]", "test -d z"]
+    );
+    assert_eq!(words("echo a > f b"), ["echo a b"]);
+    // Redirections of a group reach every command in it; loops and functions repeat.
+    let l = parse_shell_line("{ a; b; } > out.txt; while c; do cd d; done").unwrap();
+    assert_eq!(l.commands[1].redirects[0].target, "out.txt");
+    assert!(!l.commands[0].repeats && l.commands[3].repeats);
+    assert_eq!(l.compound.as_deref(), Some("a group `{ }`"));
+    assert_eq!(parse_shell_line("a | b && c").unwrap().compound, None);
+}
+
+#[test]
+fn parser_refuses_where_the_grammar_and_sh_could_disagree() {
+    use super::shell::parse_shell_line;
+    for bad in [
+        // the grammar reads two words, sh reads `git`
+        "gi\\\nt push",
+        // the grammar drops a lone `$`
+        "git $ push",
+        // the grammar ends the body at `  EOF`; sh (tabs only for <<-) does not
+        "cat <<-EOF\nx\n  EOF\ngit push\nEOF",
+        "cat <<EOF\nx\n",
+        "cat <<EOF\n`git push`\nEOF",
+        "cat <<EOF\n$((1+2))\nEOF",
+        "x+=1 ls",
+        "a[0]=1 ls",
+        "echo $'\\x41'",
+        "[[ -f x ]]",
+        "[ -v 'a[$(id)]' ]",
+        "ls <>rw",
+        "cat <<A <<B\na\nA\nb\nB",
+        "git push |& cat",
+        "sleep 1 & ls",
+        "",
+        "# only a comment",
+    ] {
+        assert!(parse_shell_line(bad).is_err(), "{bad:?} was parsed");
+    }
+}
