@@ -16,6 +16,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -98,10 +99,13 @@ pub fn append_record(path: &Path, event: &Event) -> Result<Appended> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the audit log directory {}", dir.display()))?;
     }
+    // A symlink put in the log's place is not followed: whoever could plant it could otherwise
+    // make the next writer (root, or the deploy user) append to a file of its choosing.
     let file = OpenOptions::new()
         .create(true)
         .read(true)
         .append(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
         .open(path)
         .with_context(|| format!("cannot open audit log {}", path.display()))?;
     let mut file = Flock::lock(file, FlockArg::LockExclusive)
@@ -672,6 +676,30 @@ pub fn render_verification_json(path: &Path, log: &Log, out: &mut dyn Write) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symlink_in_the_logs_place_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "kept\n").unwrap();
+        let log = dir.path().join("audit.log");
+        std::os::unix::fs::symlink(&target, &log).unwrap();
+        let event = Event {
+            door: "exec".into(),
+            action: "run".into(),
+            actor: "agent".into(),
+            role: None,
+            outcome: "ok".into(),
+            rules: Vec::new(),
+            detail: serde_json::Value::Null,
+        };
+        let err = append(&log, &event).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot open audit log"),
+            "{err:#}"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    }
 
     #[test]
     fn time_round_trip() {
