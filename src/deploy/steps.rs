@@ -172,6 +172,18 @@ impl<'a> Deployer<'a> {
         // A corrupt status.json stops the run before it is overwritten: it may be the only
         // record of an interrupted run.
         read_status(&self.layout)?;
+        if let Some(c) = super::cooldown::holding(&self.layout, self.policy)? {
+            let c = super::cooldown::refuse(
+                &self.layout,
+                self.policy,
+                self.actor,
+                &commit_id.to_string(),
+                &c,
+                out,
+            );
+            drop(lock);
+            return c;
+        }
         let mut run = Run {
             d: self,
             out,

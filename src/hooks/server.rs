@@ -89,6 +89,9 @@ pub(super) fn judge_push(
             )
         });
         let mut verdict = engine::judge_units(&policy, &actor, units);
+        if let Some(f) = limits::daily(&repo, &policy, &actor, &verdict.units)? {
+            verdict.findings.push(f);
+        }
         let guard_findings: Vec<Finding> = guard
             .iter()
             .flat_map(|u| approvals::judge_push_ref_update(&repo, &policy, &actor, u, &pushed_now))
