@@ -592,7 +592,10 @@ pub fn policy_check(
     };
     let unit = model::range(repo, &spec, opts)
         .with_context(|| format!("cannot build the changes of {spec}"))?;
-    Ok(crate::engine::judge_units(policy, actor, vec![unit]))
+    // Judged as the deploy branch, under the human overrides recorded for it.
+    let branch = format!("refs/heads/{}", policy.deploy.branch);
+    crate::approvals::judge_unit_as_branch(repo, policy, actor, unit, &branch)
+        .with_context(|| format!("cannot read the overrides of {branch}"))
 }
 
 /// Why a recorded passing run does not stand for running the tests now, if it does not: it
