@@ -13,9 +13,13 @@ use support::server::*;
 /// A server whose policy caps lines at 100, protects `self_upgrade/`, and deploys main to a
 /// root in the temp directory; a clone on `agent/big`.
 fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
-    let t = tempfile::tempdir().unwrap();
+    setup_with(tempfile::tempdir().unwrap(), "")
+}
+
+/// [`setup`] in `t`, with `more` appended to the policy.
+fn setup_with(t: tempfile::TempDir, more: &str) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let extra = format!(
-        "[caps]\nmax_lines = 100\n[paths]\nprotected = [\"self_upgrade/**\"]\n[deploy]\nroot = \"{}\"\nreload_command = \"true\"\nhealth_command = \"true\"\n",
+        "[caps]\nmax_lines = 100\n[paths]\nprotected = [\"self_upgrade/**\"]\n[deploy]\nroot = \"{}\"\nreload_command = \"true\"\nhealth_command = \"true\"\n{more}",
         t.path().join("deploy").display()
     );
     let (bare, policy) = policy_server(t.path(), &extra, &["--host", "http"]);
@@ -274,4 +278,48 @@ fn an_override_of_the_deploy_branch_lets_a_protected_path_deploy_and_no_other_do
         &text,
         "protected paths self_upgrade/** (the limit change is planned)",
     );
+}
+
+#[test]
+fn where_the_policy_requires_signatures_only_a_signed_override_counts() {
+    if std::process::Command::new("ssh-keygen")
+        .arg("-?")
+        .output()
+        .is_err()
+    {
+        return support::missing_tool("ssh-keygen", "overrides signatures");
+    }
+    let t = tempfile::tempdir().unwrap();
+    let key = t.path().join("alice_key");
+    let o = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let signers = t.path().join("allowed_signers");
+    std::fs::write(&signers, format!("alice {}\n", public.trim())).unwrap();
+    let more = format!(
+        "[approvals]\nrequire_signature = true\nallowed_signers = {:?}\n",
+        signers.display().to_string()
+    );
+    let (_t, bare, work, _) = setup_with(t, &more);
+    commit_file(&work, "data/table.txt", lines(150), "a generated table");
+
+    let args = ["allow", "agent/big", "--max-lines", "200", "-m", "reviewed"];
+    let o = guard_as(&work, "alice", &args);
+    assert_code(&o, 1);
+    assert_contains(&stdout(&o), "overrides.signature");
+    assert_contains(&stdout(&o), "not signed");
+    assert!(override_ids(&bare).is_empty());
+
+    let mut signed = args.to_vec();
+    signed.extend(["--sign", key.to_str().unwrap()]);
+    let o = guard_as(&work, "alice", &signed);
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), ", signed; record refs/guard/overrides/");
+    let o = push_as(&work, "bot", &["origin", "agent/big"]);
+    assert_code(&o, 0);
+    assert_remote_says(&o, "caps.max_lines 200, signed (reviewed)");
 }
