@@ -282,24 +282,13 @@ fn an_override_of_the_deploy_branch_lets_a_protected_path_deploy_and_no_other_do
 
 #[test]
 fn where_the_policy_requires_signatures_only_a_signed_override_counts() {
-    if std::process::Command::new("ssh-keygen")
-        .arg("-?")
-        .output()
-        .is_err()
-    {
-        return support::missing_tool("ssh-keygen", "overrides signatures");
+    if !support::ssh_keygen_is_there() {
+        return;
     }
     let t = tempfile::tempdir().unwrap();
-    let key = t.path().join("alice_key");
-    let o = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert_code(&o, 0);
-    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let (key, public) = support::keygen(t.path(), "alice_key");
     let signers = t.path().join("allowed_signers");
-    std::fs::write(&signers, format!("alice {}\n", public.trim())).unwrap();
+    std::fs::write(&signers, format!("alice {public}\n")).unwrap();
     let more = format!(
         "[approvals]\nrequire_signature = true\nallowed_signers = {:?}\n",
         signers.display().to_string()
