@@ -25,25 +25,34 @@
 //! One file per job: [`record`] (the format), [`store`] (git plumbing), [`context`] (policy and
 //! identity of a command), [`flags`] (what needs a person), [`status`] (which approvals count),
 //! [`signature`], [`pushlog`] (who pushed what), [`receive`] (judging `refs/guard/` at receive),
-//! [`write`] (approve and revoke), [`consent`] (how many approvals a risk needs).
+//! [`write`] (approve and revoke), [`consent`] (how many approvals a risk needs), and the human
+//! overrides of one branch: [`overrides`] (the records under `refs/guard/overrides/`, which count,
+//! judging them at receive), [`relax`] (a judgement under a branch's overrides), [`allow`]
+//! (`git guard allow`).
 
+mod allow;
 mod consent;
 mod context;
 mod flags;
+mod overrides;
 mod pushlog;
 mod receive;
 mod record;
+mod relax;
 mod signature;
 mod status;
 mod store;
 mod write;
 
+pub use allow::*;
 pub use consent::*;
 pub use context::*;
 pub use flags::*;
+pub use overrides::*;
 pub use pushlog::*;
 pub use receive::*;
 pub use record::*;
+pub use relax::*;
 pub use signature::*;
 pub use status::*;
 pub use store::*;

@@ -30,6 +30,9 @@ pub fn judge_ref_update(
     if !is_guard_ref(&update.name) {
         return Vec::new();
     }
+    if update.name.starts_with(OVERRIDES_PREFIX) {
+        return judge_override_update(repo, policy, actor, update);
+    }
     let name = update.name.as_str();
     let v = |rule: &str, msg: String, hint: &str| {
         vec![

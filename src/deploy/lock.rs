@@ -152,7 +152,10 @@ fn same_file(f: &File, path: &Path) -> bool {
 /// Why the lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another deploy holds the lock: {holder}; {how}")]
+    #[error(
+        "another deploy holds the lock: {holder}; {how}; no deploy while it runs: the lock lifts \
+         when that run ends (`guard-deploy status` shows its step)"
+    )]
     Busy { holder: String, how: String },
     #[error("the deploy lock is {0}")]
     Stale(String),

@@ -1,8 +1,9 @@
 //! The deploy door: `guard-deploy deploy REV | status | list | rollback [RELEASE] | unlock`.
 //!
 //! A deploy re-checks everything itself before anything runs, because whatever reached the
-//! repository may have skipped a hook: lock -> policy over every commit since the deployed
-//! one -> every flag approved for exactly this commit -> tests, contained, in a clean checkout
+//! repository may have skipped a hook: lock -> no cooldown holding -> policy over every commit
+//! since the deployed one -> every flag approved for exactly this commit -> tests, contained, in
+//! a clean checkout
 //! -> keep the current release as the backup -> materialise the new release -> build it,
 //! contained -> switch `current` atomically -> reload -> health check (on failure, switch
 //! back to the backup) -> prune -> optionally push. `status.json` and the audit log are written at every step.
@@ -21,10 +22,12 @@
 //! The truth about what runs is the `current` link and the release records; `status.json`
 //! tells what the last run was doing, and `status` compares the two with the lock.
 //!
-//! Files: `steps` (the pipeline), `lock`, `records` (status, release records, `current`),
-//! `health` (reload and health check), `rollback`, `status` (status and list), `shell`
-//! (commands with a time limit), `util`.
+//! Files: `steps` (the pipeline), `lock`, `cooldown` (no deploy after a rollback or a failed
+//! deploy until `limits.cooldown_hours` have passed), `records` (status, release records,
+//! `current`), `health` (reload and health check), `rollback`, `status` (status and list),
+//! `shell` (commands with a time limit), `util`.
 
+mod cooldown;
 mod health;
 mod lock;
 mod records;

@@ -172,6 +172,18 @@ impl<'a> Deployer<'a> {
         // A corrupt status.json stops the run before it is overwritten: it may be the only
         // record of an interrupted run.
         read_status(&self.layout)?;
+        if let Some(c) = super::cooldown::holding(&self.layout, self.policy)? {
+            let c = super::cooldown::refuse(
+                &self.layout,
+                self.policy,
+                self.actor,
+                &commit_id.to_string(),
+                &c,
+                out,
+            );
+            drop(lock);
+            return c;
+        }
         let mut run = Run {
             d: self,
             out,
@@ -580,7 +592,10 @@ pub fn policy_check(
     };
     let unit = model::range(repo, &spec, opts)
         .with_context(|| format!("cannot build the changes of {spec}"))?;
-    Ok(crate::engine::judge_units(policy, actor, vec![unit]))
+    // Judged as the deploy branch, under the human overrides recorded for it.
+    let branch = format!("refs/heads/{}", policy.deploy.branch);
+    crate::approvals::judge_unit_as_branch(repo, policy, actor, unit, &branch)
+        .with_context(|| format!("cannot read the overrides of {branch}"))
 }
 
 /// Why a recorded passing run does not stand for running the tests now, if it does not: it

@@ -14,13 +14,15 @@
 
 //!
 //! One file per job: [`input`] (parse what git gives), [`server`] and [`client`] (the hooks),
-//! [`deadline`], [`output`] (render), [`handoff`] (pre-receive to post-receive).
+//! [`deadline`], [`output`] (render), [`handoff`] (pre-receive to post-receive), [`limits`]
+//! (the daily limit on agent changes).
 
 mod client;
 mod deadline;
 mod handoff;
 mod input;
 pub mod install;
+mod limits;
 mod output;
 mod server;
 

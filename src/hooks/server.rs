@@ -11,7 +11,6 @@ use anyhow::{Result, anyhow, bail};
 use gix::ObjectId;
 
 use crate::approvals;
-use crate::engine;
 use crate::engine::changes::RefUpdate;
 use crate::engine::identity::Actor;
 use crate::engine::model;
@@ -88,7 +87,12 @@ pub(super) fn judge_push(
                 Handoff::new(key, &actor, &policy, &audit_log, &units),
             )
         });
-        let mut verdict = engine::judge_units(&policy, &actor, units);
+        // Each branch is judged under the human overrides recorded for it.
+        let mut verdict = approvals::judge_units_with_overrides(&repo, &policy, &actor, units)
+            .context("cannot read the overrides of the pushed branches")?;
+        if let Some(f) = limits::daily(&repo, &policy, &actor, &verdict.units)? {
+            verdict.findings.push(f);
+        }
         let guard_findings: Vec<Finding> = guard
             .iter()
             .flat_map(|u| approvals::judge_push_ref_update(&repo, &policy, &actor, u, &pushed_now))

@@ -77,6 +77,23 @@ pub struct ApprovalLine {
     pub status: Status,
 }
 
+/// A human override of the reviewed branch (`git guard allow`), and whether it counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverrideLine {
+    pub id: String,
+    pub branch: String,
+    /// `allow` or `revoke`.
+    pub kind: String,
+    /// What it allows, in words (`caps.max_lines 800, protected paths self_upgrade/**`).
+    pub allows: String,
+    pub approver: String,
+    pub at: String,
+    pub why: String,
+    pub signed: bool,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckItem {
     pub done: bool,
@@ -102,6 +119,8 @@ pub struct Report {
     pub rules: Vec<RuleVerdict>,
     pub flags: Vec<CommitFlags>,
     pub approvals: Vec<ApprovalLine>,
+    /// The human overrides recorded for the branch, when a branch is reviewed.
+    pub overrides: Vec<OverrideLine>,
     pub test_run: Option<TestRun>,
     pub risk: Risk,
     /// The consent level the risk sets, why, and who has consented.
@@ -138,13 +157,53 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
         role: Role::Agent,
         source: "git guard report".into(),
     };
-    let verdict = crate::engine::judge_units(policy, &actor, vec![unit.clone()]);
+    // A branch is judged under its human overrides, as the receive door judges it.
+    let branch_ref = [format!("refs/heads/{branch}"), branch.to_string()]
+        .into_iter()
+        .find(|r| {
+            r.starts_with("refs/heads/")
+                && repo.try_find_reference(r.as_str()).ok().flatten().is_some()
+        });
+    let (verdict, overrides) = match &branch_ref {
+        Some(b) => (
+            approvals::judge_unit_as_branch(repo, policy, &actor, unit.clone(), b)?,
+            approvals::list_overrides(repo, policy)?
+                .into_iter()
+                .filter(|o| &o.record.branch == b)
+                .collect(),
+        ),
+        None => (
+            crate::engine::judge_units(policy, &actor, vec![unit.clone()]),
+            Vec::new(),
+        ),
+    };
+    let active_paths: Vec<(crate::engine::policy::PathPatterns, String)> = overrides
+        .iter()
+        .filter(|o| o.record.kind == approvals::OverrideKind::Allow && o.status == Status::Valid)
+        .filter_map(|o| {
+            crate::engine::policy::PathPatterns::new(&o.record.paths, policy.paths.case_insensitive)
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(|p| (p, o.id.to_string()))
+        })
+        .collect();
 
     let mut flags = Vec::new();
     let mut approvals_out = Vec::new();
     let mut commits = Vec::new();
     for c in &unit.commits {
-        let cf = approvals::flags_of_changes(repo, policy, c)?;
+        let mut cf = approvals::flags_of_changes(repo, policy, c)?;
+        // A protected path an override of the branch allows is cleared by that override.
+        for f in cf
+            .flags
+            .iter_mut()
+            .filter(|f| f.finding.rule == "paths.protected")
+        {
+            let path = f.finding.path.clone().unwrap_or_default();
+            if let Some((_, id)) = active_paths.iter().find(|(p, _)| p.is_match(&path)) {
+                f.approved_by.push(id.clone());
+            }
+        }
         commits.push(CommitLine {
             id: cf.commit.clone(),
             summary: cf.summary.clone(),
@@ -335,6 +394,23 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
         rules,
         flags,
         approvals: approvals_out,
+        overrides: overrides
+            .iter()
+            .map(|o| OverrideLine {
+                id: o.id.to_string(),
+                branch: o.record.branch.clone(),
+                kind: match o.record.kind {
+                    approvals::OverrideKind::Allow => "allow".into(),
+                    approvals::OverrideKind::Revoke => "revoke".into(),
+                },
+                allows: o.record.describe(),
+                approver: o.record.approver.clone(),
+                at: o.record.at.clone(),
+                why: o.record.why.clone(),
+                signed: o.signature.is_some(),
+                status: o.status.clone(),
+            })
+            .collect(),
         test_run,
         risk: verdict.risk.clone(),
         consent,
@@ -548,6 +624,31 @@ fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             if a.signed { ", signed" } else { "" },
             a.why
         )?;
+    }
+    if !r.overrides.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "## Overrides")?;
+        writeln!(out)?;
+        for o in &r.overrides {
+            let what = if o.kind == "allow" {
+                format!("allows {} on `{}`", o.allows, o.branch)
+            } else {
+                format!("revokes an override of `{}`", o.branch)
+            };
+            let status = match &o.status {
+                Status::Valid if o.kind == "allow" => "in effect".to_string(),
+                other => status_text(other),
+            };
+            writeln!(
+                out,
+                "- override `{}` {what}, by {} at {}{}: \"{}\" ({status})",
+                &o.id[..12.min(o.id.len())],
+                o.approver,
+                o.at,
+                if o.signed { ", signed" } else { "" },
+                o.why
+            )?;
+        }
     }
     writeln!(out)?;
     writeln!(out, "## Tests")?;

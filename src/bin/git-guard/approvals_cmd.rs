@@ -1,5 +1,6 @@
-//! `git guard flags`, `approve`, `revoke` and `approvals`: what needs a human and the records
-//! that clear it, over the library's approvals door.
+//! `git guard flags`, `approve`, `revoke`, `approvals`, `allow` and `overrides`: what needs a
+//! human, the records that clear it and the overrides of a branch, over the library's approvals
+//! door.
 
 use std::io::Write;
 use std::path::Path;
@@ -200,4 +201,124 @@ pub(crate) fn written(
             None => Err(e),
         },
     }
+}
+
+/// Report what `allow` wrote, or why it was refused (exit 1), and audit it.
+pub(crate) fn allowed(
+    result: anyhow::Result<approvals::AllowWritten>,
+    repo: &gix::Repository,
+    policy: &Policy,
+    actor: &Actor,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let w = match result {
+        Ok(w) => w,
+        Err(e) => {
+            let Some(r) = e.downcast_ref::<approvals::Refused>() else {
+                return Err(e);
+            };
+            writeln!(out, "git-guard allow: REFUSED: {}", r.message)?;
+            if !r.hint.is_empty() {
+                writeln!(out, "  hint: {}", r.hint)?;
+            }
+            audit(
+                repo,
+                policy,
+                actor,
+                "allow",
+                "allow".into(),
+                "rejected",
+                serde_json::json!({ "reason": r.message }),
+            );
+            return Ok(1);
+        }
+    };
+    for n in &w.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    let r = &w.record;
+    let what = match r.kind {
+        approvals::OverrideKind::Allow => format!("allowed {} on {}", r.describe(), r.branch),
+        approvals::OverrideKind::Revoke => format!(
+            "revoked override {} of {}",
+            r.revokes.as_deref().unwrap_or_default(),
+            r.branch
+        ),
+    };
+    writeln!(
+        out,
+        "git-guard allow: {what} as {} ({}){}; record {}{}",
+        actor.name,
+        actor.role,
+        if w.signed { ", signed" } else { "" },
+        w.refname,
+        w.pushed_to
+            .as_deref()
+            .map(|p| format!(", pushed to {p}"))
+            .unwrap_or_default()
+    )?;
+    audit(
+        repo,
+        policy,
+        actor,
+        "allow",
+        format!("allow {}", r.branch),
+        "ok",
+        serde_json::json!({
+            "ref": w.refname, "branch": r.branch, "kind": r.kind, "max_files": r.max_files,
+            "max_lines": r.max_lines, "paths": r.paths, "revokes": r.revokes, "why": r.why,
+            "signed": w.signed,
+        }),
+    );
+    Ok(0)
+}
+
+pub(crate) fn overrides_cmd(
+    branch: Option<String>,
+    opts: RepoOpts,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    let repo = approvals::open_repo(Path::new("."))?;
+    let policy = approvals::policy_for_repo(&repo, opts.policy.as_deref())?;
+    let only = branch.as_deref().map(approvals::branch_ref).transpose()?;
+    let mut n = 0;
+    for s in approvals::list_overrides(&repo, &policy)? {
+        let r = &s.record;
+        if only.as_ref().is_some_and(|b| *b != r.branch) {
+            continue;
+        }
+        n += 1;
+        let what = match r.kind {
+            approvals::OverrideKind::Allow => format!("allows {}", r.describe()),
+            approvals::OverrideKind::Revoke => format!(
+                "revokes {}",
+                r.revokes.as_deref().map_or("?", |x| &x[..12.min(x.len())])
+            ),
+        };
+        let status = match &s.status {
+            approvals::Status::Valid => "in effect".to_string(),
+            approvals::Status::Revoked(why) => why.clone(),
+            approvals::Status::Invalid(why) => format!("does not count: {why}"),
+        };
+        writeln!(
+            out,
+            "{} {} {what} by {} at {}{}: {:?} [{status}]",
+            s.short_id(),
+            r.branch,
+            r.approver,
+            r.at,
+            if s.signature.is_some() {
+                " (signed)"
+            } else {
+                ""
+            },
+            r.why
+        )?;
+    }
+    writeln!(
+        out,
+        "git-guard overrides: {n} record{}",
+        if n == 1 { "" } else { "s" }
+    )?;
+    Ok(0)
 }

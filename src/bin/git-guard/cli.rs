@@ -147,6 +147,41 @@ pub(crate) enum Command {
         #[command(flatten)]
         write: WriteOpts,
     },
+    /// Raise a cap or allow protected paths for one branch: a human override, recorded and
+    /// signed like an approval under refs/guard/overrides/, checked at receive and deploy time.
+    /// Never available to an agent. `--revoke ID` withdraws one.
+    Allow {
+        /// The branch (`agent/fix-login` or `refs/heads/agent/fix-login`).
+        #[arg(required_unless_present = "revoke")]
+        branch: Option<String>,
+        /// Raise caps.max_files to N on this branch.
+        #[arg(long, value_name = "N")]
+        max_files: Option<u64>,
+        /// Raise caps.max_lines to N on this branch.
+        #[arg(long, value_name = "N")]
+        max_lines: Option<u64>,
+        /// Changes to paths matching PATTERN need no approval on this branch (repeatable).
+        #[arg(long = "path", value_name = "PATTERN")]
+        paths: Vec<String>,
+        /// Withdraw the override with this id (or a prefix of it) instead.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["branch", "max_files", "max_lines", "paths"])]
+        revoke: Option<String>,
+        /// Why: what makes this branch an exception.
+        #[arg(short = 'm', long = "message", value_name = "WHY")]
+        why: String,
+        /// Sign the record with this ssh key (`ssh-keygen -Y sign`).
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+    /// List the human overrides (of one branch, or all), and whether each counts.
+    Overrides {
+        /// Only this branch's.
+        branch: Option<String>,
+        #[command(flatten)]
+        opts: RepoOpts,
+    },
     /// List the approvals of each commit of a range, and whether each counts.
     Approvals {
         /// `REV` or `A..B` (default: as for `flags`).

@@ -343,6 +343,32 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let w = approvals::revoke(&repo, &policy, &actor, &req);
             written(w, &repo, &policy, &actor, "revoke", out)
         }
+        Command::Allow {
+            branch,
+            max_files,
+            max_lines,
+            paths,
+            revoke,
+            why,
+            sign,
+            write,
+        } => {
+            let (repo, policy, actor) = writer(&write)?;
+            let req = approvals::AllowRequest {
+                branch: branch.unwrap_or_default(),
+                max_files,
+                max_lines,
+                paths,
+                revoke,
+                why,
+                sign_key: sign,
+                remote: write.remote,
+                no_push: write.no_push,
+            };
+            let w = approvals::allow(&repo, &policy, &actor, &req);
+            allowed(w, &repo, &policy, &actor, out)
+        }
+        Command::Overrides { branch, opts } => overrides_cmd(branch, opts, out),
         Command::Approvals { range, opts } => approvals_cmd(range, opts, out),
         Command::Test { rev, opts } => {
             let repo = approvals::open_repo(Path::new("."))?;

@@ -597,6 +597,11 @@ impl Collector<'_> {
                 push_remote: raw.deploy.push_remote.filter(|s| !s.trim().is_empty()),
                 lock_wait_secs: raw.deploy.lock_wait_secs.unwrap_or(0),
             },
+            limits: LimitsPolicy {
+                agent_changes_per_day: raw.limits.agent_changes_per_day.unwrap_or(0),
+                per: raw.limits.per.unwrap_or_default(),
+                cooldown_hours: raw.limits.cooldown_hours.unwrap_or(0),
+            },
             hooks: HooksPolicy {
                 deadline_ms: raw.hooks.deadline_ms.unwrap_or(3000),
                 max_blob_scan_bytes: raw.hooks.max_blob_scan_bytes.unwrap_or(8 * 1024 * 1024),

@@ -91,6 +91,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "deploy.health_timeout_secs",
     "deploy.push_remote",
     "deploy.lock_wait_secs",
+    "limits",
+    "limits.agent_changes_per_day",
+    "limits.per",
+    "limits.cooldown_hours",
     "hooks",
     "hooks.deadline_ms",
     "hooks.max_blob_scan_bytes",
@@ -138,12 +142,13 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
     use KeyKind::*;
     Some(match key {
         "refs" | "actors" | "paths" | "caps" | "tests" | "secrets" | "commits" | "risk"
-        | "commands" | "approvals" | "deploy" | "hooks" | "audit" => Section,
+        | "commands" | "approvals" | "deploy" | "hooks" | "audit" | "limits" => Section,
         "mode" => OneOf(&["enforce", "warn"]),
         "commands.walls" => OneOf(&["required", "judged-only"]),
         "commands.network" => OneOf(&["upstream", "open"]),
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
         "tests.isolation" => OneOf(&["bwrap", "none"]),
+        "limits.per" => OneOf(&["agent", "repository"]),
         "refs.protected"
         | "refs.protected_pushers"
         | "actors.agents"
@@ -208,9 +213,12 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "deploy.health_interval_ms"
         | "deploy.health_timeout_secs"
         | "deploy.lock_wait_secs"
+        | "limits.agent_changes_per_day"
         | "hooks.deadline_ms"
         | "hooks.max_blob_scan_bytes" => Count(i64::MAX as u64),
         "secrets.min_entropy" => Number,
+        // A cooldown of more than ten years is a typo, and would overflow nothing but sense.
+        "limits.cooldown_hours" => Count(24 * 366 * 10),
         "secrets.extra" => SecretRules,
         _ => return None,
     })

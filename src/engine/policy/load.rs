@@ -244,6 +244,23 @@ impl Policy {
                 ]),
             ),
             (
+                "limits",
+                section(vec![
+                    (
+                        "agent_changes_per_day",
+                        int(self.limits.agent_changes_per_day),
+                    ),
+                    (
+                        "per",
+                        text(match self.limits.per {
+                            LimitPer::Agent => "agent",
+                            LimitPer::Repository => "repository",
+                        }),
+                    ),
+                    ("cooldown_hours", int(self.limits.cooldown_hours)),
+                ]),
+            ),
+            (
                 "hooks",
                 section(vec![
                     ("deadline_ms", int(self.hooks.deadline_ms)),

@@ -350,6 +350,27 @@ pub struct DeployPolicy {
     pub lock_wait_secs: u64,
 }
 
+/// `limits.per`: whose changes the daily limit counts together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitPer {
+    /// Each agent identity has its own count (the default).
+    #[default]
+    Agent,
+    /// Every agent's changes to the repository count together.
+    Repository,
+}
+
+/// `[limits]`: limits in time.
+#[derive(Debug, Clone)]
+pub struct LimitsPolicy {
+    /// At most this many agent changes accepted in any 24 hours (0: no limit).
+    pub agent_changes_per_day: u64,
+    pub per: LimitPer,
+    /// No deploy for this many hours after a rollback or a failed deploy (0: none).
+    pub cooldown_hours: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct HooksPolicy {
     pub deadline_ms: u64,
@@ -380,6 +401,7 @@ pub struct Policy {
     pub commands: CommandsPolicy,
     pub approvals: ApprovalsPolicy,
     pub deploy: DeployPolicy,
+    pub limits: LimitsPolicy,
     pub hooks: HooksPolicy,
     pub audit: AuditPolicy,
 }

@@ -32,6 +32,7 @@ pub(super) struct RawPolicy {
     pub(super) commands: RawCommands,
     pub(super) approvals: RawApprovals,
     pub(super) deploy: RawDeploy,
+    pub(super) limits: RawLimits,
     pub(super) hooks: RawHooks,
     pub(super) audit: RawAudit,
 }
@@ -188,6 +189,14 @@ pub(super) struct RawDeploy {
     pub(super) health_timeout_secs: Option<u64>,
     pub(super) push_remote: Option<String>,
     pub(super) lock_wait_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub(super) struct RawLimits {
+    pub(super) agent_changes_per_day: Option<u64>,
+    pub(super) per: Option<LimitPer>,
+    pub(super) cooldown_hours: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
