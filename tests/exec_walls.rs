@@ -73,6 +73,10 @@ fn walls_hold_where_the_judge_is_fooled() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
+    // Landlock walls TCP only: a datagram must not get out either.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
     // The judge sees `sh evil.sh`, an ordinary command: what the script does is the walls'.
     let targets = [
         t.path().join("outside.txt"),
@@ -96,6 +100,9 @@ fn walls_hold_where_the_judge_is_fooled() {
     script.push_str(&format!(
         "if bash -c 'echo hi > /dev/tcp/127.0.0.1/{port}' 2>/dev/null; then echo CONNECTED; fi\n"
     ));
+    script.push_str(&format!(
+        "bash -c 'echo datagram > /dev/udp/127.0.0.1/{udp_port}' 2>/dev/null\n"
+    ));
     write(&root, "sandbox/evil.sh", &script);
     let before: Vec<Option<Vec<u8>>> = targets.iter().map(|p| std::fs::read(p).ok()).collect();
     let o = exec(
@@ -115,6 +122,11 @@ fn walls_hold_where_the_judge_is_fooled() {
     assert!(
         matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "the command reached 127.0.0.1"
+    );
+    let mut buf = [0u8; 64];
+    assert!(
+        matches!(udp.recv_from(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "a UDP datagram from the command reached 127.0.0.1"
     );
     assert!(sandbox.join("inside.txt").exists());
     let log = log_lines(&root.join("logs/audit.log"));

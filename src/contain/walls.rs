@@ -10,7 +10,8 @@
 //!   and executed, but files and directories may be created, written, truncated, renamed,
 //!   linked or removed only beneath the writable directories (and the character devices
 //!   `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/tty`, `/dev/ptmx`, `/dev/pts`).
-//! - **network** (Landlock TCP rules, ABI 4 and later): `connect(2)` and `bind(2)` on TCP are
+//! - **network** (Landlock TCP rules, ABI 4 and later, and with no port open a network namespace
+//!   of its own, so UDP, ICMP and raw sockets reach nothing either): `connect(2)` and `bind(2)` on TCP are
 //!   refused except to the ports listed; with ABI 6, abstract unix sockets and signals that lead
 //!   out of the walls are refused too (`Scope`).
 //!
@@ -178,12 +179,19 @@ pub enum WallError {
 #[derive(Debug)]
 pub struct Armed {
     ruleset: Option<RulesetCreated>,
+    /// No TCP port is open: the command also gets a network namespace of its own, with no
+    /// interface but a loopback that is down, so UDP, ICMP and raw sockets reach nothing
+    /// either (Landlock walls TCP only).
+    isolate_net: bool,
 }
 
 impl Armed {
     /// Only no new privileges: what remains when the policy runs commands judged only.
     pub fn privileges_only() -> Armed {
-        Armed { ruleset: None }
+        Armed {
+            ruleset: None,
+            isolate_net: false,
+        }
     }
 
     /// Build the rules for `w`. Every wall the kernel must provide for `w` is a hard
@@ -232,6 +240,7 @@ impl Armed {
         }
         Ok(Armed {
             ruleset: Some(created),
+            isolate_net: w.tcp_connect.as_ref().is_some_and(|ports| ports.is_empty()),
         })
     }
 
@@ -243,6 +252,9 @@ impl Armed {
         let r = unsafe { nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
         if r != 0 {
             return Err(std::io::Error::last_os_error());
+        }
+        if std::mem::take(&mut self.isolate_net) {
+            isolate_network()?;
         }
         if let Some(rs) = self.ruleset.take() {
             match rs.restrict_self() {
@@ -262,9 +274,99 @@ impl Armed {
     }
 }
 
+/// Move the calling process into a network namespace of its own. As root that is all it
+/// takes; any other user first enters a user namespace of its own in which its user and group
+/// map to themselves (so file ownership reads as before, and nothing is gained: no new
+/// privileges is already set). Called between `fork` and `exec`: system calls on fixed
+/// buffers only, nothing allocated.
+fn isolate_network() -> std::io::Result<()> {
+    use nix::libc;
+    // (The error crosses back to the parent as an errno only: std reports a failed `pre_exec`
+    // by its raw OS error, so the caller names the step.)
+    let err = std::io::Error::last_os_error;
+    // SAFETY: geteuid, getegid, prctl and unshare take and return integers.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if uid == 0 {
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return Err(err());
+        }
+        return Ok(());
+    }
+    // A process that root turned into this user is not dumpable, which leaves its own
+    // /proc/self files to root: make it dumpable again so it can write its maps.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) } != 0 {
+        return Err(err());
+    }
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
+        return Err(err());
+    }
+    write_proc(c"/proc/self/setgroups", b"deny")?;
+    let mut line = [0u8; 32];
+    let n = id_map_line(uid, &mut line);
+    write_proc(c"/proc/self/uid_map", &line[..n])?;
+    let n = id_map_line(gid, &mut line);
+    write_proc(c"/proc/self/gid_map", &line[..n])?;
+    Ok(())
+}
+
+/// `ID ID 1`: the id maps to itself, and nothing else is mapped.
+fn id_map_line(id: u32, out: &mut [u8; 32]) -> usize {
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut v = id;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut len = 0;
+    for _ in 0..2 {
+        for i in (0..n).rev() {
+            out[len] = digits[i];
+            len += 1;
+        }
+        out[len] = b' ';
+        len += 1;
+    }
+    out[len] = b'1';
+    len + 1
+}
+
+fn write_proc(path: &std::ffi::CStr, bytes: &[u8]) -> std::io::Result<()> {
+    use nix::libc;
+    // SAFETY: a NUL-terminated path, a buffer of the length given, and the descriptor closed.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let w = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+        let e = std::io::Error::last_os_error();
+        libc::close(fd);
+        if w != bytes.len() as isize {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_maps_to_itself() {
+        let mut b = [0u8; 32];
+        let n = id_map_line(1000, &mut b);
+        assert_eq!(&b[..n], b"1000 1000 1");
+        let n = id_map_line(0, &mut b);
+        assert_eq!(&b[..n], b"0 0 1");
+        let n = id_map_line(u32::MAX, &mut b);
+        assert_eq!(&b[..n], b"4294967295 4294967295 1");
+    }
 
     #[test]
     fn missing_walls_are_named_with_the_kernel_abi() {
