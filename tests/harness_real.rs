@@ -368,3 +368,120 @@ fn codex_cli_with_a_scripted_model_meets_the_harness_door() {
         "nothing was pushed"
     );
 }
+
+/// aider in code-repo with the workspace's configuration (its lint command runs `git guard
+/// check`), talking Chat Completions to the scripted model through litellm; one message, every
+/// question answered yes, nothing sent on aider's own account.
+fn run_aider(aider: &Path, root: &Path, home: &Path, steps: Vec<Step>) -> (Output, Model) {
+    let model = Model::start(steps);
+    let mut cmd = Command::new(aider);
+    hermetic(&mut cmd);
+    cmd.current_dir(root.join("code-repo"))
+        .arg("--config")
+        .arg(root.join("harness/aider/aider.conf.yml"))
+        .arg("--openai-api-base")
+        .arg(format!("{}/v1", model.url()))
+        .args([
+            "--openai-api-key",
+            "sk-test-0000000000000000",
+            "--model",
+            "openai/gpt-4o-mini",
+            "--edit-format",
+            "whole",
+            "--no-show-model-warnings",
+            "--no-check-update",
+            "--analytics-disable",
+            "--no-gitignore",
+            "--no-pretty",
+            "--no-fancy-input",
+            "--yes-always",
+            "--message",
+            "do the scripted work",
+            "tests/test_calc.py",
+        ])
+        .env("HOME", home)
+        // litellm's price list from the package, not from the network.
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .env("TERM", "dumb")
+        .stdin(Stdio::null());
+    let out = cmd.output().expect("aider runs");
+    (out, model)
+}
+
+#[test]
+fn aider_with_a_scripted_model_hears_the_lint_command() {
+    let test = "aider_with_a_scripted_model_hears_the_lint_command";
+    let Some(aider) = harness_tool("aider") else {
+        support::missing_tool("aider (aider-chat)", test);
+        return;
+    };
+    let t = tempfile::tempdir().unwrap();
+    let root = harness_workspace(t.path(), "aider", &[]);
+    let c = root.join("code-repo");
+    let home = t.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let edit = format!(
+        "Here are the files.\n\n.env\n```\nAWS_ACCESS_KEY_ID={KEY}\n```\n\ntests/test_calc.py\n```\nimport pytest\n\nfrom src.calc import add\n\n\n@pytest.mark.skip\ndef test_add():\n    assert add(1, 2) == 3\n```\n"
+    );
+    // After the lint's findings: an ordinary new file, which aider commits.
+    let fix = "Understood: no .env, and the test runs.\n\nsrc/ok.py\n```\nprint('fine')\n```\n";
+    let steps = vec![
+        step("text", Value::String(edit)),
+        step("text", Value::String(fix.into())),
+    ];
+    let before = rev(&c, "HEAD");
+    let (aider2, root2, home2) = (aider.clone(), root.clone(), home.clone());
+    let ran = in_own_network(move || {
+        let (out, model) = run_aider(&aider2, &root2, &home2, steps);
+        let requests = model.requests.lock().unwrap().clone();
+        model.stop();
+        (out, requests)
+    });
+    let (out, requests) = match ran {
+        Ok(r) => r,
+        Err(why) => {
+            support::user::skip(test, &why);
+            return;
+        }
+    };
+    let said = all(&out);
+    // The main requests (not aider's requests for a commit message), in order.
+    let main: Vec<String> = requests
+        .iter()
+        .filter(|r| {
+            !r["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("commit message")
+        })
+        .map(|r| r["messages"].to_string())
+        .collect();
+    assert!(main.len() >= 2, "the model heard back: {main:#?}\n{said}");
+    // aider committed with the client hooks (git-commit-verify): the pre-commit hook refused
+    // the .env with its key, and the lint command that ran after the commit told the model
+    // why, rule by rule.
+    assert_contains(&said, "Unable to commit");
+    for rule in [
+        "[paths.deny]",
+        "[secrets.aws-access-key]",
+        "[tests.disabled]",
+    ] {
+        assert_contains(&main[1], rule);
+    }
+    assert_contains(&main[1], "hint:");
+    // The ordinary file was committed; the .env never was.
+    assert_ne!(rev(&c, "HEAD"), before, "aider committed:\n{said}");
+    let files = git(
+        &c,
+        &[
+            "log",
+            "--name-only",
+            "--format=",
+            &format!("{before}..HEAD"),
+        ],
+    );
+    assert_contains(&files, "src/ok.py");
+    assert!(!files.contains(".env"), "{files}");
+    let up = t.path().join("up");
+    assert!(!has_ref(&up, "refs/heads/agent/ws"), "nothing was pushed");
+}

@@ -275,12 +275,12 @@ fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<In
             write(
                 &lint,
                 &format!(
-                    "#!/bin/sh\n# {MARK}: aider's lint command: the agent's commits judged by the workspace's policy.\n# aider appends the files it edited; the whole range is judged instead.\ncd {} || exit 2\nexec {} check --policy {} --as {} {}\n",
-                    quote(&root.join("code-repo").to_string_lossy()),
-                    quote(&opts.git_guard.to_string_lossy()),
-                    quote(&ws.policy.to_string_lossy()),
-                    quote(&agent),
-                    quote(&format!("refs/remotes/origin/{}..HEAD", ws.base)),
+                    "#!/bin/sh\n# {MARK}: aider's lint command: the agent's commits judged by the workspace's policy.\n# aider appends the files it edited; the whole range is judged instead.\ncd {code} || exit 2\n{gg} check --policy {policy} --as {agent} {range}\nrange=$?\n# A commit the client hooks refused leaves its files staged, and aider tells the model\n# nothing of it: judge them too, so the findings reach the model.\ngit diff --cached --quiet && exit $range\n{gg} check --policy {policy} --as {agent} --staged\nstaged=$?\n[ $range -gt $staged ] && exit $range\nexit $staged\n",
+                    code = quote(&root.join("code-repo").to_string_lossy()),
+                    gg = quote(&opts.git_guard.to_string_lossy()),
+                    policy = quote(&ws.policy.to_string_lossy()),
+                    agent = quote(&agent),
+                    range = quote(&format!("refs/remotes/origin/{}..HEAD", ws.base)),
                 ),
                 0o755,
             )?;

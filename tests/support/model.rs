@@ -162,8 +162,12 @@ fn serve(conn: TcpStream, steps: &[Step], requests: &Mutex<Vec<Value>>) {
             requests.lock().unwrap().push(v.clone());
             answer_responses(&v, steps)
         } else if post && request_line.contains("/chat/completions") {
-            requests.lock().unwrap().push(v.clone());
-            answer_chat(&v, steps)
+            let mut all = requests.lock().unwrap();
+            // aider's prompts hold example exchanges: the step is the number of main requests
+            // answered before, not the assistant messages this one holds.
+            let before = all.iter().filter(|r| !asks_commit_message(r)).count();
+            all.push(v.clone());
+            answer_chat(&v, steps, before)
         } else if post && request_line.contains("/messages") {
             if !request_line.contains("count_tokens") {
                 requests.lock().unwrap().push(v.clone());
@@ -332,22 +336,24 @@ fn answer_responses(req: &Value, steps: &[Step]) -> Reply {
     ]))
 }
 
-/// Chat Completions: the answer is the text of the step numbered by the assistant messages
-/// the request already holds; past the last step, "done". A request for a commit message
-/// (aider asks the model to write one) is answered with one line.
-fn answer_chat(req: &Value, steps: &[Step]) -> Reply {
-    let messages: Vec<&Value> = req["messages"].as_array().into_iter().flatten().collect();
-    let commit_message = messages.iter().any(|m| {
+/// A Chat Completions request that asks for a commit message (aider asks the model for one).
+fn asks_commit_message(req: &Value) -> bool {
+    req["messages"].as_array().into_iter().flatten().any(|m| {
         m["role"] == "system"
             && m["content"]
                 .as_str()
                 .is_some_and(|c| c.contains("commit message"))
-    });
-    let done = messages.iter().filter(|m| m["role"] == "assistant").count();
-    let text = if commit_message {
+    })
+}
+
+/// Chat Completions: the answer is the text of step `before` (the main requests answered
+/// before this one); past the last step, "done". A request for a commit message is answered
+/// with one line.
+fn answer_chat(req: &Value, steps: &[Step], before: usize) -> Reply {
+    let text = if asks_commit_message(req) {
         "chore: the scripted change".to_string()
     } else {
-        match steps.get(done).map(|s| &s.input) {
+        match steps.get(before).map(|s| &s.input) {
             Some(Value::String(t)) => t.clone(),
             _ => "done".to_string(),
         }
