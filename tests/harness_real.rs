@@ -374,8 +374,18 @@ fn codex_cli_with_a_scripted_model_meets_the_harness_door() {
 /// question answered yes, nothing sent on aider's own account.
 fn run_aider(aider: &Path, root: &Path, home: &Path, steps: Vec<Step>) -> (Output, Model) {
     let model = Model::start(steps);
+    // aider writes `user.name` and `user.email` into git's configuration when it finds none,
+    // through GitPython's lock-and-rename: with the hermetic GIT_CONFIG_GLOBAL=/dev/null that
+    // replaced /dev/null with a regular file. A global file of its own, with both set.
+    let gitconfig = home.join("gitconfig");
+    std::fs::write(
+        &gitconfig,
+        "[user]\n\tname = agent\n\temail = agent@example.invalid\n",
+    )
+    .unwrap();
     let mut cmd = Command::new(aider);
     hermetic(&mut cmd);
+    cmd.env("GIT_CONFIG_GLOBAL", &gitconfig);
     cmd.current_dir(root.join("code-repo"))
         .arg("--config")
         .arg(root.join("harness/aider/aider.conf.yml"))
@@ -461,6 +471,7 @@ fn aider_with_a_scripted_model_hears_the_lint_command() {
     // the .env with its key, and the lint command that ran after the commit told the model
     // why, rule by rule.
     assert_contains(&said, "Unable to commit");
+    assert!(!said.contains("Update git name"), "{said}");
     for rule in [
         "[paths.deny]",
         "[secrets.aws-access-key]",
