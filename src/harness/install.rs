@@ -192,19 +192,15 @@ fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<In
         }
         Harness::Codex => {
             let hooks = dir.join("hooks.json");
+            // `description`, not a `_comment`: Codex refuses a hooks.json with a field it does
+            // not know, and then runs none of its hooks.
             let v = json!({
-                "_comment": format!("{MARK}: the harness door"),
+                "description": format!("{MARK}: the harness door"),
                 "hooks": {"PreToolUse": [{"hooks": [{"type": "command", "command": hook}]}]},
             });
             write(&hooks, &(serde_json::to_string_pretty(&v)? + "\n"), 0o644)?;
             let config = dir.join("config.toml");
-            write(
-                &config,
-                &format!(
-                    "# {MARK}: the harness door's Codex home (CODEX_HOME)\n[features]\ncodex_hooks = true\n"
-                ),
-                0o644,
-            )?;
+            write(&config, &codex_config(&hooks, &hook), 0o644)?;
             files.extend([hooks, config]);
             write(
                 &launch_script,
@@ -216,7 +212,7 @@ fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<In
             )?;
             files.push(launch_script.clone());
             launch = launch_script.display().to_string();
-            notes.push("Codex runs hooks that are not managed only once they are trusted: trust the git-guard hook once with /hooks".into());
+            notes.push("Codex runs a hook that is not managed only while config.toml trusts its exact command: the trust is written there, so a hooks.json changed by hand is no longer run until it is trusted again (/hooks)".into());
         }
         Harness::Gemini => {
             let settings = dir.join("settings.json");
@@ -279,12 +275,12 @@ fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<In
             write(
                 &lint,
                 &format!(
-                    "#!/bin/sh\n# {MARK}: aider's lint command: the agent's commits judged by the workspace's policy.\n# aider appends the files it edited; the whole range is judged instead.\ncd {} || exit 2\nexec {} check --policy {} --as {} {}\n",
-                    quote(&root.join("code-repo").to_string_lossy()),
-                    quote(&opts.git_guard.to_string_lossy()),
-                    quote(&ws.policy.to_string_lossy()),
-                    quote(&agent),
-                    quote(&format!("refs/remotes/origin/{}..HEAD", ws.base)),
+                    "#!/bin/sh\n# {MARK}: aider's lint command: the agent's commits judged by the workspace's policy.\n# aider appends the files it edited; the whole range is judged instead.\ncd {code} || exit 2\n{gg} check --policy {policy} --as {agent} {range}\nrange=$?\n# A commit the client hooks refused leaves its files staged, and aider tells the model\n# nothing of it: judge them too, so the findings reach the model.\ngit diff --cached --quiet && exit $range\n{gg} check --policy {policy} --as {agent} --staged\nstaged=$?\n[ $range -gt $staged ] && exit $range\nexit $staged\n",
+                    code = quote(&root.join("code-repo").to_string_lossy()),
+                    gg = quote(&opts.git_guard.to_string_lossy()),
+                    policy = quote(&ws.policy.to_string_lossy()),
+                    agent = quote(&agent),
+                    range = quote(&format!("refs/remotes/origin/{}..HEAD", ws.base)),
                 ),
                 0o755,
             )?;
@@ -322,6 +318,40 @@ fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<In
         launch,
         notes,
     })
+}
+
+/// The `config.toml` of the workspace's Codex home: hooks on, the git-guard hook trusted, and
+/// nothing sent on Codex's own account (analytics, feedback, update checks).
+///
+/// Codex runs a hook from `hooks.json` that is not managed only when `hooks.state` holds the
+/// hash of exactly that hook (otherwise it is skipped without a word, and the door is open).
+/// An unattended `codex exec` cannot answer the `/hooks` prompt, so the trust is written here,
+/// as Codex itself writes it: the key is `PATH:pre_tool_use:GROUP:HANDLER`, the hash is
+/// `sha256:` of the hook's normalised identity as canonical JSON (sorted keys, no spaces,
+/// absent fields left out, the default timeout of 600 seconds filled in).
+pub fn codex_config(hooks_json: &Path, hook: &str) -> String {
+    use sha2::Digest as _;
+    let key = format!("{}:pre_tool_use:0:0", hooks_json.display());
+    // Keys in sorted order, which is what Codex's canonical JSON has.
+    let identity = json!({
+        "event_name": "pre_tool_use",
+        "hooks": [{"async": false, "command": hook, "timeout": 600, "type": "command"}],
+    });
+    let canonical = serde_json::to_string(&identity).unwrap_or_default();
+    let hash: String = sha2::Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "# {MARK}: the harness door's Codex home (CODEX_HOME)\n\
+         check_for_update_on_startup = false\n\n\
+         [analytics]\nenabled = false\n\n\
+         [feedback]\nenabled = false\n\n\
+         [features]\nhooks = true\n\n\
+         # The git-guard hook of hooks.json, trusted for this command only.\n\
+         [hooks.state.{}]\ntrusted_hash = \"sha256:{hash}\"\n",
+        toml::Value::String(key)
+    )
 }
 
 fn yaml_quote(s: &str) -> String {
@@ -389,4 +419,24 @@ pub fn find_guard_harness(given: Option<&Path>) -> Result<PathBuf> {
         }
     };
     std::path::absolute(&p).with_context(|| format!("cannot make {} absolute", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash Codex CLI 0.171.0 accepted as the trust of this hook (found by running it: a
+    /// `codex exec` with this `hooks.state` ran the hook, one with any other hash skipped it).
+    #[test]
+    fn codex_trust_is_the_hash_codex_computes() {
+        let text = codex_config(Path::new("/tmp/cx/home/hooks.json"), "/tmp/cx/hook.sh");
+        let v: toml::Table = text.parse().unwrap();
+        let state = &v["hooks"]["state"]["/tmp/cx/home/hooks.json:pre_tool_use:0:0"];
+        assert_eq!(
+            state["trusted_hash"].as_str().unwrap(),
+            "sha256:edf92581ffca3d7f9860c86e297c59e2ed31bb9a18998fd600f34b43abee14d0"
+        );
+        assert_eq!(v["analytics"]["enabled"].as_bool(), Some(false));
+        assert_eq!(v["check_for_update_on_startup"].as_bool(), Some(false));
+    }
 }

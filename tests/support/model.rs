@@ -1,6 +1,14 @@
-//! A scripted model on 127.0.0.1: just enough of the Anthropic Messages API (streaming server
-//! sent events, as Claude Code asks for them) to request the tool calls of a scenario, one per
-//! turn, and to keep what the harness sent back (the tool results: what the model was told).
+//! A scripted model on 127.0.0.1: just enough of three APIs to request the tool calls of a
+//! scenario, one per turn, and to keep what the harness sent back (the tool results: what the
+//! model was told):
+//!
+//! - the Anthropic Messages API (`/v1/messages`, streamed events, as Claude Code asks for them):
+//!   step N is a `tool_use` block with id `toolu_N`;
+//! - the OpenAI Responses API (`/v1/responses`, streamed events, as Codex CLI asks for them):
+//!   step N is a `function_call` (`call_N`, the input as its JSON arguments) or, for a step
+//!   whose input is a string (Codex's freeform `apply_patch`), a `custom_tool_call`;
+//! - the OpenAI Chat Completions API (`/v1/chat/completions`, streamed or not, as aider asks
+//!   through litellm): step N is the text of the Nth answer (a step's input is the text).
 //!
 //! A request that offers no tools (a harness's side requests: titles, summaries) gets a short
 //! text answer. The server ends with the test: its thread stops when the listener is dropped
@@ -68,11 +76,24 @@ impl Model {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The tool results the harness sent back, by tool call id (`toolu_N` for step N), with
-    /// their text.
+    /// The tool results the harness sent back, by tool call id (`toolu_N` or `call_N` for
+    /// step N), with their text.
     pub fn tool_results(&self) -> Vec<(String, String, bool)> {
         let mut out: Vec<(String, String, bool)> = Vec::new();
         for req in self.requests.lock().unwrap().iter() {
+            for item in req["input"].as_array().into_iter().flatten() {
+                let kind = item["type"].as_str().unwrap_or_default();
+                if kind == "function_call_output" || kind == "custom_tool_call_output" {
+                    let id = item["call_id"].as_str().unwrap_or_default().to_string();
+                    let text = match &item["output"] {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    if !out.iter().any(|(i, _, _)| *i == id) {
+                        out.push((id, text, false));
+                    }
+                }
+            }
             for m in req["messages"].as_array().into_iter().flatten() {
                 for b in m["content"].as_array().into_iter().flatten() {
                     if b["type"] == "tool_result" {
@@ -136,7 +157,18 @@ fn serve(conn: TcpStream, steps: &[Step], requests: &Mutex<Vec<Value>>) {
             return;
         }
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let reply = if request_line.starts_with("POST") && request_line.contains("/messages") {
+        let post = request_line.starts_with("POST");
+        let reply = if post && request_line.contains("/responses") {
+            requests.lock().unwrap().push(v.clone());
+            answer_responses(&v, steps)
+        } else if post && request_line.contains("/chat/completions") {
+            let mut all = requests.lock().unwrap();
+            // aider's prompts hold example exchanges: the step is the number of main requests
+            // answered before, not the assistant messages this one holds.
+            let before = all.iter().filter(|r| !asks_commit_message(r)).count();
+            all.push(v.clone());
+            answer_chat(&v, steps, before)
+        } else if post && request_line.contains("/messages") {
             if !request_line.contains("count_tokens") {
                 requests.lock().unwrap().push(v.clone());
             }
@@ -245,5 +277,109 @@ fn answer(req: &Value, steps: &[Step], count_tokens: bool) -> Reply {
         json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null}, "usage": {"output_tokens": 1}}),
     );
     push("message_stop", json!({"type": "message_stop"}));
+    Reply::Events(ev)
+}
+
+/// A stream of server sent events, each `event: NAME` with its JSON (the `type` set to NAME).
+fn events(list: Vec<(&str, Value)>) -> String {
+    let mut ev = String::new();
+    for (name, mut data) in list {
+        data["type"] = json!(name);
+        ev.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    }
+    ev
+}
+
+/// The Responses API: which step a request is at is the number of tool outputs its input
+/// carries; past the last step, a message that says it is done.
+fn answer_responses(req: &Value, steps: &[Step]) -> Reply {
+    let done = req["input"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| {
+            let t = i["type"].as_str().unwrap_or_default();
+            t == "function_call_output" || t == "custom_tool_call_output"
+        })
+        .count();
+    let offers_tools = req["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let item = match steps.get(done) {
+        Some(s) if offers_tools => match &s.input {
+            Value::String(text) => json!({
+                "type": "custom_tool_call", "id": format!("ctc_{done}"), "call_id": format!("call_{done}"),
+                "name": s.tool, "input": text,
+            }),
+            input => json!({
+                "type": "function_call", "id": format!("fc_{done}"), "call_id": format!("call_{done}"),
+                "name": s.tool, "arguments": input.to_string(),
+            }),
+        },
+        _ => json!({
+            "type": "message", "role": "assistant", "id": format!("msg_{done}"),
+            "content": [{"type": "output_text", "text": "done", "annotations": []}],
+        }),
+    };
+    let id = format!("resp_{done}");
+    Reply::Events(events(vec![
+        ("response.created", json!({"response": {"id": id}})),
+        (
+            "response.output_item.done",
+            json!({"output_index": 0, "item": item}),
+        ),
+        (
+            "response.completed",
+            json!({"response": {"id": id, "usage": {
+                "input_tokens": 10, "input_tokens_details": null, "output_tokens": 1,
+                "output_tokens_details": null, "total_tokens": 11,
+            }}}),
+        ),
+    ]))
+}
+
+/// A Chat Completions request that asks for a commit message (aider asks the model for one).
+fn asks_commit_message(req: &Value) -> bool {
+    req["messages"].as_array().into_iter().flatten().any(|m| {
+        m["role"] == "system"
+            && m["content"]
+                .as_str()
+                .is_some_and(|c| c.contains("commit message"))
+    })
+}
+
+/// Chat Completions: the answer is the text of step `before` (the main requests answered
+/// before this one); past the last step, "done". A request for a commit message is answered
+/// with one line.
+fn answer_chat(req: &Value, steps: &[Step], before: usize) -> Reply {
+    let text = if asks_commit_message(req) {
+        "chore: the scripted change".to_string()
+    } else {
+        match steps.get(before).map(|s| &s.input) {
+            Some(Value::String(t)) => t.clone(),
+            _ => "done".to_string(),
+        }
+    };
+    let model = req["model"].as_str().unwrap_or("gpt-test").to_string();
+    let usage = json!({"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11});
+    if req["stream"] != true {
+        return Reply::Json(json!({
+            "id": "chatcmpl-0", "object": "chat.completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage,
+        }));
+    }
+    let chunk = |delta: Value, finish: Value| {
+        json!({
+            "id": "chatcmpl-0", "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let mut ev = String::new();
+    for c in [
+        chunk(json!({"role": "assistant", "content": text}), Value::Null),
+        chunk(json!({}), json!("stop")),
+    ] {
+        ev.push_str(&format!("data: {c}\n\n"));
+    }
+    ev.push_str("data: [DONE]\n\n");
     Reply::Events(ev)
 }
