@@ -24,12 +24,14 @@
 //!
 //! One file per job: [`record`] (the format), [`store`] (git plumbing), [`context`] (policy and
 //! identity of a command), [`flags`] (what needs a person), [`status`] (which approvals count),
+//! [`gate`] (the deploy gate: every commit's flags approved for that commit),
 //! [`signature`], [`pushlog`] (who pushed what), [`receive`] (judging `refs/guard/` at receive),
 //! [`write`] (approve and revoke), [`consent`] (how many approvals a risk needs).
 
 mod consent;
 mod context;
 mod flags;
+mod gate;
 mod pushlog;
 mod receive;
 mod record;
@@ -41,6 +43,7 @@ mod write;
 pub use consent::*;
 pub use context::*;
 pub use flags::*;
+pub use gate::*;
 pub use pushlog::*;
 pub use receive::*;
 pub use record::*;
