@@ -511,6 +511,8 @@ fn argv(cmd: &str) -> Vec<String> {
         .replace("<value>", "x")
         .replace("PATH", "file.txt")
         .replace("BASE", "HEAD~1")
+        .replace("FETCHED-TIP", "FETCH_HEAD")
+        .replace("BRANCH", "agent/my-change")
         .replace("WHY", "why")
         .replace("REV", "HEAD");
     filled
@@ -631,6 +633,21 @@ fn no_hint_tells_how_to_switch_a_rule_off() {
                 }
                 if lower.contains("--no-verify") && !lower.contains("without") {
                     why.push("names --no-verify".into());
+                }
+                // History rewriting the default [commands] deny, named without the word git.
+                for verb in [
+                    "rebase",
+                    "--amend",
+                    "filter-branch",
+                    "update-ref",
+                    "--force",
+                ] {
+                    if lower.contains(verb) && !lower.contains(&format!("without {verb}")) {
+                        why.push(format!("names {verb}, which guard-exec denies"));
+                    }
+                }
+                if lower.contains("merge") && !lower.contains("a human to merge") {
+                    why.push("names merge, which guard-exec denies".into());
                 }
                 if !why.is_empty() {
                     bad.push(format!(
