@@ -813,7 +813,7 @@ fn approving_on_the_server_writes_the_record_as_the_server_identity() {
 }
 
 #[test]
-fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
+fn the_deploy_gate_counts_only_approvals_of_the_commit_that_raised_the_flag() {
     let (f, repo, p) = server_fixture();
     let base = oid(&f.work, "HEAD~1");
     let flag = |path: &str, commit: Option<ObjectId>| {
@@ -843,19 +843,25 @@ fn the_deploy_gate_counts_approvals_of_the_flagging_commit_or_the_target() {
         "the cumulative restatement is cleared too"
     );
 
-    // Approving tests/other.rs on the deploy target clears the earlier commit's flag.
+    // An approval of the deploy target naming tests/other.rs does not clear the earlier
+    // commit's flag: its approver saw the target, not that commit.
     let mut r = record(&f, "bob", Role::Human);
     r.flags = vec!["tests.changed:tests/other.rs".into()];
     let b = blob_update(&repo, f.commit, &r.payload().unwrap());
     approvals::create_ref(&repo, &b.name, b.new).unwrap();
+    assert_eq!(
+        approvals::unapproved_among(&repo, &p, f.commit, &flags).unwrap(),
+        vec![flags[2].clone()]
+    );
+    // A flag found only on the cumulative change is cleared by an approval of the target.
+    let cumulative = vec![flag("tests/other.rs", None)];
     assert!(
-        approvals::unapproved_among(&repo, &p, f.commit, &flags)
+        approvals::unapproved_among(&repo, &p, f.commit, &cumulative)
             .unwrap()
             .is_empty()
     );
-    // But not for another target.
     assert_eq!(
-        approvals::unapproved_among(&repo, &p, base, &flags).unwrap(),
-        vec![flags[2].clone()]
+        approvals::unapproved_among(&repo, &p, base, &cumulative).unwrap(),
+        cumulative
     );
 }

@@ -65,9 +65,15 @@ impl CommitFlags {
 ///
 /// The actor is the strictest there is (an agent): flags do not depend on who asks.
 pub fn commit_findings(policy: &Policy, changes: &CommitChanges) -> Vec<Finding> {
+    commit_findings_as(policy, changes, Role::Agent)
+}
+
+/// [`commit_findings`] judged as `role` wrote the commit: the role of its recorded pusher
+/// ([`pusher_role`]), so a human's secret allow marker allows while an agent's is a flag.
+pub fn commit_findings_as(policy: &Policy, changes: &CommitChanges, role: Role) -> Vec<Finding> {
     let actor = Actor {
         name: "(flags)".into(),
-        role: Role::Agent,
+        role,
         source: "git-guard flags".into(),
     };
     let unit = Unit {
@@ -91,6 +97,19 @@ pub fn commit_findings(policy: &Policy, changes: &CommitChanges) -> Vec<Finding>
     let mut seen = std::collections::HashSet::new();
     flags.retain(|f| seen.insert(f.flag_id()));
     flags
+}
+
+/// The role a commit's changes are judged as: its recorded pusher's, when both the record and
+/// the policy now name a human or an admin; otherwise an agent's (no record, an agent, or an
+/// identity the policy no longer lists as a person). Never an author or committer field.
+pub fn pusher_role(policy: &Policy, pusher: Option<&Pusher>) -> Role {
+    let person = |r: Role| matches!(r, Role::Human | Role::Admin);
+    match pusher {
+        Some(p) if person(p.role) && person(policy.actors.role_of(&p.pusher)) => {
+            policy.actors.role_of(&p.pusher)
+        }
+        _ => Role::Agent,
+    }
 }
 
 pub(super) fn model_opts(policy: &Policy) -> ModelOptions {
@@ -124,7 +143,8 @@ pub fn flags_of_changes(
         Some(t) => t,
         None => tree_of(repo, commit)?.ok_or_else(|| anyhow!("commit {commit} not found"))?,
     };
-    let findings = commit_findings(policy, changes);
+    let pusher = pusher_of(repo, commit)?;
+    let findings = commit_findings_as(policy, changes, pusher_role(policy, pusher.as_ref()));
     let valid = valid_approvals(repo, policy, commit, tree)?;
     let flags = findings
         .into_iter()
@@ -156,7 +176,7 @@ pub fn flags_of_changes(
         added: changes.files.iter().map(|f| u64::from(f.added)).sum(),
         removed: changes.files.iter().map(|f| u64::from(f.removed)).sum(),
         paths,
-        pusher: pusher_of(repo, commit)?.map(|p| p.pusher),
+        pusher: pusher.map(|p| p.pusher),
         flags,
     })
 }
@@ -200,57 +220,6 @@ pub fn unapproved_flags_in_range(
         .into_iter()
         .flat_map(|c| c.flags.into_iter().filter(|f| !f.approved()))
         .map(|f| f.finding)
-        .collect())
-}
-
-/// The gate guard-deploy asks: which of `flags` (found over the commits it is about to deploy)
-/// no valid approval clears. A flag counts as approved when an approval of the commit that
-/// raised it (`Finding::commit`), or of `target` itself, names its id for that commit's
-/// current tree. A flag without a commit (found on the cumulative change) counts as approved
-/// when the same flag id raised by a commit is approved.
-pub fn unapproved_among(
-    repo: &gix::Repository,
-    policy: &Policy,
-    target: ObjectId,
-    flags: &[Finding],
-) -> Result<Vec<Finding>> {
-    let mut cache: std::collections::HashMap<ObjectId, Vec<Stored>> = Default::default();
-    let mut approved_on = |commit: ObjectId, id: &str| -> Result<bool> {
-        let valid = match cache.entry(commit) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let valid = match tree_of(repo, commit)? {
-                    Some(tree) => valid_approvals(repo, policy, commit, tree)?,
-                    None => Vec::new(),
-                };
-                e.insert(valid)
-            }
-        };
-        Ok(valid.iter().any(|a| a.record.flags.iter().any(|f| f == id)))
-    };
-    let mut approved = vec![false; flags.len()];
-    for (i, f) in flags.iter().enumerate() {
-        let id = f.flag_id();
-        let mut ok = approved_on(target, &id)?;
-        if !ok && let Some(c) = f.commit {
-            ok = approved_on(c, &id)?;
-        }
-        approved[i] = ok;
-    }
-    for (i, f) in flags.iter().enumerate() {
-        if !approved[i] && f.commit.is_none() {
-            let id = f.flag_id();
-            approved[i] = flags
-                .iter()
-                .enumerate()
-                .any(|(j, g)| approved[j] && g.commit.is_some() && g.flag_id() == id);
-        }
-    }
-    Ok(flags
-        .iter()
-        .zip(approved)
-        .filter(|(_, ok)| !ok)
-        .map(|(f, _)| f.clone())
         .collect())
 }
 

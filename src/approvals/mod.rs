@@ -24,6 +24,7 @@
 //!
 //! One file per job: [`record`] (the format), [`store`] (git plumbing), [`context`] (policy and
 //! identity of a command), [`flags`] (what needs a person), [`status`] (which approvals count),
+//! [`gate`] (the deploy gate: every commit's flags approved for that commit),
 //! [`signature`], [`pushlog`] (who pushed what), [`receive`] (judging `refs/guard/` at receive),
 //! [`write`] (approve and revoke), [`consent`] (how many approvals a risk needs), and the human
 //! overrides of one branch: [`overrides`] (the records under `refs/guard/overrides/`, which count,
@@ -34,6 +35,7 @@ mod allow;
 mod consent;
 mod context;
 mod flags;
+mod gate;
 mod overrides;
 mod pushlog;
 mod receive;
@@ -48,6 +50,7 @@ pub use allow::*;
 pub use consent::*;
 pub use context::*;
 pub use flags::*;
+pub use gate::*;
 pub use overrides::*;
 pub use pushlog::*;
 pub use receive::*;

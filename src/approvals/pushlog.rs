@@ -158,6 +158,11 @@ impl PushLog {
         })
     }
 
+    /// Whether any record names `commit` (it came in through a guarded receive).
+    pub fn names(&self, commit: ObjectId) -> bool {
+        self.first.contains_key(&commit)
+    }
+
     /// The records, oldest first, with their ref names.
     pub fn records(&self) -> &[(String, PushRecord)] {
         &self.records

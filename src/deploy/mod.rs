@@ -2,8 +2,8 @@
 //!
 //! A deploy re-checks everything itself before anything runs, because whatever reached the
 //! repository may have skipped a hook: lock -> no cooldown holding -> policy over every commit
-//! since the deployed one -> every flag approved for exactly this commit -> tests, contained, in
-//! a clean checkout
+//! since the deployed one -> every flag of every one of those commits approved for exactly the
+//! commit that raised it -> tests, contained, in a clean checkout
 //! -> keep the current release as the backup -> materialise the new release -> build it,
 //! contained -> switch `current` atomically -> reload -> health check (on failure, switch
 //! back to the backup) -> prune -> optionally push. `status.json` and the audit log are written at every step.
@@ -80,13 +80,13 @@ pub const STEPS: &[&str] = &[
 /// The checks that live outside the deploy door: approvals and recorded test runs. A trait so
 /// the pipeline can be driven with other stores; [`RepoGate`] is the one guard-deploy uses.
 pub trait Gate {
-    /// The flags among `flags` (found over the commits about to be deployed) that are not
-    /// approved for exactly `commit` and its tree (or the commit that raised them).
+    /// The flags of the commits about to be deployed that no approval of exactly the commit
+    /// that raised them (and its tree) clears: each commit judged alone, and the deploy
+    /// verdict's own flags.
     fn unapproved(
         &self,
         repo: &gix::Repository,
-        commit: ObjectId,
-        flags: &[Finding],
+        deploying: &crate::approvals::Deploying<'_>,
     ) -> Result<Vec<Finding>>;
 
     /// The latest recorded passing test run of exactly `tree`; the pipeline checks its
@@ -117,10 +117,9 @@ impl Gate for RepoGate<'_> {
     fn unapproved(
         &self,
         repo: &gix::Repository,
-        commit: ObjectId,
-        flags: &[Finding],
+        deploying: &crate::approvals::Deploying<'_>,
     ) -> Result<Vec<Finding>> {
-        crate::approvals::unapproved_among(repo, self.policy, commit, flags)
+        crate::approvals::unapproved_for_deploy(repo, self.policy, deploying)
     }
 
     fn recorded_pass(&self, repo: &gix::Repository, tree: ObjectId) -> Result<Option<TestRun>> {

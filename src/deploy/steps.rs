@@ -244,26 +244,47 @@ impl<'a> Deployer<'a> {
             );
         }
 
-        // The approvals gate: every flag approved for exactly this commit.
+        // The approvals gate: every flag of every commit since the deployed one approved for
+        // exactly the commit that raised it (an approval covers what its approver saw).
         run.step("approvals", serde_json::json!({ "rules": rules }))?;
         let flags: Vec<Finding> = verdict.flags().cloned().collect();
-        let unapproved = self.gate.unapproved(self.repo, commit, &flags)?;
+        let commits: Vec<_> = verdict
+            .units
+            .iter()
+            .flat_map(|u| u.commits.iter().cloned())
+            .collect();
+        let deploying = crate::approvals::Deploying {
+            target: commit,
+            commits: &commits,
+            deployed: deployed.is_some(),
+            flags: &flags,
+        };
+        let unapproved = self.gate.unapproved(self.repo, &deploying)?;
         if !unapproved.is_empty() {
+            let mut raised_by: Vec<String> = Vec::new();
             for f in &unapproved {
+                let by = match f.commit {
+                    Some(id) => short(&id.to_string()).to_string(),
+                    None => short(&c).to_string(),
+                };
                 run.say(format!(
-                    "not approved: {} (approve with `git guard approve {} --flag {} -m WHY`)",
+                    "not approved: {} (approve with `git guard approve {by} --flag {} -m WHY`)",
                     verdict::finding_line(f),
-                    short(&c),
                     f.flag_id()
                 ))?;
+                if !raised_by.contains(&by) {
+                    raised_by.push(by);
+                }
             }
             return refuse(
                 run,
                 format!(
-                    "{} flag{} of {} not approved for this commit",
+                    "{} flag{} of {} not approved for the commit that raised {} ({})",
                     unapproved.len(),
                     if unapproved.len() == 1 { "" } else { "s" },
-                    short(&c)
+                    short(&c),
+                    if unapproved.len() == 1 { "it" } else { "them" },
+                    raised_by.join(", ")
                 ),
             );
         }

@@ -128,9 +128,9 @@ fn one_line(text: &str) -> String {
 fn default_hint(rule: &str) -> &'static str {
     match rule {
         "commands.deny" => {
-            "the policy refuses this command (commands.deny): reach the goal another way, or ask a human to run it"
+            "the policy refuses this command: reach the goal another way, or ask a human to run it"
         }
-        "commands.allow" => "run one of the commands the policy allows (commands.allow)",
+        "commands.allow" => "run one of the commands the policy allows",
         "commands.cwd" => {
             "stay inside the workspace: work and write in code-repo/ or sandbox/ (name the path, do not leave with cd)"
         }
@@ -141,9 +141,7 @@ fn default_hint(rule: &str) -> &'static str {
             "spell out every word of a command: no $VARS, $(...) or backticks in its words, no eval or source; single-quote values"
         }
         "commands.push" => "push your own branch to the upstream: `git push origin agent/<topic>`",
-        "commands.walls" => {
-            "ask an admin for a kernel with Landlock, or for `commands.walls = \"judged-only\"` in the policy"
-        }
+        "commands.walls" => "ask an admin for a kernel with Landlock",
         "commands.log" => {
             "ask an admin to give the agent a log it can append to (see docs/WORKSPACE.md)"
         }

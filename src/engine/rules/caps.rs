@@ -48,11 +48,6 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     } else {
         "split the change into smaller commits and push them separately"
     };
-    let excl = if caps.exclude.is_empty() {
-        " (generated files can be left out with caps.exclude)"
-    } else {
-        ""
-    };
     if size.files > caps.max_files {
         out.push(
             Finding::violation(
@@ -63,7 +58,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     caps.max_files
                 ),
                 format!(
-                    "{split}, each changing at most {}{excl}",
+                    "{split}, each changing at most {}",
                     count(caps.max_files as usize, "file")
                 ),
             )
@@ -80,7 +75,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     caps.max_lines
                 ),
                 format!(
-                    "{split}, each adding and removing at most {} in all{excl}",
+                    "{split}, each adding and removing at most {} in all",
                     count(caps.max_lines as usize, "line")
                 ),
             )

@@ -49,7 +49,10 @@ fn check_text(policy: &Policy, message: &str, committed: bool, out: &mut Vec<Fin
     let message = message.trim_end();
     let subject = message.lines().next().unwrap_or_default();
     let reword = if committed {
-        "reword the commit (git commit --amend for the last one, git rebase -i for older ones)"
+        // Only what the agent's own guard-exec allows: amending and rebasing are denied by
+        // the default [commands], taking commits back and committing again is not.
+        "make the commit again with another message (`git reset --soft HEAD~1`, then `git commit`; \
+         for an older commit, reset to its parent and commit the changes again)"
     } else {
         "edit the message"
     };
@@ -78,7 +81,7 @@ fn check_text(policy: &Policy, message: &str, committed: bool, out: &mut Vec<Fin
             .lines()
             .any(|l| split_trailer(l).is_some_and(|(k, _)| k.eq_ignore_ascii_case(key)));
         let amend = if committed {
-            format!(" (git commit --amend --trailer \"{key}: <value>\")")
+            format!(" (`git commit --trailer \"{key}: <value>\"` after `git reset --soft HEAD~1`)")
         } else {
             String::new()
         };
@@ -179,7 +182,17 @@ mod tests {
             f[0].message,
             "commit message \"wip\" does not match commits.message_pattern `^(feat|fix|docs)(\\(\\w+\\))?: \\S`"
         );
-        assert!(f[0].hint.contains("git rebase -i"), "{}", f[0].hint);
+        // The hint names what the agent's guard-exec allows, not `git rebase -i` or `--amend`.
+        assert!(
+            f[0].hint.contains("git reset --soft HEAD~1"),
+            "{}",
+            f[0].hint
+        );
+        assert!(
+            !f[0].hint.contains("rebase") && !f[0].hint.contains("--amend"),
+            "{}",
+            f[0].hint
+        );
         assert_eq!(
             f[1].message,
             "commit message \"wip\" lacks the trailer `Agent-Run:` (commits.required_trailers)"

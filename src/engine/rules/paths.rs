@@ -111,8 +111,10 @@ pub(crate) fn what_happened(fc: &FileChange, path: &str) -> String {
 
 fn deny_hint(staged: bool) -> String {
     if !staged {
-        "denied paths may not be added, changed, renamed or deleted: rewrite the commits so \
-         none of them touches this path (git rebase -i), and keep secrets out of git"
+        "denied paths may not be added, changed, renamed or deleted: take the commits back \
+         (`git reset --soft BASE`, BASE the commit before the first that touches it), unstage the \
+         path (`git restore --staged PATH`, or `git rm --cached PATH` for a new file), commit \
+         again, and keep secrets out of git"
             .into()
     } else {
         "denied paths may not be added, changed, renamed or deleted: unstage it \

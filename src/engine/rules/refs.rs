@@ -115,8 +115,11 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     short(&update.old),
                     short(&update.new)
                 ),
+                // Rebasing and merging are denied to agents by the default [commands]: the hint
+                // names only what every pusher may do.
                 format!(
-                    "fetch, rebase or merge onto the current {name} and push without --force"
+                    "do not rewrite {name}: fetch it, make the change on a new branch from its \
+                     current tip (`git switch -c BRANCH FETCHED-TIP`), and push that branch"
                 ),
             )));
         } else if is_agent && !is_tag && !in_namespace {

@@ -79,7 +79,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                             "{path} is {} bytes, over hooks.max_blob_scan_bytes ({max_scan}): not scanned for secrets",
                             fc.size
                         ),
-                        "keep large files out of git, or raise hooks.max_blob_scan_bytes",
+                        "keep large files out of git; a human must read this one, since no rule did",
                     )
                     .at_ref(ctx.refname())
                     .at_commit(commit)
@@ -209,8 +209,8 @@ fn report(ctx: &Context<'_>, hit: &Hit, place: &Place<'_>, marked: bool, out: &m
                 "remove it from every commit of the change and rotate it; load secrets from \
                  the environment or a secret store"
             } else {
-                "rewrite the message without it (`git commit --amend` for the last commit) \
-                 and rotate it"
+                "make the commit again without it in the message (`git reset --soft HEAD~1`, \
+                 then `git commit`) and rotate it"
             },
         )
     };
