@@ -77,6 +77,7 @@ pub fn commit_findings(policy: &Policy, changes: &CommitChanges) -> Vec<Finding>
         commits: vec![changes.clone()],
         cumulative: changes.files.clone(),
         tags: Vec::new(),
+        ..Default::default()
     };
     let verdict = crate::engine::judge_units(policy, &actor, vec![unit]);
     let mut flags: Vec<Finding> = verdict

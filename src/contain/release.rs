@@ -27,6 +27,8 @@ use anyhow::{Context as _, Result, bail};
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
 
+use crate::engine::fsck;
+
 /// Names this materialiser in test records: a recorded run counts at deploy only when the
 /// checkout it saw was written by the same materialiser as the release. Bump the version
 /// whenever what it writes for a tree changes.
@@ -196,15 +198,11 @@ fn collect(
     Ok(())
 }
 
-/// Refuse names git itself would refuse to check out: they could escape the release
+/// Refuse names git itself would refuse to check out ([`fsck::entry_name_problem`]: `.`,
+/// `..`, `/` in a name, `.git` in any spelling git knows): they could escape the release
 /// directory or write into a repository's `.git`.
 fn check_name(name: &[u8], prefix: &[u8]) -> Result<()> {
-    let bad = name.is_empty()
-        || name == b"."
-        || name == b".."
-        || name.contains(&b'/')
-        || name.contains(&0)
-        || name.eq_ignore_ascii_case(b".git");
+    let bad = name.contains(&0) || fsck::entry_name_problem(name).is_some();
     if bad {
         bail!(
             "refusing tree entry {:?} under {:?}: the name could escape the release directory \

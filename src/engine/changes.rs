@@ -226,7 +226,7 @@ pub struct TagMessage {
 }
 
 /// One thing judged: the staged change, a range, or one ref update.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Unit {
     /// The ref update, for pushes and receives.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,6 +246,28 @@ pub struct Unit {
     /// Annotated tags the update brings (a tag of a tag: each of them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<TagMessage>,
+    /// Entries `git fsck` rejects in the trees the update brings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub malformed: Vec<MalformedEntry>,
+}
+
+/// A tree entry `git fsck` rejects, in a tree an update brings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MalformedEntry {
+    /// The commit whose tree holds it (absent: a ref naming a tree).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub commit: Option<ObjectId>,
+    #[serde(serialize_with = "ser_oid")]
+    pub tree: ObjectId,
+    /// Where the tree sits in the commit's tree (empty: the root).
+    pub dir: String,
+    /// The entry's name as stored, with anything unprintable escaped (empty for a tree that
+    /// does not parse).
+    pub name: String,
+    pub problem: crate::engine::fsck::TreeProblem,
 }
 
 impl Unit {

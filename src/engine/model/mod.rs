@@ -23,6 +23,7 @@ use crate::engine::content::{self, line_text};
 mod files;
 mod index;
 mod objects;
+mod trees;
 mod walk;
 
 use files::*;
@@ -93,6 +94,7 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 cumulative: c.files.clone(),
                 commits: vec![c],
                 tags: Vec::new(),
+                malformed: Vec::new(),
             })
         }
         Spec::Range { from, to } => {
@@ -109,6 +111,7 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 commits,
                 cumulative,
                 tags: Vec::new(),
+                malformed: Vec::new(),
             })
         }
         _ => bail!(
@@ -133,22 +136,26 @@ pub fn updates(
         .filter(|id| !id.is_null() && repo.has_object(id))
         .collect();
     let mut units = Vec::with_capacity(updates.len());
+    let mut checked = trees::Checked::default();
     for u in updates {
-        units.push(update(repo, u, &known, opts).with_context(|| {
-            format!(
-                "cannot judge the update of {} ({} -> {})",
-                u.name, u.old, u.new
-            )
-        })?);
+        units.push(
+            update(repo, u, &known, opts, &mut checked).with_context(|| {
+                format!(
+                    "cannot judge the update of {} ({} -> {})",
+                    u.name, u.old, u.new
+                )
+            })?,
+        );
     }
     Ok(units)
 }
 
-pub(super) fn update(
+fn update(
     repo: &gix::Repository,
     u: &RefUpdate,
     known: &[ObjectId],
     opts: ModelOptions,
+    checked: &mut trees::Checked,
 ) -> Result<Unit> {
     let tags = if u.is_delete() {
         Vec::new()
@@ -162,6 +169,7 @@ pub(super) fn update(
         commits,
         cumulative,
         tags: tags.clone(),
+        malformed: Vec::new(),
     };
     if u.is_delete() {
         return Ok(unit(UpdateKind::Delete, None, Vec::new(), Vec::new()));
@@ -177,7 +185,11 @@ pub(super) fn update(
         } else {
             UpdateKind::NonFastForward
         };
-        return Ok(unit(kind, None, Vec::new(), Vec::new()));
+        let mut named = unit(kind, None, Vec::new(), Vec::new());
+        if let Some(tree) = peel_to_tree_opt(repo, u.new, &u.name)? {
+            named.malformed = trees::check_tree(repo, tree, checked)?;
+        }
+        return Ok(named);
     };
     let old = if u.is_create() || !repo.has_object(u.old) {
         None
@@ -187,7 +199,19 @@ pub(super) fn update(
     let mut hidden: Vec<ObjectId> = known.to_vec();
     hidden.extend(old);
     let ids = new_commits(repo, new, &hidden)?;
-    let commits = commits_parallel(repo, &ids, opts)?;
+    let malformed = trees::check_commits(repo, &ids, checked)?;
+    let commits = match commits_parallel(repo, &ids, opts) {
+        Ok(c) => c,
+        // A tree git's fsck rejects may not even diff: what was found is reason enough to
+        // refuse the update, and nothing else of it needs judging.
+        Err(_) if !malformed.is_empty() => {
+            let mut refused = unit(UpdateKind::NonFastForward, None, Vec::new(), Vec::new());
+            refused.kind = None;
+            refused.malformed = malformed;
+            return Ok(refused);
+        }
+        Err(e) => return Err(e),
+    };
     let (kind, base) = if u.is_create() {
         (UpdateKind::Create, create_base(&commits, new))
     } else {
@@ -207,8 +231,14 @@ pub(super) fn update(
             None => (UpdateKind::NonFastForward, create_base(&commits, new)),
         }
     };
-    let cumulative = diff_commits(repo, base, new, opts)?;
-    Ok(unit(kind, base, commits, cumulative))
+    let cumulative = match diff_commits(repo, base, new, opts) {
+        Ok(c) => c,
+        Err(_) if !malformed.is_empty() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut judged = unit(kind, base, commits, cumulative);
+    judged.malformed = malformed;
+    Ok(judged)
 }
 
 /// The base of a new ref: the first parent of the oldest new commit, none (the empty tree) when

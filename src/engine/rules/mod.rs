@@ -11,6 +11,7 @@ pub mod refs;
 pub mod risk;
 pub mod secrets;
 pub mod tests;
+pub mod tree;
 
 use crate::engine::changes::{FileChange, Unit};
 use crate::engine::identity::Actor;
@@ -72,6 +73,7 @@ impl Origin {
 pub fn run_all(ctx: &Context<'_>, out: &mut Vec<Finding>) -> Risk {
     let start = out.len();
     refs::check(ctx, out);
+    tree::check(ctx, out);
     paths::check(ctx, out);
     caps::check(ctx, out);
     secrets::check(ctx, out);
@@ -298,6 +300,7 @@ pub(crate) mod testkit {
             commits,
             cumulative,
             tags: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -325,6 +328,7 @@ pub(crate) mod testkit {
             commits: Vec::new(),
             cumulative: Vec::new(),
             tags: Vec::new(),
+            ..Default::default()
         }
     }
 
