@@ -249,6 +249,38 @@ pub struct Unit {
     /// Entries `git fsck` rejects in the trees the update brings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub malformed: Vec<MalformedEntry>,
+    /// A fast-forward whose new tip's first-parent line does not pass through the previous tip
+    /// (a merge whose first parent is not the branch as it was): the cumulative change, from
+    /// the previous tip, is then judged as the new tip's own change too, so what came in
+    /// through another parent is not hidden behind a first parent that already holds it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub off_first_parent_line: bool,
+    /// For a ref proposing a change (a branch of the agent namespace): the branch taken as a
+    /// whole against the base branch, whatever the pushes it took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposal>,
+}
+
+/// A proposed change: a branch against the base branch it is to be merged into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Proposal {
+    /// The base branch, as a full ref name (`refs/heads/main`).
+    pub base_ref: String,
+    /// Its tip before the push (absent: it does not exist).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub base_tip: Option<ObjectId>,
+    /// The merge base of the base branch's tip and the new tip, where the change starts
+    /// (absent: no base branch or no common history, so the change starts at the empty tree).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub merge_base: Option<ObjectId>,
+    /// The change from the merge base to the new tip (counts and paths; no line text).
+    pub change: Vec<FileChange>,
 }
 
 /// A tree entry `git fsck` rejects, in a tree an update brings.

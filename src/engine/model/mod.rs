@@ -16,7 +16,8 @@ use gix::diff::rewrites::tracker::{Change as TrackedChange, ChangeKind as Tracke
 use gix::objs::TreeRefIter;
 
 use crate::engine::changes::{
-    Blob, ChangeKind, CommitChanges, FileChange, Line, RefUpdate, TagMessage, Unit, UpdateKind,
+    Blob, ChangeKind, CommitChanges, FileChange, Line, Proposal, RefUpdate, TagMessage, Unit,
+    UpdateKind,
 };
 use crate::engine::content::{self, line_text};
 
@@ -95,6 +96,7 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 commits: vec![c],
                 tags: Vec::new(),
                 malformed: Vec::new(),
+                ..Default::default()
             })
         }
         Spec::Range { from, to } => {
@@ -112,6 +114,7 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 cumulative,
                 tags: Vec::new(),
                 malformed: Vec::new(),
+                ..Default::default()
             })
         }
         _ => bail!(
@@ -170,6 +173,7 @@ fn update(
         cumulative,
         tags: tags.clone(),
         malformed: Vec::new(),
+        ..Default::default()
     };
     if u.is_delete() {
         return Ok(unit(UpdateKind::Delete, None, Vec::new(), Vec::new()));
@@ -238,7 +242,84 @@ fn update(
     };
     let mut judged = unit(kind, base, commits, cumulative);
     judged.malformed = malformed;
+    judged.off_first_parent_line =
+        kind == UpdateKind::FastForward && old.is_some_and(|o| off_line(&judged.commits, o, new));
     Ok(judged)
+}
+
+/// Whether the first-parent line from `new`, through the commits the update brings, misses
+/// `old`. A tip the repository already had brings no merge of its own: not off the line.
+fn off_line(commits: &[CommitChanges], old: ObjectId, new: ObjectId) -> bool {
+    let first: HashMap<ObjectId, Option<ObjectId>> = commits
+        .iter()
+        .filter_map(|c| c.id.map(|id| (id, c.parents.first().copied())))
+        .collect();
+    if !first.contains_key(&new) {
+        return false;
+    }
+    let mut at = new;
+    // Each step leaves a new commit for its first parent; the new commits are finite.
+    for _ in 0..=first.len() {
+        match first.get(&at) {
+            Some(Some(p)) => at = *p,
+            // A new root commit: the line ends without meeting the old tip.
+            Some(None) => return true,
+            None => return at != old,
+        }
+    }
+    true
+}
+
+/// The base branch proposals are measured against, as it stood before the push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalBase {
+    /// A full ref name (`refs/heads/main`, or `refs/remotes/origin/main` in a clone).
+    pub name: String,
+    /// Its tip (absent: the branch does not exist, so proposals start at the empty tree).
+    pub tip: Option<ObjectId>,
+}
+
+/// Give every unit whose ref `proposes` selects its [`Proposal`]: the change from the merge
+/// base of `base` and the new tip to the new tip. Deletions, the base itself and refs that
+/// name no commit propose nothing.
+pub fn add_proposals(
+    repo: &gix::Repository,
+    units: &mut [Unit],
+    base: &ProposalBase,
+    proposes: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let counts = ModelOptions {
+        content: false,
+        ..ModelOptions::default()
+    };
+    for unit in units.iter_mut() {
+        let Some(u) = unit.update.as_ref() else {
+            continue;
+        };
+        if u.is_delete() || u.name == base.name || !proposes(&u.name) {
+            continue;
+        }
+        let Some(new) = peel_to_commit_opt(repo, u.new, &u.name)? else {
+            continue;
+        };
+        let merge_base = match base.tip {
+            Some(tip) => merge_base(repo, tip, new)?,
+            None => None,
+        };
+        let change = diff_commits(repo, merge_base, new, counts).with_context(|| {
+            format!(
+                "cannot measure {} against its base branch {}",
+                u.name, base.name
+            )
+        })?;
+        unit.proposal = Some(Proposal {
+            base_ref: base.name.clone(),
+            base_tip: base.tip,
+            merge_base,
+            change,
+        });
+    }
+    Ok(())
 }
 
 /// The base of a new ref: the first parent of the oldest new commit, none (the empty tree) when
