@@ -289,3 +289,151 @@ fn install_turns_on_git_s_own_checks_of_pushed_objects_and_says_so() {
             .is_empty()
     );
 }
+
+/// Make a symlink `path -> target` in the work tree of `dir`.
+fn symlink(dir: &Path, path: &str, target: &str) {
+    let p = dir.join(path);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, p).unwrap();
+}
+
+#[test]
+fn a_symlinked_directory_does_not_hide_a_denied_path() {
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/x"));
+    // `config/production.*` is denied; `cfg/production.yml` is not, until a link names it so.
+    commit_file(&work, "cfg/production.yml", "db: prod\n", "cfg");
+    let o = push_as(&work, "bot", &["origin", "agent/x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    symlink(&work, "config", "cfg");
+    commit_all(&work, "config is cfg");
+    let o = push_rejected(&work, "bot", "agent/x", &bare, "paths.deny");
+    assert_remote_says(
+        &o,
+        "config/production.yml matches paths.deny (`config/production.*`): it is cfg/production.yml, reached through the symlink config -> cfg",
+    );
+    // Through a chain of links, and through a link to the file itself.
+    git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    symlink(&work, "conf", "cfg");
+    symlink(&work, "config", "conf");
+    commit_all(&work, "config is conf is cfg");
+    push_rejected(&work, "bot", "agent/x", &bare, "paths.deny");
+    git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    symlink(&work, "config/production.yml", "../cfg/production.yml");
+    commit_all(&work, "a link to the file");
+    push_rejected(&work, "bot", "agent/x", &bare, "paths.deny");
+}
+
+#[test]
+fn a_file_changed_behind_an_existing_link_is_judged_by_the_path_it_is_reached_as() {
+    let t = tempfile::tempdir().unwrap();
+    let seed = t.path().join("seed");
+    init_repo(&seed);
+    write(&seed, "README.md", "hello\n");
+    write(&seed, "cfg/app.yml", "app: 1\n");
+    write(&seed, "tools/husky/pre-commit", "#!/bin/sh\n");
+    symlink(&seed, "config", "cfg");
+    symlink(&seed, ".husky", "tools/husky");
+    commit_all(&seed, "seed with links");
+    let bare = clone_bare(t.path(), &seed, "server.git");
+    let policy = policy_file(t.path(), "");
+    install_server(
+        t.path(),
+        &bare,
+        &["--host", "http", "--policy", policy.to_str().unwrap()],
+    );
+    let work = clone_on(t.path(), &bare, "work", "agent/x");
+    commit_file(&work, "cfg/production.yml", "db: prod\n", "prod config");
+    let o = push_rejected(&work, "bot", "agent/x", &bare, "paths.deny");
+    assert_remote_says(&o, "config/production.yml matches paths.deny");
+    git(&work, &["reset", "-q", "--hard", "HEAD~1"]);
+    commit_file(
+        &work,
+        "tools/husky/pre-commit",
+        "#!/bin/sh\nexit 0\n",
+        "skip the hook",
+    );
+    let o = push_as(&work, "bot", &["origin", "agent/x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_remote_says(&o, "flag[paths.protected] refs/heads/agent/x");
+    assert_remote_says(
+        &o,
+        ".husky/pre-commit is protected (`.husky/`): it is tools/husky/pre-commit, reached through the symlink .husky -> tools/husky",
+    );
+}
+
+#[test]
+fn a_symlink_that_leaves_the_tree_is_a_violation_unless_the_policy_allows_it() {
+    let cases = [
+        ("etc-passwd", "/etc/passwd"),
+        ("deep/up", "../../.."),
+        ("home", "../"),
+    ];
+    for (path, target) in cases {
+        let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/x"));
+        symlink(&work, path, target);
+        commit_all(&work, "a link out");
+        let o = push_rejected(&work, "bot", "agent/x", &bare, "paths.symlink-outside");
+        assert_remote_says(
+            &o,
+            &format!("{path} is a symlink to {target}, which leaves the tree"),
+        );
+    }
+    // Its text stays inside, but `s` is the root: `s/s/..` is the root's parent.
+    let (_t, bare, work) = guarded_clone("", &["--host", "http"], Some("agent/x"));
+    symlink(&work, "s", ".");
+    symlink(&work, "x", "s/s/..");
+    symlink(&work, "inside", "s/README.md");
+    commit_all(&work, "links through links");
+    let o = push_rejected(&work, "bot", "agent/x", &bare, "paths.symlink-outside");
+    assert_remote_says(&o, "x is a symlink to s/s/.., which leaves the tree");
+    assert!(
+        !stderr(&o).contains("inside is a symlink"),
+        "{}",
+        stderr(&o)
+    );
+    // The policy may allow them.
+    let (_t, _bare, work) = guarded_clone(
+        "[paths]\nallow_outside_symlinks = true\n",
+        &["--host", "http"],
+        Some("agent/x"),
+    );
+    symlink(&work, "etc-passwd", "/etc/passwd");
+    commit_all(&work, "a link out, allowed");
+    let o = push_as(&work, "bot", &["origin", "agent/x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn guard_deploy_never_writes_a_symlink_that_leaves_the_release() {
+    use support::deploy::Fixture;
+    let allow = "[paths]\nallow_outside_symlinks = true";
+    let f = Fixture::new(
+        "reload_command = \"true\"\nhealth_command = \"true\"\n",
+        allow,
+    );
+    let first = f.deploy();
+    symlink(&f.repo, "secrets-link", "../../../../etc");
+    commit_all(&f.repo, "a link out of the release");
+    let o = f.run(&["deploy", "main"]);
+    assert!(!o.status.success(), "{}", all(&o));
+    assert_contains(
+        &all(&o),
+        "refusing to write the symlink secrets-link -> ../../../../etc",
+    );
+    assert_eq!(f.current().unwrap(), first);
+    f.assert_no_leftovers();
+    // The plumbing refuses too, and writes nothing.
+    let dir = f.tmp.path().join("out");
+    let o = guard_cmd("guard-deploy", &f.repo)
+        .args(["materialise", "HEAD"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", all(&o));
+    assert!(!dir.exists());
+    // Without the switch the policy check refuses first.
+    f.set_policy("reload_command = \"true\"\nhealth_command = \"true\"\n", "");
+    let o = f.run(&["deploy", "main"]);
+    assert_contains(&stdout(&o), "paths.symlink-outside");
+    assert_eq!(f.current().unwrap(), first);
+}

@@ -259,6 +259,50 @@ pub struct Unit {
     /// whole against the base branch, whatever the pushes it took.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposal: Option<Proposal>,
+    /// What the symbolic links of the new tip's tree do to the unit's paths.
+    #[serde(skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
+}
+
+/// What the symbolic links of a tip tree do to the paths a unit changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Links {
+    /// Paths reachable under another name through a link of the tip tree: a changed file
+    /// reached through an existing link, and every file a new or changed link reaches.
+    pub aliases: Vec<LinkAlias>,
+    /// Links the unit adds or changes whose target leaves the tree.
+    pub outside: Vec<OutsideLink>,
+}
+
+impl Links {
+    pub fn is_empty(&self) -> bool {
+        self.aliases.is_empty() && self.outside.is_empty()
+    }
+}
+
+/// A path of the tip tree as reached through a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkAlias {
+    /// The path as reached (`config/production.yml`).
+    pub path: String,
+    /// The path in the tree (`cfg/production.yml`).
+    pub real: String,
+    /// The link it is reached through (`config`), and its target as written (`cfg`).
+    pub link: String,
+    pub target: String,
+}
+
+/// A link whose target leaves the tree (absolute, or `..` past the root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutsideLink {
+    /// The commit that adds or changes it (absent: the cumulative change only).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub commit: Option<ObjectId>,
+    pub path: String,
+    pub target: String,
 }
 
 /// A proposed change: a branch against the base branch it is to be merged into.

@@ -5,6 +5,7 @@ pub mod content;
 pub mod explain;
 pub mod fsck;
 pub mod identity;
+pub mod links;
 pub mod model;
 pub mod policy;
 pub mod quarantine;

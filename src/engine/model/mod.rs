@@ -24,6 +24,7 @@ use crate::engine::content::{self, line_text};
 mod files;
 mod index;
 mod objects;
+mod tip;
 mod trees;
 mod walk;
 
@@ -106,10 +107,12 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
             let commits = commits_parallel(repo, &ids, opts)?;
             let base = merge_base(repo, from, to)?;
             let cumulative = diff_commits(repo, base, to, opts)?;
+            let links = tip::links_of(repo, to, &commits, &cumulative)?;
             Ok(Unit {
                 update: None,
                 kind: None,
                 base,
+                links,
                 commits,
                 cumulative,
                 tags: Vec::new(),
@@ -241,6 +244,9 @@ fn update(
         Err(e) => return Err(e),
     };
     let mut judged = unit(kind, base, commits, cumulative);
+    if judged.malformed.is_empty() {
+        judged.links = tip::links_of(repo, new, &judged.commits, &judged.cumulative)?;
+    }
     judged.malformed = malformed;
     judged.off_first_parent_line =
         kind == UpdateKind::FastForward && old.is_some_and(|o| off_line(&judged.commits, o, new));

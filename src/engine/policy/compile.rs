@@ -549,6 +549,7 @@ impl Collector<'_> {
                 deny,
                 allow_only,
                 protected: protected_paths,
+                allow_outside_symlinks: raw.paths.allow_outside_symlinks.unwrap_or(false),
             },
             caps: CapsPolicy {
                 max_files: raw.caps.max_files.unwrap_or(10),
