@@ -83,6 +83,7 @@ pub fn commit_findings_as(policy: &Policy, changes: &CommitChanges, role: Role) 
         commits: vec![changes.clone()],
         cumulative: changes.files.clone(),
         tags: Vec::new(),
+        ..Default::default()
     };
     let verdict = crate::engine::judge_units(policy, &actor, vec![unit]);
     let mut flags: Vec<Finding> = verdict

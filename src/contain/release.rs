@@ -7,7 +7,8 @@
 //! Blobs are written with their modes (executable or not, the umask applies as for
 //! `git checkout`), symlinks as symlinks, directories as directories. Gitlinks (submodule
 //! commits) have no content in this repository: they are skipped and reported by path.
-//! Tree entry names that could escape the directory or write into a `.git` are refused.
+//! Tree entry names that could escape the directory or write into a `.git` are refused, and so
+//! is a tree holding a symlink whose target leaves it.
 //!
 //! It is the only way git-guard turns a tree into files, for test checkouts and releases
 //! alike. It writes each blob exactly as stored: no `.gitattributes` of the judged tree is
@@ -26,6 +27,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use anyhow::{Context as _, Result, bail};
 use gix::ObjectId;
 use gix::objs::tree::EntryKind;
+
+use crate::engine::fsck;
+use crate::engine::links::TreeLinks;
 
 /// Names this materialiser in test records: a recorded run counts at deploy only when the
 /// checkout it saw was written by the same materialiser as the release. Bump the version
@@ -97,6 +101,8 @@ pub fn materialise(
         &mut report,
     )?;
 
+    refuse_links_out(repo, &dirs, &files)?;
+
     let tmp = tempfile::Builder::new()
         .prefix(".tmp-release-")
         .tempdir_in(parent)
@@ -130,6 +136,39 @@ pub fn materialise(
     }
     sync_dir(parent)?;
     Ok(report)
+}
+
+/// A release never holds a symlink whose target leaves it (absolute, or `..` past its root,
+/// following the tree's own links as the kernel would): the service would read or write
+/// outside the release through it.
+fn refuse_links_out(repo: &gix::Repository, dirs: &[Vec<u8>], files: &[Entry]) -> Result<()> {
+    if files.iter().all(|e| e.kind != Kind::Symlink) {
+        return Ok(());
+    }
+    let mut tree = TreeLinks::default();
+    for d in dirs {
+        tree.add_dir(String::from_utf8_lossy(d).into_owned());
+    }
+    for e in files {
+        let path = String::from_utf8_lossy(&e.path).into_owned();
+        if e.kind == Kind::Symlink {
+            let blob = repo
+                .find_blob(e.id)
+                .with_context(|| format!("cannot read the symlink {path} ({})", e.id))?;
+            tree.add_link(
+                path.clone(),
+                String::from_utf8_lossy(&blob.data).into_owned(),
+            );
+        }
+        tree.add_file(path);
+    }
+    if let Some((path, target)) = tree.outside().first() {
+        bail!(
+            "refusing to write the symlink {path} -> {target}: its target leaves the release \
+             directory (absolute, or `..` past its root); point it inside the repository"
+        );
+    }
+    Ok(())
 }
 
 /// Make a rename in `dir` durable.
@@ -196,15 +235,11 @@ fn collect(
     Ok(())
 }
 
-/// Refuse names git itself would refuse to check out: they could escape the release
+/// Refuse names git itself would refuse to check out ([`fsck::entry_name_problem`]: `.`,
+/// `..`, `/` in a name, `.git` in any spelling git knows): they could escape the release
 /// directory or write into a repository's `.git`.
 fn check_name(name: &[u8], prefix: &[u8]) -> Result<()> {
-    let bad = name.is_empty()
-        || name == b"."
-        || name == b".."
-        || name.contains(&b'/')
-        || name.contains(&0)
-        || name.eq_ignore_ascii_case(b".git");
+    let bad = name.contains(&0) || fsck::entry_name_problem(name).is_some();
     if bad {
         bail!(
             "refusing tree entry {:?} under {:?}: the name could escape the release directory \

@@ -226,7 +226,7 @@ pub struct TagMessage {
 }
 
 /// One thing judged: the staged change, a range, or one ref update.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Unit {
     /// The ref update, for pushes and receives.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -246,6 +246,104 @@ pub struct Unit {
     /// Annotated tags the update brings (a tag of a tag: each of them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<TagMessage>,
+    /// Entries `git fsck` rejects in the trees the update brings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub malformed: Vec<MalformedEntry>,
+    /// A fast-forward whose new tip's first-parent line does not pass through the previous tip
+    /// (a merge whose first parent is not the branch as it was): the cumulative change, from
+    /// the previous tip, is then judged as the new tip's own change too, so what came in
+    /// through another parent is not hidden behind a first parent that already holds it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub off_first_parent_line: bool,
+    /// For a ref proposing a change (a branch of the agent namespace): the branch taken as a
+    /// whole against the base branch, whatever the pushes it took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposal>,
+    /// What the symbolic links of the new tip's tree do to the unit's paths.
+    #[serde(skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
+}
+
+/// What the symbolic links of a tip tree do to the paths a unit changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Links {
+    /// Paths reachable under another name through a link of the tip tree: a changed file
+    /// reached through an existing link, and every file a new or changed link reaches.
+    pub aliases: Vec<LinkAlias>,
+    /// Links the unit adds or changes whose target leaves the tree.
+    pub outside: Vec<OutsideLink>,
+}
+
+impl Links {
+    pub fn is_empty(&self) -> bool {
+        self.aliases.is_empty() && self.outside.is_empty()
+    }
+}
+
+/// A path of the tip tree as reached through a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkAlias {
+    /// The path as reached (`config/production.yml`).
+    pub path: String,
+    /// The path in the tree (`cfg/production.yml`).
+    pub real: String,
+    /// The link it is reached through (`config`), and its target as written (`cfg`).
+    pub link: String,
+    pub target: String,
+}
+
+/// A link whose target leaves the tree (absolute, or `..` past the root).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutsideLink {
+    /// The commit that adds or changes it (absent: the cumulative change only).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub commit: Option<ObjectId>,
+    pub path: String,
+    pub target: String,
+}
+
+/// A proposed change: a branch against the base branch it is to be merged into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Proposal {
+    /// The base branch, as a full ref name (`refs/heads/main`).
+    pub base_ref: String,
+    /// Its tip before the push (absent: it does not exist).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub base_tip: Option<ObjectId>,
+    /// The merge base of the base branch's tip and the new tip, where the change starts
+    /// (absent: no base branch or no common history, so the change starts at the empty tree).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub merge_base: Option<ObjectId>,
+    /// The change from the merge base to the new tip (counts and paths; no line text).
+    pub change: Vec<FileChange>,
+}
+
+/// A tree entry `git fsck` rejects, in a tree an update brings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MalformedEntry {
+    /// The commit whose tree holds it (absent: a ref naming a tree).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_oid_opt"
+    )]
+    pub commit: Option<ObjectId>,
+    #[serde(serialize_with = "ser_oid")]
+    pub tree: ObjectId,
+    /// Where the tree sits in the commit's tree (empty: the root).
+    pub dir: String,
+    /// The entry's name as stored, with anything unprintable escaped (empty for a tree that
+    /// does not parse).
+    pub name: String,
+    pub problem: crate::engine::fsck::TreeProblem,
 }
 
 impl Unit {

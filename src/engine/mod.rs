@@ -3,7 +3,9 @@
 pub mod changes;
 pub mod content;
 pub mod explain;
+pub mod fsck;
 pub mod identity;
+pub mod links;
 pub mod model;
 pub mod policy;
 pub mod quarantine;
@@ -13,7 +15,7 @@ pub mod verdict;
 
 use crate::engine::changes::Unit;
 use crate::engine::identity::Actor;
-use crate::engine::policy::{Policy, Role};
+use crate::engine::policy::{Mode, Policy, Role};
 use crate::engine::rules::Context;
 use crate::engine::verdict::{AGENTS_DISABLED, Finding, Risk, Severity, Verdict};
 
@@ -33,10 +35,12 @@ pub fn judge_units(policy: &Policy, actor: &Actor, units: Vec<Unit>) -> Verdict 
             risk = r;
         }
     }
+    // A malformed tree breaks every clone that meets it: no role and no dry run lets it in.
+    let malformed = findings.iter().any(|f| f.rule == rules::tree::MALFORMED);
     if actor.role == Role::Admin {
         for f in findings
             .iter_mut()
-            .filter(|f| f.severity == Severity::Violation)
+            .filter(|f| f.severity == Severity::Violation && f.rule != rules::tree::MALFORMED)
         {
             f.severity = Severity::Note;
             f.message = format!("bypassed by admin {}: {}", actor.name, f.message);
@@ -62,7 +66,11 @@ pub fn judge_units(policy: &Policy, actor: &Actor, units: Vec<Unit>) -> Verdict 
     }
     dedup(&mut findings);
     Verdict {
-        mode: policy.mode,
+        mode: if malformed {
+            Mode::Enforce
+        } else {
+            policy.mode
+        },
         actor: actor.clone(),
         policy: policy.source.to_string(),
         findings,

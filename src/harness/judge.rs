@@ -382,6 +382,7 @@ impl Place {
                 }],
                 cumulative: changes,
                 tags: Vec::new(),
+                ..Default::default()
             });
         }
         // A redirection into an existing file changes nothing the door can see yet; its path
@@ -405,6 +406,7 @@ impl Place {
                 commits: Vec::new(),
                 cumulative: changes,
                 tags: Vec::new(),
+                ..Default::default()
             });
         }
         let verdict = crate::engine::judge_units(&self.policy, &self.actor, units);

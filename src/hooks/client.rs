@@ -215,8 +215,18 @@ pub fn pre_push(
         .into_iter()
         .filter(|u| !approvals::is_guard_ref(&u.name))
         .collect();
-    let units = model::updates(&repo, &changes, &known, model_options(&policy))
+    let mut units = model::updates(&repo, &changes, &known, model_options(&policy))
         .context("cannot read the changes this push would send")?;
+    // As the server measures proposals, from what this clone knows of the remote's base
+    // branch (its HEAD as last fetched, else its deploy branch); none known: the server judges.
+    let candidates: Vec<String> = base
+        .iter()
+        .cloned()
+        .chain([format!("refs/remotes/{remote}/{}", policy.deploy.branch)])
+        .collect();
+    if let Some(pb) = proposal_base(&repo, &candidates)?.filter(|pb| pb.tip.is_some()) {
+        add_proposals(&repo, &policy, &mut units, &pb)?;
+    }
     let verdict = engine::judge_units(&policy, &actor, units);
     write_verdict(out, inv.format(), &verdict)?;
     Ok(verdict.exit_code() as u8)

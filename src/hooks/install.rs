@@ -392,6 +392,13 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         });
     }
 
+    if side == Side::Server {
+        if let Some(prev) = &previous {
+            config.fsck_objects_set = prev.fsck_objects_set;
+            config.fsck_objects_before = prev.fsck_objects_before.clone();
+        }
+        changed |= fsck_on_receive(repo, opts.layout, host, &mut config, out)?;
+    }
     let text = config.to_toml();
     if std::fs::read_to_string(&config_path).ok().as_deref() != Some(text.as_str()) {
         write_file(&config_path, &text, 0o644)?;
@@ -432,6 +439,45 @@ pub fn install(repo: &Path, opts: &InstallOptions, out: &mut dyn Write) -> Resul
         )?;
     }
     Ok(())
+}
+
+/// Turn on `receive.fsckObjects`, so that git itself checks every pushed object (trees with
+/// `.git` entries, bad modes, broken commits) before the hooks run, where the repository's own
+/// configuration is the admin's to set. GitLab's Gitaly owns the configuration of the
+/// repositories it serves and GitHub Enterprise Server's hooks cannot set it: there the rule
+/// `tree.malformed` is what checks the trees. Whether anything changed.
+fn fsck_on_receive(
+    repo: &Path,
+    layout: Layout,
+    host: Host,
+    config: &mut HookConfig,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    const KEY: &str = "receive.fsckObjects";
+    if layout == Layout::Gitlab || host == Host::Github {
+        writeln!(
+            out,
+            "{KEY}: not set (the host owns this repository's configuration); git-guard's \
+             tree.malformed rule still rejects malformed trees"
+        )?;
+        return Ok(false);
+    }
+    let before = git_config_get(repo, Some("--local"), KEY)?;
+    let on = git_ok(repo, &["config", "--type=bool", "--get", KEY]).is_ok_and(|v| v == "true");
+    if on && before.is_some() {
+        return Ok(false);
+    }
+    git_ok(repo, &["config", "--local", KEY, "true"])?;
+    if !config.fsck_objects_set {
+        config.fsck_objects_set = true;
+        config.fsck_objects_before = before.clone();
+    }
+    writeln!(
+        out,
+        "{KEY}: true (was {}): git now checks every pushed object before the hooks run",
+        before.as_deref().unwrap_or("unset")
+    )?;
+    Ok(true)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -519,6 +565,9 @@ pub fn uninstall(repo: &Path, out: &mut dyn Write) -> Result<()> {
         if config.side == Side::Client || config.hooks_path_before.is_some() {
             restore_hooks_path(repo, &info, &config, &root, out)?;
         }
+        if config.fsck_objects_set {
+            restore_fsck_objects(repo, config.fsck_objects_before.as_deref(), out)?;
+        }
         if kept {
             writeln!(
                 out,
@@ -543,6 +592,30 @@ pub fn uninstall(repo: &Path, out: &mut dyn Write) -> Result<()> {
             "git-guard is not installed in {}: nothing to do",
             repo.display()
         )?;
+    }
+    Ok(())
+}
+
+/// Put `receive.fsckObjects` back as it was before install (unset: gone, with the section it
+/// leaves empty).
+fn restore_fsck_objects(repo: &Path, before: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    const KEY: &str = "receive.fsckObjects";
+    match before {
+        Some(v) => {
+            git_ok(repo, &["config", "--local", KEY, v])?;
+            writeln!(out, "{KEY}: restored to {v}")?;
+        }
+        None => {
+            if git_config_get(repo, Some("--local"), KEY)?.is_some() {
+                git_ok(repo, &["config", "--local", "--unset-all", KEY])?;
+            }
+            let rest = git(repo, &["config", "--local", "--get-regexp", r"^receive\."])?;
+            if rest.stdout.is_empty() {
+                // Only an empty `[receive]` header is left, if anything.
+                let _ = git(repo, &["config", "--local", "--remove-section", "receive"]);
+            }
+            writeln!(out, "{KEY}: unset again, as before install")?;
+        }
     }
     Ok(())
 }

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use crate::engine::identity::Actor;
-use crate::engine::model::ModelOptions;
+use crate::engine::model::{ModelOptions, ProposalBase};
 use crate::engine::policy::Policy;
 use crate::engine::quarantine;
 use crate::site::config::{Hook, HookConfig};
@@ -166,6 +166,43 @@ fn model_options(policy: &Policy) -> ModelOptions {
         content: true,
         max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
     }
+}
+
+/// The first of `candidates` (full ref names) that exists, with its tip, as the base branch
+/// proposals are measured against; the first one named, with no tip, when none exists.
+fn proposal_base(repo: &gix::Repository, candidates: &[String]) -> Result<Option<ProposalBase>> {
+    for name in candidates {
+        if let Some(mut r) = repo
+            .try_find_reference(name.as_str())
+            .with_context(|| format!("cannot read {name}"))?
+        {
+            let tip = r
+                .peel_to_id()
+                .with_context(|| format!("cannot resolve {name}; hint: `git fsck`"))?
+                .detach();
+            return Ok(Some(ProposalBase {
+                name: name.clone(),
+                tip: Some(tip),
+            }));
+        }
+    }
+    Ok(candidates.first().map(|name| ProposalBase {
+        name: name.clone(),
+        tip: None,
+    }))
+}
+
+/// Give each unit of a ref in the agent namespace its proposal against `base`.
+fn add_proposals(
+    repo: &gix::Repository,
+    policy: &Policy,
+    units: &mut [crate::engine::changes::Unit],
+    base: &ProposalBase,
+) -> Result<()> {
+    crate::engine::model::add_proposals(repo, units, base, |r| {
+        policy.refs.agent_namespace.is_match(r)
+    })
+    .context("cannot measure the proposed changes against their base branch")
 }
 
 /// Whether the actor may update protected refs (`refs.protected_pushers` names roles or

@@ -74,8 +74,19 @@ pub(super) fn judge_push(
         } else {
             let known =
                 commit_tips(&repo, &HashSet::new()).context("cannot list the repository's refs")?;
-            model::updates(&repo, &changes, &known, model_options(&policy))
-                .context("cannot read the pushed changes")?
+            let mut units = model::updates(&repo, &changes, &known, model_options(&policy))
+                .context("cannot read the pushed changes")?;
+            // Proposals are measured against the branch HEAD names (the one whose policy is
+            // read), else the deploy branch, as they stand before this push.
+            let candidates: Vec<String> = base
+                .iter()
+                .cloned()
+                .chain([format!("refs/heads/{}", policy.deploy.branch)])
+                .collect();
+            if let Some(pb) = proposal_base(&repo, &candidates)? {
+                add_proposals(&repo, &policy, &mut units, &pb)?;
+            }
+            units
         };
         let pushed_now: HashSet<ObjectId> = units
             .iter()

@@ -177,6 +177,12 @@ pub struct HookConfig {
     /// rather than a global one (then uninstall only removes ours).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hooks_path_local: bool,
+    /// Whether install turned on `receive.fsckObjects` (uninstall puts it back as it was).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fsck_objects_set: bool,
+    /// The repository's own `receive.fsckObjects` before install (absent: unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fsck_objects_before: Option<String>,
     /// What install put in place, for uninstall.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub installed: Vec<InstalledShim>,

@@ -212,6 +212,48 @@ pub fn commit_lib_and_test(dir: &Path, lib: &str, test: &str, msg: &str) -> Stri
     commit_all(dir, msg)
 }
 
+/// A tree object written byte for byte as given, past git's own checks (`git hash-object -t
+/// tree --literally`): entries of (octal mode as written, name, object id in hex). Its id.
+pub fn raw_tree(dir: &Path, entries: &[(&str, &[u8], &str)]) -> String {
+    let mut bytes = Vec::new();
+    for (mode, name, id) in entries {
+        bytes.extend_from_slice(mode.as_bytes());
+        bytes.push(b' ');
+        bytes.extend_from_slice(name);
+        bytes.push(0);
+        let hex = id.as_bytes();
+        assert!(hex.len() % 2 == 0, "{id} is not an object id");
+        for pair in hex.chunks(2) {
+            let pair = std::str::from_utf8(pair).unwrap();
+            bytes.push(u8::from_str_radix(pair, 16).unwrap());
+        }
+    }
+    let mut cmd = git_cmd(dir);
+    cmd.args(["hash-object", "-t", "tree", "--literally", "-w", "--stdin"]);
+    let o = run_with_input(&mut cmd, &bytes);
+    assert_code(&o, 0);
+    stdout(&o).trim().to_string()
+}
+
+/// A blob holding `content` in the repository at `dir`; its id.
+pub fn blob(dir: &Path, content: &[u8]) -> String {
+    let mut cmd = git_cmd(dir);
+    cmd.args(["hash-object", "-w", "--stdin"]);
+    let o = run_with_input(&mut cmd, content);
+    assert_code(&o, 0);
+    stdout(&o).trim().to_string()
+}
+
+/// `git commit-tree TREE -p PARENT... -m MSG`: a commit of any tree; its id.
+pub fn commit_tree(dir: &Path, tree: &str, parents: &[&str], msg: &str) -> String {
+    let mut args = vec!["commit-tree", tree];
+    for p in parents {
+        args.extend(["-p", p]);
+    }
+    args.extend(["-m", msg]);
+    git(dir, &args).trim().to_string()
+}
+
 // Running a command, and what it printed.
 
 /// Run `cmd` with `input` on its standard input; its whole output.

@@ -34,6 +34,7 @@ impl StagedIndex {
             }],
             cumulative: files,
             tags: Vec::new(),
+            ..Default::default()
         })
     }
 }

@@ -16,7 +16,8 @@ use gix::diff::rewrites::tracker::{Change as TrackedChange, ChangeKind as Tracke
 use gix::objs::TreeRefIter;
 
 use crate::engine::changes::{
-    Blob, ChangeKind, CommitChanges, FileChange, Line, RefUpdate, TagMessage, Unit, UpdateKind,
+    Blob, ChangeKind, CommitChanges, FileChange, Line, Proposal, RefUpdate, TagMessage, Unit,
+    UpdateKind,
 };
 use crate::engine::content::{self, line_text};
 
@@ -24,6 +25,8 @@ mod bytes;
 mod files;
 mod index;
 mod objects;
+mod tip;
+mod trees;
 mod walk;
 
 use files::*;
@@ -95,6 +98,8 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
                 cumulative: c.files.clone(),
                 commits: vec![c],
                 tags: Vec::new(),
+                malformed: Vec::new(),
+                ..Default::default()
             })
         }
         Spec::Range { from, to } => {
@@ -104,13 +109,17 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
             let commits = commits_parallel(repo, &ids, opts)?;
             let base = merge_base(repo, from, to)?;
             let cumulative = diff_commits(repo, base, to, opts)?;
+            let links = tip::links_of(repo, to, &commits, &cumulative)?;
             Ok(Unit {
                 update: None,
                 kind: None,
                 base,
+                links,
                 commits,
                 cumulative,
                 tags: Vec::new(),
+                malformed: Vec::new(),
+                ..Default::default()
             })
         }
         _ => bail!(
@@ -135,22 +144,26 @@ pub fn updates(
         .filter(|id| !id.is_null() && repo.has_object(id))
         .collect();
     let mut units = Vec::with_capacity(updates.len());
+    let mut checked = trees::Checked::default();
     for u in updates {
-        units.push(update(repo, u, &known, opts).with_context(|| {
-            format!(
-                "cannot judge the update of {} ({} -> {})",
-                u.name, u.old, u.new
-            )
-        })?);
+        units.push(
+            update(repo, u, &known, opts, &mut checked).with_context(|| {
+                format!(
+                    "cannot judge the update of {} ({} -> {})",
+                    u.name, u.old, u.new
+                )
+            })?,
+        );
     }
     Ok(units)
 }
 
-pub(super) fn update(
+fn update(
     repo: &gix::Repository,
     u: &RefUpdate,
     known: &[ObjectId],
     opts: ModelOptions,
+    checked: &mut trees::Checked,
 ) -> Result<Unit> {
     let tags = if u.is_delete() {
         Vec::new()
@@ -164,6 +177,8 @@ pub(super) fn update(
         commits,
         cumulative,
         tags: tags.clone(),
+        malformed: Vec::new(),
+        ..Default::default()
     };
     if u.is_delete() {
         return Ok(unit(UpdateKind::Delete, None, Vec::new(), Vec::new()));
@@ -179,7 +194,11 @@ pub(super) fn update(
         } else {
             UpdateKind::NonFastForward
         };
-        return Ok(unit(kind, None, Vec::new(), Vec::new()));
+        let mut named = unit(kind, None, Vec::new(), Vec::new());
+        if let Some(tree) = peel_to_tree_opt(repo, u.new, &u.name)? {
+            named.malformed = trees::check_tree(repo, tree, checked)?;
+        }
+        return Ok(named);
     };
     let old = if u.is_create() || !repo.has_object(u.old) {
         None
@@ -189,7 +208,19 @@ pub(super) fn update(
     let mut hidden: Vec<ObjectId> = known.to_vec();
     hidden.extend(old);
     let ids = new_commits(repo, new, &hidden)?;
-    let commits = commits_parallel(repo, &ids, opts)?;
+    let malformed = trees::check_commits(repo, &ids, checked)?;
+    let commits = match commits_parallel(repo, &ids, opts) {
+        Ok(c) => c,
+        // A tree git's fsck rejects may not even diff: what was found is reason enough to
+        // refuse the update, and nothing else of it needs judging.
+        Err(_) if !malformed.is_empty() => {
+            let mut refused = unit(UpdateKind::NonFastForward, None, Vec::new(), Vec::new());
+            refused.kind = None;
+            refused.malformed = malformed;
+            return Ok(refused);
+        }
+        Err(e) => return Err(e),
+    };
     let (kind, base) = if u.is_create() {
         (UpdateKind::Create, create_base(&commits, new))
     } else {
@@ -209,8 +240,94 @@ pub(super) fn update(
             None => (UpdateKind::NonFastForward, create_base(&commits, new)),
         }
     };
-    let cumulative = diff_commits(repo, base, new, opts)?;
-    Ok(unit(kind, base, commits, cumulative))
+    let cumulative = match diff_commits(repo, base, new, opts) {
+        Ok(c) => c,
+        Err(_) if !malformed.is_empty() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut judged = unit(kind, base, commits, cumulative);
+    if judged.malformed.is_empty() {
+        judged.links = tip::links_of(repo, new, &judged.commits, &judged.cumulative)?;
+    }
+    judged.malformed = malformed;
+    judged.off_first_parent_line =
+        kind == UpdateKind::FastForward && old.is_some_and(|o| off_line(&judged.commits, o, new));
+    Ok(judged)
+}
+
+/// Whether the first-parent line from `new`, through the commits the update brings, misses
+/// `old`. A tip the repository already had brings no merge of its own: not off the line.
+fn off_line(commits: &[CommitChanges], old: ObjectId, new: ObjectId) -> bool {
+    let first: HashMap<ObjectId, Option<ObjectId>> = commits
+        .iter()
+        .filter_map(|c| c.id.map(|id| (id, c.parents.first().copied())))
+        .collect();
+    if !first.contains_key(&new) {
+        return false;
+    }
+    let mut at = new;
+    // Each step leaves a new commit for its first parent; the new commits are finite.
+    for _ in 0..=first.len() {
+        match first.get(&at) {
+            Some(Some(p)) => at = *p,
+            // A new root commit: the line ends without meeting the old tip.
+            Some(None) => return true,
+            None => return at != old,
+        }
+    }
+    true
+}
+
+/// The base branch proposals are measured against, as it stood before the push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalBase {
+    /// A full ref name (`refs/heads/main`, or `refs/remotes/origin/main` in a clone).
+    pub name: String,
+    /// Its tip (absent: the branch does not exist, so proposals start at the empty tree).
+    pub tip: Option<ObjectId>,
+}
+
+/// Give every unit whose ref `proposes` selects its [`Proposal`]: the change from the merge
+/// base of `base` and the new tip to the new tip. Deletions, the base itself and refs that
+/// name no commit propose nothing.
+pub fn add_proposals(
+    repo: &gix::Repository,
+    units: &mut [Unit],
+    base: &ProposalBase,
+    proposes: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let counts = ModelOptions {
+        content: false,
+        ..ModelOptions::default()
+    };
+    for unit in units.iter_mut() {
+        let Some(u) = unit.update.as_ref() else {
+            continue;
+        };
+        if u.is_delete() || u.name == base.name || !proposes(&u.name) {
+            continue;
+        }
+        let Some(new) = peel_to_commit_opt(repo, u.new, &u.name)? else {
+            continue;
+        };
+        let merge_base = match base.tip {
+            Some(tip) => merge_base(repo, tip, new)?,
+            None => None,
+        };
+        let change = diff_commits(repo, merge_base, new, counts).with_context(|| {
+            format!(
+                "cannot measure {} against its base branch {}",
+                u.name, base.name
+            )
+        })?;
+        unit.proposal = Some(Proposal {
+            base_ref: base.name.clone(),
+            base_tip: base.tip,
+            merge_base,
+            change,
+        });
+    }
+    Ok(())
 }
 
 /// The base of a new ref: the first parent of the oldest new commit, none (the empty tree) when

@@ -143,6 +143,26 @@ pub(super) fn peel_to_commit_opt(
     }
 }
 
+/// The tree an object peels to (a tree, or a tag of one), `None` for anything else.
+pub(super) fn peel_to_tree_opt(
+    repo: &gix::Repository,
+    id: ObjectId,
+    what: &str,
+) -> Result<Option<ObjectId>> {
+    let obj = repo
+        .find_object(id)
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| missing(repo, id, what))?;
+    let peeled = match obj.kind {
+        gix::object::Kind::Tag => obj
+            .peel_tags_to_end()
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| missing(repo, id, what))?,
+        _ => obj,
+    };
+    Ok((peeled.kind == gix::object::Kind::Tree).then_some(peeled.id))
+}
+
 pub(super) fn missing(repo: &gix::Repository, id: ObjectId, what: &str) -> String {
     format!(
         "object {id} ({what}) is missing or unreadable in {}; hint: `git fsck` names damaged objects, `git fetch` restores missing ones",

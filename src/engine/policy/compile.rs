@@ -289,6 +289,25 @@ pub mod defaults {
         "Dockerfile",
         "docker-compose*.yml",
         "*.service",
+        // What changes how git reads the tree: attributes (filters, `eol`, `export-ignore`,
+        // diff and merge drivers) at any depth, submodules, the identities of the history.
+        ".gitattributes",
+        ".gitmodules",
+        ".mailmap",
+        // What the agent harnesses read as their configuration or instructions, at any depth
+        // (nested instruction files apply to the folder they sit in).
+        ".claude/",
+        "CLAUDE.md",
+        "CLAUDE.local.md",
+        "AGENTS.md",
+        ".codex/",
+        ".cursor/",
+        ".cursorrules",
+        ".gemini/",
+        "GEMINI.md",
+        ".aider*",
+        ".mcp.json",
+        ".github/copilot-instructions.md",
     ];
     pub const TEST_PATHS: &[&str] = &[
         // Rust
@@ -531,6 +550,7 @@ impl Collector<'_> {
                 deny,
                 allow_only,
                 protected: protected_paths,
+                allow_outside_symlinks: raw.paths.allow_outside_symlinks.unwrap_or(false),
             },
             caps: CapsPolicy {
                 max_files: raw.caps.max_files.unwrap_or(10),

@@ -32,6 +32,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "paths.deny",
     "paths.allow_only",
     "paths.protected",
+    "paths.allow_outside_symlinks",
     "caps",
     "caps.max_files",
     "caps.max_lines",
@@ -171,6 +172,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         | "refs.agent_tags"
         | "refs.tags_immutable"
         | "paths.case_insensitive"
+        | "paths.allow_outside_symlinks"
         | "tests.disable_markers"
         | "tests.weakening"
         | "tests.network"

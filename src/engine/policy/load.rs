@@ -94,6 +94,10 @@ impl Policy {
                     ("deny", list(&self.paths.deny.patterns)),
                     ("allow_only", list(&self.paths.allow_only.patterns)),
                     ("protected", list(&self.paths.protected.patterns)),
+                    (
+                        "allow_outside_symlinks",
+                        Value::Boolean(self.paths.allow_outside_symlinks),
+                    ),
                 ]),
             ),
             (

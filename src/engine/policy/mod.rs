@@ -231,6 +231,8 @@ pub struct PathsPolicy {
     pub deny: PathPatterns,
     pub allow_only: PathPatterns,
     pub protected: PathPatterns,
+    /// Whether a symlink whose target leaves the tree is allowed (`paths.symlink-outside`).
+    pub allow_outside_symlinks: bool,
 }
 
 #[derive(Debug, Clone)]

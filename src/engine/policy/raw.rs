@@ -67,6 +67,7 @@ pub(super) struct RawPaths {
     pub(super) deny: Option<SList>,
     pub(super) allow_only: Option<SList>,
     pub(super) protected: Option<SList>,
+    pub(super) allow_outside_symlinks: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -7,13 +7,17 @@
 //! - `caps.blob-bytes`: any new or changed blob over `caps.max_blob_bytes`, in any commit of
 //!   the unit, so a large file added and removed again within one push is still caught.
 //!
+//! For a ref of the agent namespace the unit carries its proposal (the branch against its base
+//! branch, from their merge base): `caps.files` and `caps.lines` then hold for the proposal as a
+//! whole too, so three pushes of 200 lines are 600 lines.
+//!
 //! Paths matching `caps.exclude` (lock files, generated code) are left out of the file and
 //! line counts, not out of the blob cap. A cap is taken literally: 0 allows nothing.
 
 use std::collections::HashSet;
 
 use super::{Context, Origin, count};
-use crate::engine::changes::{ChangeKind, FileChange};
+use crate::engine::changes::{ChangeKind, FileChange, Proposal};
 use crate::engine::verdict::Finding;
 
 /// The size of a change as the caps count it.
@@ -25,9 +29,14 @@ pub struct Size {
 
 /// Files and lines of the unit's cumulative change, without `caps.exclude` paths.
 pub fn measure(ctx: &Context<'_>) -> Size {
+    measure_changes(ctx, &ctx.unit.cumulative)
+}
+
+/// Files and lines of `changes`, without `caps.exclude` paths.
+fn measure_changes(ctx: &Context<'_>, changes: &[FileChange]) -> Size {
     let exclude = &ctx.policy.caps.exclude;
     let mut size = Size::default();
-    for fc in &ctx.unit.cumulative {
+    for fc in changes {
         if !exclude.is_empty() && fc.paths().all(|p| exclude.is_match(p)) {
             continue;
         }
@@ -48,7 +57,40 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     } else {
         "split the change into smaller commits and push them separately"
     };
-    if size.files > caps.max_files {
+    // A proposal (a branch of the agent namespace against its base) is capped as a whole,
+    // however many pushes it took; the push alone is capped too (it may undo more than the
+    // branch as a whole changes).
+    let whole = ctx
+        .unit
+        .proposal
+        .as_ref()
+        .map(|p| (p, measure_changes(ctx, &p.change)));
+    let proposal_over = |n: fn(&Size) -> u64, cap: u64| {
+        whole
+            .as_ref()
+            .filter(|(_, w)| n(w) > cap && n(w) >= n(&size))
+            .map(|(p, w)| (*p, n(w)))
+    };
+    if let Some((p, files)) = proposal_over(|s| s.files, caps.max_files) {
+        out.push(
+            Finding::violation(
+                "caps.files",
+                format!(
+                    "{} changed by {} (this push: {}), the cap is {}",
+                    count(files as usize, "file"),
+                    proposal_words(ctx, p),
+                    size.files,
+                    caps.max_files
+                ),
+                format!(
+                    "{}, each changing at most {}",
+                    proposal_hint(p),
+                    count(caps.max_files as usize, "file")
+                ),
+            )
+            .at_ref(refname),
+        );
+    } else if size.files > caps.max_files {
         out.push(
             Finding::violation(
                 "caps.files",
@@ -65,7 +107,26 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             .at_ref(refname),
         );
     }
-    if size.lines > caps.max_lines {
+    if let Some((p, lines)) = proposal_over(|s| s.lines, caps.max_lines) {
+        out.push(
+            Finding::violation(
+                "caps.lines",
+                format!(
+                    "{} added or removed by {} (this push: {}), the cap is {}",
+                    count(lines as usize, "line"),
+                    proposal_words(ctx, p),
+                    size.lines,
+                    caps.max_lines
+                ),
+                format!(
+                    "{}, each adding and removing at most {} in all",
+                    proposal_hint(p),
+                    count(caps.max_lines as usize, "line")
+                ),
+            )
+            .at_ref(refname),
+        );
+    } else if size.lines > caps.max_lines {
         out.push(
             Finding::violation(
                 "caps.lines",
@@ -118,6 +179,39 @@ fn is_new_blob(fc: &FileChange) -> bool {
         ChangeKind::Delete => false,
         _ => fc.new_id.is_some() && fc.new_id != fc.old_id && !fc.is_gitlink(),
     }
+}
+
+/// A branch name as people say it: `main` for `refs/heads/main` or `refs/remotes/origin/main`.
+fn short_ref(name: &str) -> &str {
+    name.strip_prefix("refs/heads/")
+        .or_else(|| {
+            name.strip_prefix("refs/remotes/")
+                .and_then(|r| r.split_once('/').map(|(_, b)| b))
+        })
+        .unwrap_or(name)
+}
+
+/// `agent/x against main since 1a2b3c4d5e6f`.
+fn proposal_words(ctx: &Context<'_>, p: &Proposal) -> String {
+    let branch = short_ref(ctx.refname().unwrap_or_default());
+    let base = short_ref(&p.base_ref);
+    match p.merge_base {
+        Some(mb) => format!("{branch} against {base} since {}", mb.to_hex_with_len(12)),
+        None if p.base_tip.is_none() => {
+            format!("{branch} (there is no base branch {base}: counted from the empty tree)")
+        }
+        None => {
+            format!("{branch}, which shares no history with {base} (counted from the empty tree)")
+        }
+    }
+}
+
+fn proposal_hint(p: &Proposal) -> String {
+    let base = short_ref(&p.base_ref);
+    format!(
+        "the cap holds for the whole branch against {base}, however many pushes it takes: have \
+         what is done reviewed and merged, then propose the rest on a new branch from {base}"
+    )
 }
 
 /// `3.2 MiB (3355443 bytes)`, `1.0 MiB (1048576 bytes)`.
@@ -242,6 +336,42 @@ mod tests {
         let f = run(check, &policy(""), &agent(), &u);
         assert_eq!(ids(&f), ["caps.blob-bytes"]);
         assert_eq!(f[0].commit, None);
+    }
+
+    #[test]
+    fn a_proposal_is_capped_as_a_whole_and_the_push_alone_too() {
+        let mut u = update(
+            "refs/heads/agent/x",
+            crate::engine::changes::UpdateKind::FastForward,
+        );
+        u.cumulative = vec![modify("a.rs").counts(200, 0)];
+        u.proposal = Some(Proposal {
+            base_ref: "refs/heads/main".into(),
+            base_tip: Some(oid(9)),
+            merge_base: Some(oid(8)),
+            change: vec![modify("a.rs").counts(600, 0), add("b.rs").counts(1, 0)],
+        });
+        let f = run(check, &policy(""), &agent(), &u);
+        assert_eq!(ids(&f), ["caps.lines"]);
+        assert!(
+            f[0].message.starts_with("601 lines added or removed by agent/x against main since 080808080808 (this push: 200)"),
+            "{}",
+            f[0].message
+        );
+        // A push that undoes more than the branch changes is capped as a push.
+        u.cumulative = vec![modify("a.rs").counts(0, 900)];
+        let f = run(check, &policy(""), &agent(), &u);
+        assert_eq!(f[0].message, "900 lines added or removed, the cap is 400");
+        // No base branch: counted from the empty tree, and said so.
+        u.cumulative = vec![];
+        u.proposal.as_mut().unwrap().base_tip = None;
+        u.proposal.as_mut().unwrap().merge_base = None;
+        let f = run(check, &policy(""), &agent(), &u);
+        assert!(
+            f[0].message.contains("there is no base branch main"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod refs;
 pub mod risk;
 pub mod secrets;
 pub mod tests;
+pub mod tree;
 
 use crate::engine::changes::{FileChange, Unit};
 use crate::engine::identity::Actor;
@@ -41,11 +42,28 @@ impl Context<'_> {
     /// first, then the cumulative change. Rules that must see a file added then removed again
     /// walk the commits; the cumulative change covers a unit with no new commit of its own (a
     /// new branch at a commit the repository already has).
+    ///
+    /// When the new tip's first-parent line misses the previous tip
+    /// ([`Unit::off_first_parent_line`]), the cumulative change (from the previous tip) is also
+    /// given as the new tip's own, so every rule that reads commits reads what came in through
+    /// the other parents too.
     pub fn all_changes(&self) -> impl Iterator<Item = (Origin, &FileChange)> {
+        let rejudged = self
+            .unit
+            .update
+            .as_ref()
+            .filter(|_| self.unit.off_first_parent_line)
+            .map(|u| u.new);
         self.unit
             .commits
             .iter()
             .flat_map(|c| c.files.iter().map(move |f| (Origin::Commit(c.id), f)))
+            .chain(rejudged.into_iter().flat_map(move |tip| {
+                self.unit
+                    .cumulative
+                    .iter()
+                    .map(move |f| (Origin::Commit(Some(tip)), f))
+            }))
             .chain(self.unit.cumulative.iter().map(|f| (Origin::Cumulative, f)))
     }
 }
@@ -72,6 +90,7 @@ impl Origin {
 pub fn run_all(ctx: &Context<'_>, out: &mut Vec<Finding>) -> Risk {
     let start = out.len();
     refs::check(ctx, out);
+    tree::check(ctx, out);
     paths::check(ctx, out);
     caps::check(ctx, out);
     secrets::check(ctx, out);
@@ -298,6 +317,7 @@ pub(crate) mod testkit {
             commits,
             cumulative,
             tags: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -325,6 +345,7 @@ pub(crate) mod testkit {
             commits: Vec::new(),
             cumulative: Vec::new(),
             tags: Vec::new(),
+            ..Default::default()
         }
     }
 

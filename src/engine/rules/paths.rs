@@ -7,6 +7,15 @@
 //! - `paths.protected` (flag): a path matching `paths.protected` changes; a human must approve
 //!   it. One flag per path and unit, at the first commit that touches it.
 //!
+//! - `paths.symlink-outside` (violation): a symlink the unit adds or changes has a target that
+//!   leaves the tree (absolute, or `..` past the root, following the tree's own links), unless
+//!   `paths.allow_outside_symlinks`.
+//!
+//! Deny and protected patterns also apply to the paths the unit's changes are reachable as
+//! through the symlinks of the new tip's tree, and to every file a symlink the unit adds or
+//! changes makes reachable (`config -> cfg`: `cfg/prod.yml` is `config/prod.yml` too); such a
+//! finding names the path as reached, at the new tip.
+//!
 //! Matching is case-insensitive when `paths.case_insensitive` (the patterns are compiled so).
 //! The cumulative change is judged too, for a unit with no commit of its own.
 
@@ -89,6 +98,69 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                 );
             }
         }
+    }
+    links(ctx, &mut told, out);
+}
+
+/// Paths as reached through the tip's symlinks, and symlinks that leave the tree.
+fn links(ctx: &Context<'_>, told: &mut HashSet<(&'static str, String)>, out: &mut Vec<Finding>) {
+    let paths = &ctx.policy.paths;
+    let refname = ctx.refname();
+    let tip = ctx
+        .unit
+        .update
+        .as_ref()
+        .map(|u| u.new)
+        .filter(|id| !id.is_null());
+    for a in &ctx.unit.links.aliases {
+        let how = format!(
+            "it is {}, reached through the symlink {} -> {}",
+            a.real, a.link, a.target
+        );
+        let denied = paths.deny.matching(&a.path);
+        if !denied.is_empty() && told.insert(("paths.deny", a.path.clone())) {
+            out.push(
+                Finding::violation(
+                    "paths.deny",
+                    format!("{} matches paths.deny ({}): {how}", a.path, quoted(&denied)),
+                    "a symlink does not make a denied path allowed: remove the symlink, or keep                      the file out of the folder it exposes (git rm --cached PATH, then commit)",
+                )
+                .at_ref(refname)
+                .at_commit(tip)
+                .at_path(a.path.as_str()),
+            );
+        }
+        let protected = paths.protected.matching(&a.path);
+        if !protected.is_empty() && told.insert(("paths.protected", a.path.clone())) {
+            out.push(
+                Finding::flag(
+                    "paths.protected",
+                    format!("{} is protected ({}): {how}", a.path, quoted(&protected)),
+                    "a human must review and approve this change before it is deployed",
+                )
+                .at_ref(refname)
+                .at_commit(tip)
+                .at_path(a.path.as_str()),
+            );
+        }
+    }
+    if paths.allow_outside_symlinks {
+        return;
+    }
+    for l in &ctx.unit.links.outside {
+        out.push(
+            Finding::violation(
+                "paths.symlink-outside",
+                format!(
+                    "{} is a symlink to {}, which leaves the tree",
+                    l.path, l.target
+                ),
+                "point the link at a path inside the repository (a relative target that stays                  below its root), or remove it (git rm --cached PATH, then commit)",
+            )
+            .at_ref(refname)
+            .at_commit(l.commit.or(tip))
+            .at_path(l.path.as_str()),
+        );
     }
 }
 
