@@ -217,6 +217,16 @@ fn check_one(
             fix: format!("install {h} (see docs/HARNESSES.md)"),
         });
     }
+    if h == Harness::Codex {
+        if let Some(why) = codex_untrusted(root) {
+            out.push(problem(
+                true,
+                "harness-codex-untrusted",
+                format!("codex: {why}: Codex skips a hook it does not trust without a word, so every tool call runs unjudged"),
+                reinstall.clone(),
+            ));
+        }
+    }
     for n in &i.notes {
         out.push(Problem {
             severe: false,
@@ -225,6 +235,55 @@ fn check_one(
             what: format!("{h}: {n}"),
             fix: "see docs/HARNESSES.md".into(),
         });
+    }
+}
+
+/// Why Codex would not run the git-guard hook of `DIR/harness/codex/hooks.json`: its first
+/// `PreToolUse` command is not the one `config.toml` trusts (a hooks.json or config.toml
+/// changed since install), or either file cannot be read.
+fn codex_untrusted(root: &Path) -> Option<String> {
+    let dir = root.join("harness").join("codex");
+    let hooks_json = dir.join("hooks.json");
+    let config = dir.join("config.toml");
+    let hooks: serde_json::Value = match std::fs::read_to_string(&hooks_json)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+    {
+        Some(v) => v,
+        None => return Some(format!("{} cannot be read as JSON", hooks_json.display())),
+    };
+    let Some(cmd) = hooks["hooks"]["PreToolUse"][0]["hooks"][0]["command"].as_str() else {
+        return Some(format!(
+            "{} holds no PreToolUse command",
+            hooks_json.display()
+        ));
+    };
+    let table: toml::Table = match std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|t| t.parse().ok())
+    {
+        Some(t) => t,
+        None => return Some(format!("{} cannot be read as TOML", config.display())),
+    };
+    let (key, hash) = super::install::codex_trust(&hooks_json, cmd);
+    let trusted = table
+        .get("hooks")
+        .and_then(|h| h.get("state"))
+        .and_then(|s| s.get(&key))
+        .and_then(|e| e.get("trusted_hash"))
+        .and_then(|v| v.as_str());
+    match trusted {
+        Some(t) if t == hash => None,
+        Some(_) => Some(format!(
+            "{} trusts another command than the one {} runs",
+            config.display(),
+            hooks_json.display()
+        )),
+        None => Some(format!(
+            "{} does not trust the hook of {}",
+            config.display(),
+            hooks_json.display()
+        )),
     }
 }
 
@@ -240,6 +299,29 @@ fn hook_binary(cmd: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_codex_hook_whose_trust_no_longer_matches_is_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("harness/codex");
+        std::fs::create_dir_all(&dir).unwrap();
+        let hooks = dir.join("hooks.json");
+        let write_hooks = |cmd: &str| {
+            let j = serde_json::json!({"hooks": {"PreToolUse": [{"hooks": [{"type": "command", "command": cmd}]}]}});
+            std::fs::write(&hooks, j.to_string()).unwrap();
+        };
+        write_hooks("'/opt/guard-harness' codex");
+        let config = super::super::install::codex_config(&hooks, "'/opt/guard-harness' codex");
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        assert_eq!(codex_untrusted(t.path()), None);
+        // The command changed by hand (or by the agent): Codex would skip it.
+        write_hooks("'/opt/guard-harness' codex --other");
+        let why = codex_untrusted(t.path()).unwrap();
+        assert!(why.contains("trusts another command"), "{why}");
+        std::fs::write(dir.join("config.toml"), "[features]\nhooks = true\n").unwrap();
+        let why = codex_untrusted(t.path()).unwrap();
+        assert!(why.contains("does not trust"), "{why}");
+    }
 
     #[test]
     fn the_hook_binary_is_read_back_from_the_command() {

@@ -330,6 +330,22 @@ fn install_one(root: &Path, dir: &Path, h: Harness, opts: &Options) -> Result<In
 /// `sha256:` of the hook's normalised identity as canonical JSON (sorted keys, no spaces,
 /// absent fields left out, the default timeout of 600 seconds filled in).
 pub fn codex_config(hooks_json: &Path, hook: &str) -> String {
+    let (key, hash) = codex_trust(hooks_json, hook);
+    format!(
+        "# {MARK}: the harness door's Codex home (CODEX_HOME)\n\
+         check_for_update_on_startup = false\n\n\
+         [analytics]\nenabled = false\n\n\
+         [feedback]\nenabled = false\n\n\
+         [features]\nhooks = true\n\n\
+         # The git-guard hook of hooks.json, trusted for this command only.\n\
+         [hooks.state.{}]\ntrusted_hash = \"{hash}\"\n",
+        toml::Value::String(key)
+    )
+}
+
+/// The `hooks.state` key and `trusted_hash` with which Codex trusts `hook` as the first
+/// `PreToolUse` hook of `hooks_json` (see [`codex_config`]).
+pub fn codex_trust(hooks_json: &Path, hook: &str) -> (String, String) {
     use sha2::Digest as _;
     let key = format!("{}:pre_tool_use:0:0", hooks_json.display());
     // Keys in sorted order, which is what Codex's canonical JSON has.
@@ -342,16 +358,7 @@ pub fn codex_config(hooks_json: &Path, hook: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    format!(
-        "# {MARK}: the harness door's Codex home (CODEX_HOME)\n\
-         check_for_update_on_startup = false\n\n\
-         [analytics]\nenabled = false\n\n\
-         [feedback]\nenabled = false\n\n\
-         [features]\nhooks = true\n\n\
-         # The git-guard hook of hooks.json, trusted for this command only.\n\
-         [hooks.state.{}]\ntrusted_hash = \"sha256:{hash}\"\n",
-        toml::Value::String(key)
-    )
+    (key, format!("sha256:{hash}"))
 }
 
 fn yaml_quote(s: &str) -> String {
