@@ -401,7 +401,11 @@ fn have_ssh_keygen() -> bool {
         .output()
         .is_ok();
     if !ok {
-        eprintln!("skipped: ssh-keygen is not installed");
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("approvals")
+            .to_string();
+        support::missing_tool("ssh-keygen (openssh-client)", &test);
     }
     ok
 }

@@ -574,3 +574,29 @@ fn agent_commits_and_pushes_through_the_guard() {
     );
     assert_contains(&st, "violation paths.deny: .env");
 }
+
+#[test]
+fn agent_env_sourced_reaches_the_programs_run_next() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, root) = small_workspace(t.path(), None);
+    let env = root.join("agent.env");
+    // As the README says: source the file, then run programs. They must see the variables.
+    let mut sh = std::process::Command::new("sh");
+    hermetic(&mut sh);
+    let o = sh
+        .current_dir(t.path())
+        .env_remove("AGENT_DATA_ROOT")
+        .env_remove("GIT_AUTHOR_NAME")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && printenv AGENT_DATA_ROOT GIT_AUTHOR_NAME && guard-exec --check -- 'ls'",
+            env.display()
+        ))
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let root_c = root.canonicalize().unwrap();
+    assert_contains(&stdout(&o), root_c.to_str().unwrap());
+    assert_contains(&stdout(&o), "agent (ws)");
+    assert_contains(&stderr(&o), "guard-exec: allowed: ls");
+}

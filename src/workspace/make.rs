@@ -311,10 +311,14 @@ pub(super) fn write_env_file(root: &Path, record: &Record) -> Result<PathBuf> {
         ("GIT_COMMITTER_NAME", record.git_name.clone()),
         ("GIT_COMMITTER_EMAIL", record.git_email.clone()),
     ];
-    let mut text =
-        String::from("# The agent's environment (written by `git guard workspace create`).\n");
+    // `export`, so that the programs a shell runs after `. agent.env` see them, not only
+    // the shell itself.
+    let mut text = String::from(
+        "# The agent's environment (written by `git guard workspace create`).\n\
+         # Source it (`. agent.env`): every variable is exported to the programs run next.\n",
+    );
     for (k, v) in vars {
-        text.push_str(&format!("{k}={}\n", single_quote(&v)));
+        text.push_str(&format!("export {k}={}\n", single_quote(&v)));
     }
     std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
     set_mode(&p, 0o644)?;
