@@ -600,3 +600,47 @@ fn agent_env_sourced_reaches_the_programs_run_next() {
     assert_contains(&stdout(&o), "agent (ws)");
     assert_contains(&stderr(&o), "guard-exec: allowed: ls");
 }
+
+#[test]
+fn create_without_policy_takes_the_upstreams_installed_policy_and_check_uses_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (bare, policy) = support::server::policy_server(t.path(), "[caps]\nmax_files = 3\n", &[]);
+    let root = t.path().join("ws");
+    let o = create_workspace(t.path(), &bare, &root, &["--topic", "fix"]);
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), &format!("(from {})", policy.display()));
+    assert_eq!(
+        std::fs::read_to_string(root.join("hooks/policy.toml")).unwrap(),
+        std::fs::read_to_string(&policy).unwrap()
+    );
+    // `git guard check` in the clone judges by the clone's hooks' policy, and says so.
+    let code = root.join("code-repo");
+    for i in 0..4 {
+        write(&code, &format!("f{i}.txt"), "x\n");
+    }
+    git(&code, &["add", "-A"]);
+    let o = guard(&code, &["check", "--staged"]);
+    assert_code(&o, 1);
+    assert_contains(&stdout(&o), "caps.files");
+    assert_contains(
+        &stdout(&o),
+        &format!(
+            "git-guard: policy: {}",
+            root.canonicalize()
+                .unwrap()
+                .join("hooks/policy.toml")
+                .display()
+        ),
+    );
+    let o = guard(&code, &["policy", "explain", "f0.txt"]);
+    assert_contains(
+        &stdout(&o),
+        &format!(
+            "policy: {}",
+            root.canonicalize()
+                .unwrap()
+                .join("hooks/policy.toml")
+                .display()
+        ),
+    );
+}

@@ -179,9 +179,14 @@ pub(super) fn create_in(
         set_mode(&p, 0o755)?;
     }
 
-    // The policy: never read from what the agent can change.
+    // The policy: never read from what the agent can change. Without --policy, the one the
+    // upstream's installed hooks name, so that the agent's clone judges as the server does.
     let policy_path = root.join("hooks").join(POLICY_FILE);
-    let (policy_text, policy_source) = match &opts.policy {
+    let installed = match &opts.policy {
+        Some(_) => None,
+        None => upstream_installed_policy(&upstream)?,
+    };
+    let (policy_text, policy_source) = match opts.policy.as_ref().or(installed.as_ref()) {
         Some(p) => (
             std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read policy {}", p.display()))?,
@@ -292,6 +297,12 @@ pub(super) fn identity(
         .unwrap_or_else(|| "localhost".into());
     let user = agent.map_or("agent", |a| a.name.as_str());
     Ok((format!("{user} ({topic})"), format!("{user}@{host}")))
+}
+
+/// The policy file the upstream's installed git-guard hooks name, when they name one.
+fn upstream_installed_policy(upstream: &Path) -> Result<Option<PathBuf>> {
+    let repo = crate::engine::repo::open(upstream)?;
+    Ok(crate::site::config::installed_config(&repo)?.and_then(|(_, c)| c.policy))
 }
 
 pub(super) fn write_env_file(root: &Path, record: &Record) -> Result<PathBuf> {

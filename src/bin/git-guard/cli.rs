@@ -29,11 +29,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Judge the staged change or commit ranges against the policy.
     ///
-    /// The policy is the built-in default unless --policy names a file; it is never read from
-    /// the repository being judged. Prints every violation, flag and note with its rule id and
-    /// a hint. Exit status: 0 passed, 1 rejected by policy, 2 could not judge.
+    /// The policy is the one the repository's hooks use (the installed configuration, else
+    /// policy.toml of the base branch, else the built-in default) unless --policy names a
+    /// file; it is never read from the change being judged, and the verdict names it. Prints
+    /// every violation, flag and note with its rule id and a hint. Exit status: 0 passed, 1
+    /// rejected by policy, 2 could not judge.
     Check {
-        /// The policy file (default: the built-in policy).
+        /// The policy file (default: the policy of the repository's hooks, as for `flags`).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         /// Output format; `json` is stable and documented in docs/OUTPUT.md.
@@ -348,7 +350,8 @@ pub(crate) enum PolicyCommand {
     /// Say which of the policy's path lists match each path, with the patterns, and what that
     /// means for a change to it.
     Explain {
-        /// The policy (default: ./policy.toml when there is one, else the built-in default).
+        /// The policy (default: in a repository the policy its hooks use, as for `check`;
+        /// elsewhere ./policy.toml when there is one, else the built-in default).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -120,12 +120,19 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             format,
             paths,
         }) => {
-            let policy = match policy {
-                Some(file) => Policy::load(&file),
-                None if std::path::Path::new("policy.toml").is_file() => {
-                    Policy::load(std::path::Path::new("policy.toml"))
+            // Inside a repository: the policy its hooks use; outside one, ./policy.toml when
+            // there is one, else the built-in default.
+            let repo = match &policy {
+                Some(_) => None,
+                None => git_guard::engine::repo::discover(Path::new(".")).ok(),
+            };
+            let policy = match (policy, repo) {
+                (Some(file), _) => Policy::load(&file),
+                (None, Some(repo)) => Ok(git_guard::site::config::policy_for_repo(&repo, None)?),
+                (None, None) if Path::new("policy.toml").is_file() => {
+                    Policy::load(Path::new("policy.toml"))
                 }
-                None => Ok(Policy::builtin()),
+                (None, None) => Ok(Policy::builtin()),
             };
             let policy = match policy {
                 Ok(p) => p,
@@ -349,6 +356,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let policy = approvals::policy_for_repo(&repo, opts.policy.as_deref())?;
             let actor = approvals::local_actor(&repo, &policy, None)?;
             let rev = rev.unwrap_or_else(|| "HEAD".into());
+            writeln!(out, "git-guard: policy: {}", policy.source)?;
             let run = testrun::run_and_record(&repo, &policy, &rev, &actor.name)?;
             let tail: Vec<&str> = run.output_tail.lines().collect();
             for l in &tail[tail.len().saturating_sub(20)..] {
