@@ -21,9 +21,10 @@ use git_guard::exec::{self, Program, Request};
 #[derive(Parser)]
 #[command(name = "guard-exec", version)]
 struct Cli {
-    /// Time limit in seconds (default: the policy's commands.timeout_secs).
-    #[arg(long, value_name = "S")]
-    timeout: Option<f64>,
+    /// Time limit in seconds, fractions allowed, from 0.001 to one year (default: the
+    /// policy's commands.timeout_secs).
+    #[arg(long, value_name = "S", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Directory to run in (default: the workspace's code-repo); must be inside code-repo or
     /// sandbox.
     #[arg(long, value_name = "DIR")]
@@ -48,6 +49,18 @@ struct Cli {
     /// The command and its arguments (after `--`).
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
+}
+
+/// `--timeout S`: a number of seconds a clock can add to now and a command can use.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let max = git_guard::engine::policy::MAX_DURATION_SECS as f64;
+    match s.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && (0.001..=max).contains(&t) => Ok(Duration::from_secs_f64(t)),
+        Ok(_) => Err(format!(
+            "{s:?} cannot be used: give seconds from 0.001 to {max} (one year)"
+        )),
+        Err(_) => Err(format!("{s:?} is not a number of seconds")),
+    }
 }
 
 static INTERRUPT: AtomicI32 = AtomicI32::new(0);
@@ -103,11 +116,7 @@ fn run(cli: Cli, err: &mut dyn Write) -> anyhow::Result<i32> {
         (None, false) => Program::Argv(cli.command),
         (None, true) => anyhow::bail!("nothing to run: give `-- CMD ARGS...` or --sh 'LINE'"),
     };
-    let timeout = match cli.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-        Some(t) => anyhow::bail!("--timeout {t}: give a positive number of seconds"),
-        None => None,
-    };
+    let timeout = cli.timeout;
     // Passed on to the command's process group, which does not receive terminal signals.
     let action = nix::sys::signal::SigAction::new(
         nix::sys::signal::SigHandler::Handler(on_signal),

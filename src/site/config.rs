@@ -211,6 +211,14 @@ impl HookConfig {
             .with_context(|| format!("invalid hook configuration {}", path.display()))?;
         c.host()
             .with_context(|| format!("invalid hook configuration {}", path.display()))?;
+        let max = crate::engine::policy::MAX_DURATION_SECS * 1000;
+        if let Some(ms) = c.deadline_ms.filter(|ms| !(1..=max).contains(ms)) {
+            anyhow::bail!(
+                "invalid hook configuration {}: deadline_ms = {ms} cannot be used (1 to {max}); \
+                 reinstall with `git guard install --deadline-ms MS`",
+                path.display()
+            );
+        }
         Ok(c)
     }
 

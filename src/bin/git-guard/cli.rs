@@ -267,9 +267,10 @@ pub(crate) struct InstallArgs {
     /// The audit log (default: the policy's audit.log, else <git dir>/guard/audit.log).
     #[arg(long)]
     pub(crate) audit_log: Option<PathBuf>,
-    /// Reject pushes not judged within this many milliseconds (default: the policy's
-    /// hooks.deadline_ms).
-    #[arg(long)]
+    /// Reject pushes not judged within this many milliseconds, 1 to one year (default: the
+    /// policy's hooks.deadline_ms).
+    #[arg(long, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=git_guard::engine::policy::MAX_DURATION_SECS * 1000))]
     pub(crate) deadline_ms: Option<u64>,
     /// The repository (default: the current directory).
     pub(crate) repo: Option<PathBuf>,

@@ -40,6 +40,10 @@ use raw::*;
 /// The default policy, documented key by key. It is the file at the root of the project.
 pub const DEFAULT_POLICY: &str = include_str!("../../../policy.toml");
 
+/// The longest time limit, wait or deadline the policy and the flags accept (one year): far
+/// beyond any use, and far below what would overflow a clock when added to now.
+pub const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
+
 /// One problem found in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
