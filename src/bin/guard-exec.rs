@@ -16,11 +16,17 @@ use std::time::Duration;
 use clap::Parser;
 use git_guard::exec::{self, Program, Request};
 
+#[path = "shared/verbose.rs"]
+mod verbose;
+
 /// Run a command for the agent under the policy's [commands] section: deny and allow patterns,
 /// the workspace's writable roots, a time limit on the whole process group, and a log.
 #[derive(Parser)]
 #[command(name = "guard-exec", version)]
 struct Cli {
+    /// Log what guard-exec does to standard error (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Time limit in seconds, fractions allowed, from 0.001 to one year (default: the
     /// policy's commands.timeout_secs).
     #[arg(long, value_name = "S", value_parser = parse_timeout)]
@@ -71,6 +77,7 @@ extern "C" fn on_signal(sig: nix::libc::c_int) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    verbose::init_tracing(cli.verbose);
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     match run(cli, &mut err) {
@@ -142,4 +149,16 @@ fn run(cli: Cli, err: &mut dyn Write) -> anyhow::Result<i32> {
     };
     let report = exec::execute(&req, err, Some(&INTERRUPT))?;
     Ok(report.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_argument_has_a_description() {
+        let mut missing = Vec::new();
+        crate::verbose::undescribed(&super::Cli::command(), "guard-exec", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
 }

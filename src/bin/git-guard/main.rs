@@ -17,6 +17,8 @@ use git_guard::{approvals, demo, report};
 mod approvals_cmd;
 mod ci_cmd;
 mod cli;
+#[path = "../shared/verbose.rs"]
+mod verbose;
 mod workspace_cmd;
 
 use approvals_cmd::*;
@@ -25,7 +27,7 @@ use workspace_cmd::*;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    verbose::init_tracing(cli.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match run(cli.command, &mut out) {
@@ -311,7 +313,12 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             demo::run(&opts, out)?;
             Ok(0)
         }
-        Command::Flags { range, opts, json } => flags_cmd(range, opts, json, out),
+        Command::Flags {
+            range,
+            opts,
+            format,
+            json,
+        } => flags_cmd(range, opts, json || format == Format::Json, out),
         Command::Approve {
             rev,
             flags,
@@ -428,6 +435,25 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Workspace(cmd) => run_workspace(cmd, out),
+        Command::HelpMan { dir } => {
+            use clap::CommandFactory as _;
+            // git looks the page up as git-guard(1).
+            let cmd = Cli::command().name("git-guard");
+            match dir {
+                Some(dir) => {
+                    clap_mangen::generate_to(cmd, &dir).with_context(|| {
+                        format!("cannot write the man pages in {}", dir.display())
+                    })?;
+                    writeln!(out, "man pages written in {}", dir.display())?;
+                }
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(cmd).render(&mut page)?;
+                    out.write_all(&page)?;
+                }
+            }
+            Ok(0)
+        }
         Command::Doctor {
             root,
             agent_user,
@@ -482,17 +508,4 @@ pub(crate) fn report_policy_error(e: &policy::PolicyError) {
         e.source_name,
         if n == 1 { "" } else { "s" }
     );
-}
-
-pub(crate) fn init_tracing(verbose: u8) {
-    let filter = match verbose {
-        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
-        1 => "git_guard=info".into(),
-        2 => "git_guard=debug".into(),
-        _ => "trace".into(),
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
 }
