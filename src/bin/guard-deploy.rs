@@ -10,6 +10,8 @@ use git_guard::deploy::{self, Deployer, Layout, RepoGate};
 use git_guard::engine::identity::{self, Actor};
 use git_guard::engine::policy::Policy;
 
+#[path = "shared/pipe.rs"]
+mod pipe;
 #[path = "shared/verbose.rs"]
 mod verbose;
 
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
     match run(cli, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            pipe::end_if_closed_pipe(&e);
             let _ = out.flush();
             eprintln!("Error: {e}");
             for cause in e.chain().skip(1) {
@@ -117,6 +120,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
     let Some(root) = root else {
         bail!("no deploy root: pass --root DIR or set deploy.root in the policy (--policy FILE)");
     };
+    // A mistyped root is an error, not an empty deployment; only a deploy may make it.
+    if !matches!(cli.command, Cmd::Deploy { .. }) && !root.is_dir() {
+        bail!(
+            "the deploy root {} does not exist (hint: check --root or deploy.root; the first \
+             `guard-deploy deploy REV` makes it)",
+            root.display()
+        );
+    }
     let layout = Layout::new(root);
     match cli.command {
         Cmd::Status => return deploy::status(&layout, out),

@@ -62,12 +62,30 @@ pub struct CheckOptions {
 /// subject could not be judged (exit 2).
 pub fn run(opts: &CheckOptions, out: &mut dyn Write) -> Result<i32> {
     let verdict = judge(opts)?;
+    if let (Format::Text, Subject::Ranges(ranges)) = (opts.format, &opts.subject) {
+        for (spec, unit) in ranges.iter().zip(&verdict.units) {
+            if unit.commits.is_empty() {
+                writeln!(out, "{}", nothing_judged(spec))?;
+            }
+        }
+    }
     match opts.format {
         Format::Text => verdict::render_text(&verdict, out),
         Format::Json => verdict::render_json(&verdict, out),
     }
     .context("cannot write the verdict")?;
     Ok(verdict.exit_code())
+}
+
+/// The note for a range that holds no commits: a PASSED verdict over nothing is no verdict.
+fn nothing_judged(spec: &str) -> String {
+    match spec.split_once("..") {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.starts_with('.') => format!(
+            "note: {spec} holds no commits, so nothing was judged (every commit of {b} is in \
+             {a}); hint: did you mean {b}..{a}?"
+        ),
+        _ => format!("note: {spec} holds no commits, so nothing was judged"),
+    }
 }
 
 /// Load the policy, build the units and run the engine.

@@ -17,6 +17,8 @@ use git_guard::{approvals, demo, report};
 mod approvals_cmd;
 mod ci_cmd;
 mod cli;
+#[path = "../shared/pipe.rs"]
+mod pipe;
 #[path = "../shared/verbose.rs"]
 mod verbose;
 mod workspace_cmd;
@@ -33,6 +35,7 @@ pub(crate) fn main() -> ExitCode {
     match run(cli.command, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            pipe::end_if_closed_pipe(&e);
             let _ = out.flush();
             eprintln!("Error: {e}");
             for cause in e.chain().skip(1) {
@@ -237,6 +240,20 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let since = since
                 .map(|s| audit::parse_since(&s, std::time::SystemTime::now()))
                 .transpose()?;
+            // The log is written at the first decision; before that there is nothing to list.
+            // (--verify still fails: a log never written and one removed look the same.)
+            if !verify && !path.exists() {
+                match format {
+                    Format::Text => writeln!(
+                        out,
+                        "no audit records yet: {} does not exist (every decision of a door appends one)",
+                        path.display()
+                    )?,
+                    // JSON lines: no record, no line.
+                    Format::Json => {}
+                }
+                return Ok(0);
+            }
             let log = audit::read(&path)?;
             if verify {
                 match format {
@@ -251,6 +268,9 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 .filter(|e| since.is_none_or(|s| e.time.is_some_and(|t| t >= s)))
                 .collect();
             match format {
+                Format::Text if log.entries.is_empty() && log.problems.is_empty() => {
+                    writeln!(out, "no audit records yet in {}", path.display())?
+                }
                 Format::Text => audit::render_text(&shown, out)?,
                 Format::Json => audit::render_json(&shown, out)?,
             }

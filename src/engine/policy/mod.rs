@@ -91,6 +91,13 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
+        // A file that cannot be read is not an invalid policy: say what it is.
+        if let [p] = self.problems.as_slice()
+            && p.key.is_none()
+            && p.line.is_none()
+        {
+            return write!(f, "policy {}: {}", self.source_name, p.message);
+        }
         write!(
             f,
             "invalid policy {}: {n} problem{}",
