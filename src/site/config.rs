@@ -297,7 +297,8 @@ pub fn installed_config(repo: &gix::Repository) -> Result<Option<(PathBuf, HookC
 /// refused: `git guard approve` there writes records the hooks would otherwise judge, so both
 /// must read the same policy. Without installed hooks: the explicit file, else what hooks
 /// installed without `--policy` would use: `policy.toml` at the tip of the base branch (a bare
-/// repository's HEAD branch; in a clone `origin`'s default branch), else the built-in default.
+/// repository's HEAD branch; in a clone `origin`'s default branch, else `origin/main`, else
+/// `origin/master`), else the built-in default.
 pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Result<Policy> {
     if let Some((config_path, config)) = installed_config(repo)? {
         let on_server = config.side == Side::Server;
@@ -337,12 +338,19 @@ pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Resul
     // As hooks installed without --policy would: the base branch is the server's HEAD branch,
     // or in a clone the remote's default branch (never the clone's own branches, which are
     // what is judged).
-    let side = if repo.is_bare() {
-        Side::Server
-    } else {
-        Side::Client
+    if repo.is_bare() {
+        return installed_policy(repo, &HookConfig::new(Side::Server));
+    }
+    // A clone made from an empty repository has no `origin/HEAD`: the remote's main (then
+    // master) as last fetched stands in for it; the clone's own branches never do.
+    let base = match client_base(repo, "origin")? {
+        Some(b) => Some(b),
+        None => ["refs/remotes/origin/main", "refs/remotes/origin/master"]
+            .into_iter()
+            .find(|b| repo.try_find_reference(*b).ok().flatten().is_some())
+            .map(String::from),
     };
-    installed_policy(repo, &HookConfig::new(side))
+    resolve_policy(repo, &HookConfig::new(Side::Client), base.as_deref(), &[])
 }
 
 /// Whether two paths name the same existing file.
