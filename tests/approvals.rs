@@ -668,8 +668,8 @@ fn flags_are_cleared_by_approvals_from_a_clone_and_bound_to_the_commit() {
     assert_contains(&stdout(&out), "REFUSED: approvals.approver");
     // A flag the commit does not have.
     let out = f.approve_flag("tests.changed:nope", "x", "alice");
-    assert_code(&out, 1);
-    assert_contains(&stdout(&out), "has no flag");
+    assert_code(&out, 2);
+    assert_contains(&stderr(&out), "has no flag");
 
     // One flag, then the rest.
     let out = f.approve_flag("paths.protected:Dockerfile", "base image is fine", "alice");

@@ -58,11 +58,17 @@ repo project
 #[test]
 fn gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs() {
     let Some((gitolite, gl_shell)) = gitolite() else {
-        println!("skipped: gitolite3 is not installed (.ci/run installs it when run as root)");
+        support::missing_tool(
+            "gitolite3",
+            "gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs",
+        );
         return;
     };
     if which::which("ssh-keygen").is_err() {
-        println!("skipped: ssh-keygen (openssh-client) is not installed");
+        support::missing_tool(
+            "ssh-keygen (openssh-client)",
+            "gitolite_users_are_told_apart_and_gitolites_update_hook_still_runs",
+        );
         return;
     }
     let t = tempfile::tempdir().unwrap();

@@ -178,3 +178,23 @@ fn reference_transaction_refuses_protected_refs_even_by_plumbing() {
     git(&work, &["branch", "-f", "agent/other", "HEAD"]);
     git(&work, &["update-ref", "refs/heads/main", main.trim()]);
 }
+
+#[test]
+fn an_empty_commit_right_after_reset_hard_judges_no_file() {
+    let (_t, repo) = tmp_repo();
+    for i in 0..12 {
+        write(&repo, &format!("src/f{i}.txt"), format!("{i}\n"));
+    }
+    commit_all(&repo, "twelve files");
+    git(&repo, &["switch", "-q", "-c", "agent/x"]);
+    guard_ok(&repo, &["install"]);
+    commit_file(&repo, "z.txt", "z\n", "one more");
+    // reset --hard writes a cache-tree whose root matches HEAD's tree.
+    git(&repo, &["reset", "-q", "--hard", "HEAD~1"]);
+    let o = git_out(&repo, &["commit", "-q", "--allow-empty", "-m", "empty"]);
+    assert!(o.status.success(), "{}", all(&o));
+    assert_contains(&stderr(&o), "0 files judged");
+    let o = guard(&repo, &["check", "--staged"]);
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), "0 files judged");
+}

@@ -338,3 +338,16 @@ fn a_broken_policy_is_refused_at_install() {
     assert_contains(&stderr(&o), "protectd");
     assert!(!bare.join("hooks/git-guard.toml").exists());
 }
+
+#[test]
+fn uninstall_beside_core_hooks_path_leaves_no_empty_guard_directory() {
+    let (_t, repo) = tmp_repo();
+    git(&repo, &["config", "core.hooksPath", "myhooks"]);
+    guard_ok(&repo, &["install"]);
+    assert!(repo.join(".git/guard/hooks/git-guard.toml").is_file());
+    guard_ok(&repo, &["uninstall"]);
+    assert!(
+        !repo.join(".git/guard").exists(),
+        "uninstall left .git/guard behind"
+    );
+}

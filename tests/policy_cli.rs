@@ -250,3 +250,54 @@ fn show_prints_the_default_policy_which_checks_ok() {
     let out = guard(dir.path(), &["policy", "check"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn durations_the_binaries_cannot_use_are_rejected_by_policy_check() {
+    let huge = "9223372036854775807";
+    let text = format!(
+        "[commands]\ntimeout_secs = {huge}\n[tests]\ntimeout_secs = 0\n\
+         [deploy]\nlock_wait_secs = {huge}\nhealth_timeout_secs = 0\nhealth_interval_ms = 0\n\
+         [hooks]\ndeadline_ms = 0\n"
+    );
+    let (out, _dir) = check_file(&text);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    for key in [
+        "commands.timeout_secs",
+        "tests.timeout_secs",
+        "deploy.lock_wait_secs",
+        "deploy.health_timeout_secs",
+        "deploy.health_interval_ms",
+        "hooks.deadline_ms",
+    ] {
+        assert_contains(&err, key);
+    }
+    assert_contains(&err, "6 problems");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn guard_exec_and_install_reject_unusable_durations_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    for t in ["1e30", "NaN", "0", "1e-12", "-1"] {
+        let o = guard_cmd("guard-exec", dir.path())
+            .args([
+                "--root",
+                "/nonexistent",
+                &format!("--timeout={t}"),
+                "--",
+                "true",
+            ])
+            .output()
+            .unwrap();
+        assert_code(&o, 2);
+        assert_contains(&stderr(&o), "--timeout");
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+    let (_t, repo) = tmp_repo();
+    for ms in ["0", "99999999999999999"] {
+        let o = guard(&repo, &["install", "--deadline-ms", ms]);
+        assert_code(&o, 2);
+        assert_contains(&stderr(&o), "--deadline-ms");
+    }
+}

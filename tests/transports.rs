@@ -5,23 +5,13 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use support::git::*;
+use support::process::*;
 use support::server::*;
-
-/// A child process killed when the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -29,23 +19,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-impl Server {
-    /// Start `cmd` and wait (a bounded number of tries) until something listens on the port.
-    fn start(cmd: &mut Command, port: u16, what: &str) -> Server {
-        let mut server = Server(cmd.spawn().unwrap_or_else(|e| panic!("{what} starts: {e}")));
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            if let Ok(Some(status)) = server.0.try_wait() {
-                panic!("{what} exited early: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("{what} did not listen on port {port}");
-    }
 }
 
 /// `root/server.git`: seeded with main, guarded by git-guard's server hooks (plain host: the
@@ -123,9 +96,12 @@ fn git_daemon() {
     ])
     .stdout(Stdio::null())
     .stderr(Stdio::null());
-    let _server = Server::start(&mut cmd, port, "git daemon");
+    let server = Daemon::start(&mut cmd, port, "git daemon");
     let url = format!("git://127.0.0.1:{port}/server.git");
     exercise(t.path(), &bare, &url);
+    drop(server);
+    let left = processes_with_arg(&format!("--port={port}"));
+    assert!(left.is_empty(), "the git daemon is still running: {left:?}");
 }
 
 fn find_lighttpd() -> Option<PathBuf> {
@@ -148,12 +124,12 @@ fn exec_path() -> PathBuf {
 #[test]
 fn smart_http() {
     let Some(lighttpd) = find_lighttpd() else {
-        println!("skipped: lighttpd is not installed (.ci/run installs it when run as root)");
+        support::missing_tool("lighttpd", "smart_http");
         return;
     };
     let backend = exec_path().join("git-http-backend");
     if !backend.is_file() {
-        println!("skipped: {} is missing", backend.display());
+        support::missing_tool("git-http-backend", "smart_http");
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -198,7 +174,10 @@ $HTTP["url"] =~ "^/git" {{
     cmd.args(["-D", "-f", conf_path.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let _server = Server::start(&mut cmd, port, "lighttpd");
+    let server = Daemon::start(&mut cmd, port, "lighttpd");
     let url = format!("http://127.0.0.1:{port}/git/server.git");
     exercise(t.path(), &bare, &url);
+    drop(server);
+    let left = processes_with_arg(conf_path.to_str().unwrap());
+    assert!(left.is_empty(), "lighttpd is still running: {left:?}");
 }

@@ -574,3 +574,73 @@ fn agent_commits_and_pushes_through_the_guard() {
     );
     assert_contains(&st, "violation paths.deny: .env");
 }
+
+#[test]
+fn agent_env_sourced_reaches_the_programs_run_next() {
+    let t = tempfile::tempdir().unwrap();
+    let (_up, root) = small_workspace(t.path(), None);
+    let env = root.join("agent.env");
+    // As the README says: source the file, then run programs. They must see the variables.
+    let mut sh = std::process::Command::new("sh");
+    hermetic(&mut sh);
+    let o = sh
+        .current_dir(t.path())
+        .env_remove("AGENT_DATA_ROOT")
+        .env_remove("GIT_AUTHOR_NAME")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && printenv AGENT_DATA_ROOT GIT_AUTHOR_NAME && guard-exec --check -- 'ls'",
+            env.display()
+        ))
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let root_c = root.canonicalize().unwrap();
+    assert_contains(&stdout(&o), root_c.to_str().unwrap());
+    assert_contains(&stdout(&o), "agent (ws)");
+    assert_contains(&stderr(&o), "guard-exec: allowed: ls");
+}
+
+#[test]
+fn create_without_policy_takes_the_upstreams_installed_policy_and_check_uses_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (bare, policy) = support::server::policy_server(t.path(), "[caps]\nmax_files = 3\n", &[]);
+    let root = t.path().join("ws");
+    let o = create_workspace(t.path(), &bare, &root, &["--topic", "fix"]);
+    assert_code(&o, 0);
+    assert_contains(&stdout(&o), &format!("(from {})", policy.display()));
+    assert_eq!(
+        std::fs::read_to_string(root.join("hooks/policy.toml")).unwrap(),
+        std::fs::read_to_string(&policy).unwrap()
+    );
+    // `git guard check` in the clone judges by the clone's hooks' policy, and says so.
+    let code = root.join("code-repo");
+    for i in 0..4 {
+        write(&code, &format!("f{i}.txt"), "x\n");
+    }
+    git(&code, &["add", "-A"]);
+    let o = guard(&code, &["check", "--staged"]);
+    assert_code(&o, 1);
+    assert_contains(&stdout(&o), "caps.files");
+    assert_contains(
+        &stdout(&o),
+        &format!(
+            "git-guard: policy: {}",
+            root.canonicalize()
+                .unwrap()
+                .join("hooks/policy.toml")
+                .display()
+        ),
+    );
+    let o = guard(&code, &["policy", "explain", "f0.txt"]);
+    assert_contains(
+        &stdout(&o),
+        &format!(
+            "policy: {}",
+            root.canonicalize()
+                .unwrap()
+                .join("hooks/policy.toml")
+                .display()
+        ),
+    );
+}

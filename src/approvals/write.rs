@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use gix::ObjectId;
 
 use crate::engine::changes::RefUpdate;
@@ -80,14 +80,19 @@ pub fn approve(
     } else {
         for f in &req.flags {
             if !known.contains(&f.as_str()) {
-                return Err(refuse(
-                    format!("commit {} has no flag {f:?}", short(&commit)),
+                // Bad input (exit 2), not a refusal by policy: nothing was judged.
+                bail!(
+                    "--flag {f:?}: commit {} has no flag {f:?}; hint: {}",
+                    short(&commit),
                     if known.is_empty() {
                         "it has no flags at all".to_string()
                     } else {
-                        format!("its flags are: {}", known.join(", "))
+                        format!(
+                            "its flags are: {} (`git guard flags` lists them)",
+                            known.join(", ")
+                        )
                     },
-                ));
+                );
             }
         }
         req.flags.clone()

@@ -10,6 +10,11 @@ use git_guard::deploy::{self, Deployer, Layout, RepoGate};
 use git_guard::engine::identity::{self, Actor};
 use git_guard::engine::policy::Policy;
 
+#[path = "shared/pipe.rs"]
+mod pipe;
+#[path = "shared/verbose.rs"]
+mod verbose;
+
 /// Deploy a commit that the guard has re-checked, with a way back.
 ///
 /// Exit status: 0 deployed (or the command succeeded), 1 refused by policy, approvals, tests
@@ -17,14 +22,17 @@ use git_guard::engine::policy::Policy;
 #[derive(Parser)]
 #[command(name = "guard-deploy", version)]
 struct Cli {
+    /// Log what guard-deploy does to standard error (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// The repository to deploy from (default: discovered from the working directory).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "REPO")]
     repo: Option<PathBuf>,
     /// The policy file (default: policy.toml at the deployed commit, else the built-in one).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// The deploy root (overrides deploy.root).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     root: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
@@ -33,13 +41,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Check, test, materialise, switch, reload and health-check REV.
-    Deploy { rev: String },
+    Deploy {
+        /// The commit to deploy (an id, branch or tag).
+        rev: String,
+    },
     /// What is deployed, what the last run did, and whether they agree.
     Status,
     /// The releases, marking the current one and the backup.
     List,
     /// Switch back to the backup (or RELEASE), reload and health-check.
-    Rollback { release: Option<String> },
+    Rollback {
+        /// The release to switch to, as `guard-deploy list` names it (default: the backup).
+        release: Option<String>,
+    },
     /// Clear a stale deploy lock left by a process that is gone.
     Unlock {
         /// The token `guard-deploy status` shows for the stale lock.
@@ -53,11 +67,13 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    verbose::init_tracing(cli.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match run(cli, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            pipe::end_if_closed_pipe(&e);
             let _ = out.flush();
             eprintln!("Error: {e}");
             for cause in e.chain().skip(1) {
@@ -104,6 +120,14 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
     let Some(root) = root else {
         bail!("no deploy root: pass --root DIR or set deploy.root in the policy (--policy FILE)");
     };
+    // A mistyped root is an error, not an empty deployment; only a deploy may make it.
+    if !matches!(cli.command, Cmd::Deploy { .. }) && !root.is_dir() {
+        bail!(
+            "the deploy root {} does not exist (hint: check --root or deploy.root; the first \
+             `guard-deploy deploy REV` makes it)",
+            root.display()
+        );
+    }
     let layout = Layout::new(root);
     match cli.command {
         Cmd::Status => return deploy::status(&layout, out),
@@ -168,5 +192,17 @@ fn pause_hook(step: &str) {
     if let Ok(mut f) = std::fs::File::open(dir.join("resume")) {
         let mut buf = [0u8; 1];
         let _ = f.read(&mut buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_argument_and_subcommand_has_a_description() {
+        let mut missing = Vec::new();
+        crate::verbose::undescribed(&super::Cli::command(), "guard-deploy", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
     }
 }

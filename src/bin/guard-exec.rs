@@ -16,14 +16,21 @@ use std::time::Duration;
 use clap::Parser;
 use git_guard::exec::{self, Program, Request};
 
+#[path = "shared/verbose.rs"]
+mod verbose;
+
 /// Run a command for the agent under the policy's [commands] section: deny and allow patterns,
 /// the workspace's writable roots, a time limit on the whole process group, and a log.
 #[derive(Parser)]
 #[command(name = "guard-exec", version)]
 struct Cli {
-    /// Time limit in seconds (default: the policy's commands.timeout_secs).
-    #[arg(long, value_name = "S")]
-    timeout: Option<f64>,
+    /// Log what guard-exec does to standard error (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Time limit in seconds, fractions allowed, from 0.001 to one year (default: the
+    /// policy's commands.timeout_secs).
+    #[arg(long, value_name = "S", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
     /// Directory to run in (default: the workspace's code-repo); must be inside code-repo or
     /// sandbox.
     #[arg(long, value_name = "DIR")]
@@ -50,6 +57,18 @@ struct Cli {
     command: Vec<String>,
 }
 
+/// `--timeout S`: a number of seconds a clock can add to now and a command can use.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let max = git_guard::engine::policy::MAX_DURATION_SECS as f64;
+    match s.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && (0.001..=max).contains(&t) => Ok(Duration::from_secs_f64(t)),
+        Ok(_) => Err(format!(
+            "{s:?} cannot be used: give seconds from 0.001 to {max} (one year)"
+        )),
+        Err(_) => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
 static INTERRUPT: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(sig: nix::libc::c_int) {
@@ -58,6 +77,7 @@ extern "C" fn on_signal(sig: nix::libc::c_int) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    verbose::init_tracing(cli.verbose);
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     match run(cli, &mut err) {
@@ -103,11 +123,7 @@ fn run(cli: Cli, err: &mut dyn Write) -> anyhow::Result<i32> {
         (None, false) => Program::Argv(cli.command),
         (None, true) => anyhow::bail!("nothing to run: give `-- CMD ARGS...` or --sh 'LINE'"),
     };
-    let timeout = match cli.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-        Some(t) => anyhow::bail!("--timeout {t}: give a positive number of seconds"),
-        None => None,
-    };
+    let timeout = cli.timeout;
     // Passed on to the command's process group, which does not receive terminal signals.
     let action = nix::sys::signal::SigAction::new(
         nix::sys::signal::SigHandler::Handler(on_signal),
@@ -133,4 +149,16 @@ fn run(cli: Cli, err: &mut dyn Write) -> anyhow::Result<i32> {
     };
     let report = exec::execute(&req, err, Some(&INTERRUPT))?;
     Ok(report.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn every_argument_has_a_description() {
+        let mut missing = Vec::new();
+        crate::verbose::undescribed(&super::Cli::command(), "guard-exec", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! `guard-hook`: git-guard at git's hook doors.
 //!
-//! Usage: `guard-hook [--config FILE] [--shim PATH] <hook> [git's arguments]`
+//! Usage: `guard-hook [-v] [--config FILE] [--shim PATH] <hook> [git's arguments]`; `guard-hook
+//! <hook> --help` says what one hook judges and what git gives it.
 //!
 //! Hooks: pre-commit, commit-msg, pre-push, reference-transaction (client); pre-receive,
 //! update, post-receive (server). The shims `git guard install` writes call it with the
@@ -16,17 +17,73 @@ use std::process::{Command, ExitCode, Stdio};
 use git_guard::hooks::{self, Invocation};
 use git_guard::site::config::{self, Hook, HookConfig};
 
-const USAGE: &str = "usage: guard-hook [--config FILE] [--shim PATH] <hook> [args...]
-hooks: pre-commit commit-msg pre-push reference-transaction pre-receive update post-receive";
+#[path = "shared/verbose.rs"]
+mod verbose;
+
+const USAGE: &str = "usage: guard-hook [-v] [--config FILE] [--shim PATH] <hook> [args...]
+hooks: pre-commit commit-msg pre-push reference-transaction pre-receive update post-receive
+
+git runs it through the shims `git guard install` writes; `guard-hook <hook> --help` says
+what one hook judges. Exit status: 0 passed, 1 rejected by policy, 2 could not judge.
+  -v, --verbose    log what git-guard does to standard error (repeat for more)
+  --config FILE    the hook configuration (default: git-guard.toml beside --shim)
+  --shim PATH      the shim git ran, whose moved-aside hook runs afterwards";
+
+/// What one hook judges and what git gives it, for `guard-hook <hook> --help`.
+fn hook_help(hook: Hook) -> &'static str {
+    match hook {
+        Hook::PreCommit => {
+            "guard-hook pre-commit: judge the staged index against HEAD (client side, advisory).\n\
+             git gives it no arguments and no input."
+        }
+        Hook::CommitMsg => {
+            "guard-hook commit-msg FILE: judge the commit message in FILE (commits.message_pattern,\n\
+             commits.required_trailers; client side, advisory)."
+        }
+        Hook::PrePush => {
+            "guard-hook pre-push REMOTE URL: judge each ref update on standard input\n\
+             (`<local ref> <local id> <remote ref> <remote id>` lines) as the server will\n\
+             (client side, advisory)."
+        }
+        Hook::ReferenceTransaction => {
+            "guard-hook reference-transaction STATE: refuse local updates of protected refs by an\n\
+             agent (`<old> <new> <ref>` lines on standard input; client side, advisory)."
+        }
+        Hook::PreReceive => {
+            "guard-hook pre-receive: judge every pushed ref update (`<old> <new> <ref>` lines on\n\
+             standard input) with the objects in git's quarantine; the authoritative server door."
+        }
+        Hook::Update => "guard-hook update REF OLD NEW: judge one pushed ref update (server side).",
+        Hook::PostReceive => {
+            "guard-hook post-receive: record the accepted push (`<old> <new> <ref>` lines on\n\
+             standard input) in the audit log and the push log (server side)."
+        }
+    }
+}
+
+/// The known hook nearest to a mistyped name, for "did you mean".
+fn nearest_hook(name: &str) -> Option<&'static str> {
+    Hook::ALL
+        .iter()
+        .map(|h| (strsim::jaro_winkler(name, h.name()), h.name()))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut config: Option<PathBuf> = None;
     let mut shim: Option<PathBuf> = None;
+    let mut verbose = 0u8;
     let hook = loop {
         match args.next().as_deref() {
             Some("--config") => config = args.next().map(PathBuf::from),
             Some("--shim") => shim = args.next().map(PathBuf::from),
+            Some("--verbose") => verbose = verbose.saturating_add(1),
+            Some(v) if v.len() > 1 && v.starts_with('-') && v[1..].bytes().all(|b| b == b'v') => {
+                verbose = verbose.saturating_add((v.len() - 1).min(255) as u8)
+            }
             Some("--version" | "-V") => {
                 println!("guard-hook {}", env!("CARGO_PKG_VERSION"));
                 return ExitCode::SUCCESS;
@@ -38,7 +95,10 @@ fn main() -> ExitCode {
             Some(name) => match Hook::parse(name) {
                 Some(h) => break h,
                 None => {
-                    eprintln!("guard-hook: unknown hook {name:?}\n{USAGE}");
+                    let hint = nearest_hook(name)
+                        .map(|n| format!(" (did you mean {n:?}?)"))
+                        .unwrap_or_default();
+                    eprintln!("guard-hook: unknown hook {name:?}{hint}\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -49,6 +109,13 @@ fn main() -> ExitCode {
         }
     };
     let rest: Vec<String> = args.collect();
+    // git never passes a lone `--help` to a hook (its arguments are files, remote names, URLs,
+    // states and ref names), so a person asking for help gets it instead of a verdict.
+    if matches!(rest.as_slice(), [h] if h == "--help" || h == "-h") {
+        println!("{}\n\n{USAGE}", hook_help(hook));
+        return ExitCode::SUCCESS;
+    }
+    verbose::init_tracing(verbose);
     let stderr = std::io::stderr();
     let mut out = stderr.lock();
 

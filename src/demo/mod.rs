@@ -333,11 +333,12 @@ pub(super) fn shell_word(word: &str) -> String {
     }
 }
 
-/// `KEY='value'` lines, as `git guard workspace create` writes `agent.env` (comments and
-/// other lines skipped).
+/// `export KEY='value'` lines (or `KEY='value'`), as `git guard workspace create` writes
+/// `agent.env` (comments and other lines skipped).
 pub(super) fn parse_env_file(text: &str) -> Vec<(String, String)> {
     text.lines()
         .filter_map(|line| {
+            let line = line.strip_prefix("export ").unwrap_or(line);
             let (k, v) = line.split_once('=')?;
             if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return None;
@@ -398,6 +399,18 @@ log = "{root}/audit.log"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_file_export_lines_are_read_as_workspace_create_writes_them() {
+        let text = "export AGENT_DATA_ROOT='/w'\nexport GIT_AUTHOR_NAME='a b'\n";
+        assert_eq!(
+            parse_env_file(text),
+            vec![
+                ("AGENT_DATA_ROOT".to_string(), "/w".to_string()),
+                ("GIT_AUTHOR_NAME".to_string(), "a b".to_string()),
+            ]
+        );
+    }
 
     #[test]
     fn env_file_values_unquote_as_a_shell_reads_them() {

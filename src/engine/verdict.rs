@@ -273,7 +273,10 @@ pub fn render_text(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
         plural(files),
         v.actor.name,
         v.actor.role,
-    )
+    )?;
+    // Every verdict says which policy judged it, so that a reader can tell one door's policy
+    // from another's.
+    writeln!(out, "git-guard: policy: {}", v.policy)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -586,6 +586,12 @@ pub fn uninstall(repo: &Path, out: &mut dyn Write) -> Result<()> {
             }
         }
     }
+    // `<git dir>/guard/` is git-guard's own (shims beside a core.hooksPath, the audit log,
+    // hand-offs): once empty it goes too.
+    let guard_dir = info.git_dir.join("guard");
+    if found && std::fs::remove_dir(&guard_dir).is_ok() {
+        writeln!(out, "{}: removed", guard_dir.display())?;
+    }
     if !found {
         writeln!(
             out,

@@ -22,13 +22,7 @@ pub(super) fn write_verdict(
 ) -> std::io::Result<()> {
     match format {
         Format::Json => verdict::render_json(v, out),
-        Format::Text => {
-            verdict::render_text(v, out)?;
-            if !v.findings.is_empty() {
-                writeln!(out, "git-guard: policy: {}", v.policy)?;
-            }
-            Ok(())
-        }
+        Format::Text => verdict::render_text(v, out),
     }
 }
 

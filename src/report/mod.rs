@@ -104,6 +104,8 @@ pub struct CheckItem {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub version: u32,
+    /// The policy the report judged by (`site::config::policy_for_repo`).
+    pub policy: String,
     pub branch: String,
     pub base: String,
     pub tip: String,
@@ -379,6 +381,7 @@ pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) 
 
     Ok(Report {
         version: 1,
+        policy: policy.source.to_string(),
         branch: branch.to_string(),
         base: base.to_string(),
         tip: tip.to_string(),
@@ -528,6 +531,8 @@ pub fn render(r: &Report, format: Format, out: &mut dyn Write) -> io::Result<()>
 fn render_md(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let tip = &r.tip[..12.min(r.tip.len())];
     writeln!(out, "# Review: {} ({tip}) against {}", r.branch, r.base)?;
+    writeln!(out)?;
+    writeln!(out, "Policy: {}", r.policy)?;
     writeln!(out)?;
     writeln!(out, "## Goal")?;
     writeln!(out)?;

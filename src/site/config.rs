@@ -217,6 +217,14 @@ impl HookConfig {
             .with_context(|| format!("invalid hook configuration {}", path.display()))?;
         c.host()
             .with_context(|| format!("invalid hook configuration {}", path.display()))?;
+        let max = crate::engine::policy::MAX_DURATION_SECS * 1000;
+        if let Some(ms) = c.deadline_ms.filter(|ms| !(1..=max).contains(ms)) {
+            anyhow::bail!(
+                "invalid hook configuration {}: deadline_ms = {ms} cannot be used (1 to {max}); \
+                 reinstall with `git guard install --deadline-ms MS`",
+                path.display()
+            );
+        }
         Ok(c)
     }
 
@@ -257,15 +265,24 @@ pub fn config_beside(shim: &Path) -> Option<PathBuf> {
 /// The configuration git-guard's hooks were installed with in `repo`, found where
 /// `git guard install` writes it: `<git dir>/guard/hooks/` (beside an existing
 /// `core.hooksPath`), `<git dir>/hooks/` (plain and Gitea layouts), `<git dir>/custom_hooks/`
-/// (GitLab). Commands run in the repository (`git guard approve` on the server) read it so
-/// that they use the same policy and the same identity rules as the hooks.
+/// (GitLab), or the directory `core.hooksPath` names (an agent workspace's `hooks/`).
+/// Commands run in the repository (`git guard approve` on the server, `git guard check` in a
+/// workspace) read it so that they use the same policy and the same identity rules as the
+/// hooks.
 pub fn installed_config(repo: &gix::Repository) -> Result<Option<(PathBuf, HookConfig)>> {
     let git_dir = repo.git_dir();
-    for dir in [
+    let mut dirs = vec![
         git_dir.join("guard").join("hooks"),
         git_dir.join("hooks"),
         git_dir.join("custom_hooks"),
-    ] {
+    ];
+    if let Ok(Some(p)) = repo.config_snapshot().trusted_path("core.hooksPath") {
+        // git resolves a relative core.hooksPath from the top of the work tree (the git
+        // directory of a bare repository).
+        let base = repo.workdir().unwrap_or(git_dir);
+        dirs.push(if p.is_absolute() { p } else { base.join(p) });
+    }
+    for dir in dirs {
         let path = dir.join(CONFIG_FILE);
         if path.is_file() {
             let config = HookConfig::load(&path)?;
@@ -273,6 +290,81 @@ pub fn installed_config(repo: &gix::Repository) -> Result<Option<(PathBuf, HookC
         }
     }
     Ok(None)
+}
+
+/// The policy for a command run in a repository (`git guard check`, `policy explain`, `flags`,
+/// `approve`, `revoke`, `approvals`, `report`, `test`): the one the hooks of that repository
+/// or clone use, so that every door of one place judges by one policy. Never read from what
+/// is being judged.
+///
+/// Where git-guard's hooks are installed (see [`installed_config`]), it is their policy: the
+/// file `git guard install --policy` recorded, else `policy.toml` at the tip of the base
+/// branch, else the built-in default. On a server an explicit file that is not the hooks' is
+/// refused: `git guard approve` there writes records the hooks would otherwise judge, so both
+/// must read the same policy. Without installed hooks: the explicit file, else what hooks
+/// installed without `--policy` would use: `policy.toml` at the tip of the base branch (a bare
+/// repository's HEAD branch; in a clone `origin`'s default branch, else `origin/main`, else
+/// `origin/master`), else the built-in default.
+pub fn policy_for_repo(repo: &gix::Repository, explicit: Option<&Path>) -> Result<Policy> {
+    if let Some((config_path, config)) = installed_config(repo)? {
+        let on_server = config.side == Side::Server;
+        match (explicit, &config.policy) {
+            (Some(p), Some(installed)) if on_server && !same_file(p, installed) => {
+                anyhow::bail!(
+                    "the server hooks of this repository use the policy {} ({}): drop --policy {}, \
+                     or reinstall the hooks with `git guard install --server --policy FILE`",
+                    installed.display(),
+                    config_path.display(),
+                    p.display()
+                )
+            }
+            (Some(p), None) if on_server => {
+                anyhow::bail!(
+                    "the server hooks of this repository use policy.toml of the base branch \
+                     ({}): drop --policy {}, or reinstall the hooks with `git guard install \
+                     --server --policy FILE`",
+                    config_path.display(),
+                    p.display()
+                )
+            }
+            (Some(p), _) => return Ok(Policy::load(p)?),
+            (None, _) => {
+                return installed_policy(repo, &config).with_context(|| {
+                    format!(
+                        "the policy of the hooks installed here ({})",
+                        config_path.display()
+                    )
+                });
+            }
+        }
+    }
+    if let Some(p) = explicit {
+        return Ok(Policy::load(p)?);
+    }
+    // As hooks installed without --policy would: the base branch is the server's HEAD branch,
+    // or in a clone the remote's default branch (never the clone's own branches, which are
+    // what is judged).
+    if repo.is_bare() {
+        return installed_policy(repo, &HookConfig::new(Side::Server));
+    }
+    // A clone made from an empty repository has no `origin/HEAD`: the remote's main (then
+    // master) as last fetched stands in for it; the clone's own branches never do.
+    let base = match client_base(repo, "origin")? {
+        Some(b) => Some(b),
+        None => ["refs/remotes/origin/main", "refs/remotes/origin/master"]
+            .into_iter()
+            .find(|b| repo.try_find_reference(*b).ok().flatten().is_some())
+            .map(String::from),
+    };
+    resolve_policy(repo, &HookConfig::new(Side::Client), base.as_deref(), &[])
+}
+
+/// Whether two paths name the same existing file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// The policy the installed hooks use when nothing is being pushed: the configured file, else

@@ -179,9 +179,14 @@ pub(super) fn create_in(
         set_mode(&p, 0o755)?;
     }
 
-    // The policy: never read from what the agent can change.
+    // The policy: never read from what the agent can change. Without --policy, the one the
+    // upstream's installed hooks name, so that the agent's clone judges as the server does.
     let policy_path = root.join("hooks").join(POLICY_FILE);
-    let (policy_text, policy_source) = match &opts.policy {
+    let installed = match &opts.policy {
+        Some(_) => None,
+        None => upstream_installed_policy(&upstream)?,
+    };
+    let (policy_text, policy_source) = match opts.policy.as_ref().or(installed.as_ref()) {
         Some(p) => (
             std::fs::read_to_string(p)
                 .with_context(|| format!("cannot read policy {}", p.display()))?,
@@ -348,6 +353,12 @@ pub(super) fn identity(
     Ok((format!("{user} ({topic})"), format!("{user}@{host}")))
 }
 
+/// The policy file the upstream's installed git-guard hooks name, when they name one.
+fn upstream_installed_policy(upstream: &Path) -> Result<Option<PathBuf>> {
+    let repo = crate::engine::repo::open(upstream)?;
+    Ok(crate::site::config::installed_config(&repo)?.and_then(|(_, c)| c.policy))
+}
+
 pub(super) fn write_env_file(root: &Path, record: &Record) -> Result<PathBuf> {
     let p = root.join("agent.env");
     let vars = [
@@ -365,10 +376,14 @@ pub(super) fn write_env_file(root: &Path, record: &Record) -> Result<PathBuf> {
         ("GIT_COMMITTER_NAME", record.git_name.clone()),
         ("GIT_COMMITTER_EMAIL", record.git_email.clone()),
     ];
-    let mut text =
-        String::from("# The agent's environment (written by `git guard workspace create`).\n");
+    // `export`, so that the programs a shell runs after `. agent.env` see them, not only
+    // the shell itself.
+    let mut text = String::from(
+        "# The agent's environment (written by `git guard workspace create`).\n\
+         # Source it (`. agent.env`): every variable is exported to the programs run next.\n",
+    );
     for (k, v) in vars {
-        text.push_str(&format!("{k}={}\n", single_quote(&v)));
+        text.push_str(&format!("export {k}={}\n", single_quote(&v)));
     }
     std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
     set_mode(&p, 0o644)?;

@@ -1,7 +1,8 @@
 //! The one support module of the integration tests, used by each as `mod support;`:
 //! hermetic git and the project's binaries (`git`), bare servers with the hooks installed,
-//! clones and pushes (`server`), workspaces (`workspace`), the harness door's hook (`harness`), a scripted model server (`model`), deploy roots (`deploy`) and throwaway
-//! unix users (`user`).
+//! clones and pushes (`server`), workspaces (`workspace`), the harness door's hook (`harness`),
+//! a scripted model server (`model`), deploy roots (`deploy`), throwaway unix users (`user`)
+//! and the daemons a test starts (`process`).
 //!
 //! Each test crate uses a part of it, so what one does not use is not dead code.
 #![allow(dead_code)]
@@ -10,6 +11,7 @@ pub mod deploy;
 pub mod git;
 pub mod harness;
 pub mod model;
+pub mod process;
 pub mod server;
 pub mod user;
 pub mod workspace;

@@ -70,6 +70,7 @@ pub(crate) fn flags_cmd(
         commits.len(),
         if commits.len() == 1 { "" } else { "s" },
     )?;
+    writeln!(out, "git-guard: policy: {}", policy.source)?;
     if outstanding > 0 {
         writeln!(
             out,
@@ -128,6 +129,7 @@ pub(crate) fn approvals_cmd(
         "git-guard approvals: {n} record{} ({range})",
         if n == 1 { "" } else { "s" }
     )?;
+    writeln!(out, "git-guard: policy: {}", policy.source)?;
     Ok(0)
 }
 
@@ -142,6 +144,7 @@ pub(crate) fn written(
 ) -> anyhow::Result<u8> {
     match result {
         Ok(list) => {
+            writeln!(out, "git-guard: policy: {}", policy.source)?;
             for w in list {
                 for n in &w.notes {
                     writeln!(out, "note: {n}")?;
@@ -187,6 +190,7 @@ pub(crate) fn written(
                 if !r.hint.is_empty() {
                     writeln!(out, "  hint: {}", r.hint)?;
                 }
+                writeln!(out, "git-guard: policy: {}", policy.source)?;
                 audit(
                     repo,
                     policy,

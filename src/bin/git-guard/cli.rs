@@ -29,11 +29,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Judge the staged change or commit ranges against the policy.
     ///
-    /// The policy is the built-in default unless --policy names a file; it is never read from
-    /// the repository being judged. Prints every violation, flag and note with its rule id and
-    /// a hint. Exit status: 0 passed, 1 rejected by policy, 2 could not judge.
+    /// The policy is the one the repository's hooks use (the installed configuration, else
+    /// policy.toml of the base branch, else the built-in default) unless --policy names a
+    /// file; it is never read from the change being judged, and the verdict names it. Prints
+    /// every violation, flag and note with its rule id and a hint. Exit status: 0 passed, 1
+    /// rejected by policy, 2 could not judge.
     Check {
-        /// The policy file (default: the built-in policy).
+        /// The policy file (default: the policy of the repository's hooks, as for `flags`).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
         /// Output format; `json` is stable and documented in docs/OUTPUT.md.
@@ -82,6 +84,7 @@ pub(crate) enum Command {
         /// Check the hash chain from the first line to the last instead of listing records.
         #[arg(long)]
         verify: bool,
+        /// Output format: text, or json (one document).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -101,6 +104,7 @@ pub(crate) enum Command {
         /// now (30m, 2h, 3d, 1w).
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
+        /// Output format: text, or json (the counts as one document).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -111,14 +115,18 @@ pub(crate) enum Command {
         range: Option<String>,
         #[command(flatten)]
         opts: RepoOpts,
-        /// Print JSON.
-        #[arg(long)]
+        /// Output format: text, or json (the commits and their flags).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// The old spelling of `--format json`.
+        #[arg(long, hide = true, conflicts_with = "format")]
         json: bool,
     },
     /// Approve flags of one commit (default: all its outstanding flags). The approval is bound
     /// to the commit and its tree; from a clone it is pushed to the remote, whose guard checks
     /// it again.
     Approve {
+        /// The commit whose flags are approved (an id, branch or tag).
         rev: String,
         /// A flag id to approve (repeatable), as `git guard flags` prints it.
         #[arg(long = "flag", value_name = "ID")]
@@ -134,6 +142,7 @@ pub(crate) enum Command {
     },
     /// Revoke approvals of a commit (default: all of them) by adding revocation records.
     Revoke {
+        /// The commit whose approvals are revoked.
         rev: String,
         /// The approval to revoke (its id or a prefix of it).
         #[arg(long, value_name = "ID")]
@@ -204,6 +213,7 @@ pub(crate) enum Command {
         /// What it is compared with (default: origin/<deploy branch>, else <deploy branch>).
         #[arg(long, value_name = "REF")]
         base: Option<String>,
+        /// Output format: md (Markdown), json, or html (the proposal card).
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
         #[command(flatten)]
@@ -217,6 +227,14 @@ pub(crate) enum Command {
     /// sandbox, hooks it cannot write, and an environment file.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// Print the man page (roff) of `git guard`, or write it and one page per subcommand
+    /// into DIR (git-guard.1, git-guard-check.1, ...). install.sh installs them, so that
+    /// `git guard --help` (which git turns into `man git-guard`) shows the page.
+    #[command(hide = true, name = "help-man")]
+    HelpMan {
+        /// Write every page into this directory (a `man1` directory of MANPATH).
+        dir: Option<PathBuf>,
+    },
     /// List every way the agent could get past the guard on this machine, with the fix.
     ///
     /// Exit status: 1 when anything high is found, 2 when something could not be checked,
@@ -269,7 +287,9 @@ pub(crate) struct WriteOpts {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub(crate) enum ReportFormat {
+    /// Markdown, for a pull request or a terminal.
     Md,
+    /// The report as one JSON document.
     Json,
     /// The proposal card: one self-contained HTML page (no network, no script).
     Html,
@@ -295,14 +315,15 @@ pub(crate) struct InstallArgs {
     pub(crate) host: Option<String>,
     /// The policy file the hooks use (default: policy.toml at the tip of the base branch,
     /// else the built-in policy).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
     /// The audit log (default: the policy's audit.log, else <git dir>/guard/audit.log).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub(crate) audit_log: Option<PathBuf>,
-    /// Reject pushes not judged within this many milliseconds (default: the policy's
-    /// hooks.deadline_ms).
-    #[arg(long)]
+    /// Reject pushes not judged within this many milliseconds, 1 to one year (default: the
+    /// policy's hooks.deadline_ms).
+    #[arg(long, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=git_guard::engine::policy::MAX_DURATION_SECS * 1000))]
     pub(crate) deadline_ms: Option<u64>,
     /// The repository (default: the current directory).
     pub(crate) repo: Option<PathBuf>,
@@ -310,7 +331,9 @@ pub(crate) struct InstallArgs {
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
+    /// For people and agents.
     Text,
+    /// Stable JSON.
     Json,
 }
 
@@ -399,9 +422,11 @@ pub(crate) enum PolicyCommand {
     /// Say which of the policy's path lists match each path, with the patterns, and what that
     /// means for a change to it.
     Explain {
-        /// The policy (default: ./policy.toml when there is one, else the built-in default).
+        /// The policy (default: in a repository the policy its hooks use, as for `check`;
+        /// elsewhere ./policy.toml when there is one, else the built-in default).
         #[arg(long, value_name = "FILE")]
         policy: Option<PathBuf>,
+        /// Output format: text, or json.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
         /// Paths relative to the repository root.
@@ -410,4 +435,17 @@ pub(crate) enum PolicyCommand {
     },
     /// Print the built-in default policy, every key documented.
     Show,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every argument, option and subcommand of `git guard` says what it is for in --help.
+    #[test]
+    fn every_argument_and_subcommand_has_a_description() {
+        let mut missing = Vec::new();
+        crate::verbose::undescribed(&super::Cli::command(), "git guard", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
 }

@@ -17,6 +17,10 @@ use git_guard::{approvals, demo, report};
 mod approvals_cmd;
 mod ci_cmd;
 mod cli;
+#[path = "../shared/pipe.rs"]
+mod pipe;
+#[path = "../shared/verbose.rs"]
+mod verbose;
 mod workspace_cmd;
 
 use approvals_cmd::*;
@@ -25,12 +29,13 @@ use workspace_cmd::*;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    verbose::init_tracing(cli.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match run(cli.command, &mut out) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
+            pipe::end_if_closed_pipe(&e);
             let _ = out.flush();
             eprintln!("Error: {e}");
             for cause in e.chain().skip(1) {
@@ -120,12 +125,19 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             format,
             paths,
         }) => {
-            let policy = match policy {
-                Some(file) => Policy::load(&file),
-                None if std::path::Path::new("policy.toml").is_file() => {
-                    Policy::load(std::path::Path::new("policy.toml"))
+            // Inside a repository: the policy its hooks use; outside one, ./policy.toml when
+            // there is one, else the built-in default.
+            let repo = match &policy {
+                Some(_) => None,
+                None => git_guard::engine::repo::discover(Path::new(".")).ok(),
+            };
+            let policy = match (policy, repo) {
+                (Some(file), _) => Policy::load(&file),
+                (None, Some(repo)) => Ok(git_guard::site::config::policy_for_repo(&repo, None)?),
+                (None, None) if Path::new("policy.toml").is_file() => {
+                    Policy::load(Path::new("policy.toml"))
                 }
-                None => Ok(Policy::builtin()),
+                (None, None) => Ok(Policy::builtin()),
             };
             let policy = match policy {
                 Ok(p) => p,
@@ -228,6 +240,20 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let since = since
                 .map(|s| audit::parse_since(&s, std::time::SystemTime::now()))
                 .transpose()?;
+            // The log is written at the first decision; before that there is nothing to list.
+            // (--verify still fails: a log never written and one removed look the same.)
+            if !verify && !path.exists() {
+                match format {
+                    Format::Text => writeln!(
+                        out,
+                        "no audit records yet: {} does not exist (every decision of a door appends one)",
+                        path.display()
+                    )?,
+                    // JSON lines: no record, no line.
+                    Format::Json => {}
+                }
+                return Ok(0);
+            }
             let log = audit::read(&path)?;
             if verify {
                 match format {
@@ -242,6 +268,9 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 .filter(|e| since.is_none_or(|s| e.time.is_some_and(|t| t >= s)))
                 .collect();
             match format {
+                Format::Text if log.entries.is_empty() && log.problems.is_empty() => {
+                    writeln!(out, "no audit records yet in {}", path.display())?
+                }
                 Format::Text => audit::render_text(&shown, out)?,
                 Format::Json => audit::render_json(&shown, out)?,
             }
@@ -304,7 +333,12 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             demo::run(&opts, out)?;
             Ok(0)
         }
-        Command::Flags { range, opts, json } => flags_cmd(range, opts, json, out),
+        Command::Flags {
+            range,
+            opts,
+            format,
+            json,
+        } => flags_cmd(range, opts, json || format == Format::Json, out),
         Command::Approve {
             rev,
             flags,
@@ -375,6 +409,7 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             let policy = approvals::policy_for_repo(&repo, opts.policy.as_deref())?;
             let actor = approvals::local_actor(&repo, &policy, None)?;
             let rev = rev.unwrap_or_else(|| "HEAD".into());
+            writeln!(out, "git-guard: policy: {}", policy.source)?;
             let run = testrun::run_and_record(&repo, &policy, &rev, &actor.name)?;
             let tail: Vec<&str> = run.output_tail.lines().collect();
             for l in &tail[tail.len().saturating_sub(20)..] {
@@ -446,6 +481,25 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Workspace(cmd) => run_workspace(cmd, out),
+        Command::HelpMan { dir } => {
+            use clap::CommandFactory as _;
+            // git looks the page up as git-guard(1).
+            let cmd = Cli::command().name("git-guard");
+            match dir {
+                Some(dir) => {
+                    clap_mangen::generate_to(cmd, &dir).with_context(|| {
+                        format!("cannot write the man pages in {}", dir.display())
+                    })?;
+                    writeln!(out, "man pages written in {}", dir.display())?;
+                }
+                None => {
+                    let mut page = Vec::new();
+                    clap_mangen::Man::new(cmd).render(&mut page)?;
+                    out.write_all(&page)?;
+                }
+            }
+            Ok(0)
+        }
         Command::Doctor {
             root,
             agent_user,
@@ -500,17 +554,4 @@ pub(crate) fn report_policy_error(e: &policy::PolicyError) {
         e.source_name,
         if n == 1 { "" } else { "s" }
     );
-}
-
-pub(crate) fn init_tracing(verbose: u8) {
-    let filter = match verbose {
-        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| "off".into()),
-        1 => "git_guard=info".into(),
-        2 => "git_guard=debug".into(),
-        _ => "trace".into(),
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -154,8 +154,12 @@ pub(super) fn collect_head_entries(
     clean: &mut Vec<Vec<u8>>,
 ) -> Result<()> {
     if node.is_some_and(|n| n.num_entries.is_some() && n.id == tree) {
+        // The root directory is the empty prefix, which every path starts with (as `/` it
+        // matched none, and every file of a clean index was judged as added).
         let mut dir = prefix.clone();
-        dir.push(b'/');
+        if !dir.is_empty() {
+            dir.push(b'/');
+        }
         clean.push(dir);
         return Ok(());
     }

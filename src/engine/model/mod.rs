@@ -25,6 +25,7 @@ mod bytes;
 mod files;
 mod index;
 mod objects;
+mod revspec;
 mod tip;
 mod trees;
 mod walk;
@@ -35,6 +36,7 @@ use walk::*;
 
 pub use bytes::change_of_bytes;
 pub use index::StagedIndex;
+pub use revspec::unresolved;
 
 /// What to collect besides paths, kinds and line counts.
 #[derive(Debug, Clone, Copy)]
@@ -77,15 +79,9 @@ pub fn commit(repo: &gix::Repository, id: ObjectId, opts: ModelOptions) -> Resul
 /// change from the merge base to B).
 pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<Unit> {
     use gix::revision::plumbing::Spec;
-    let dir = repo_dir(repo);
     let parsed = repo
         .rev_parse(spec)
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| {
-            format!(
-                "bad revision '{spec}' in {dir}; hint: name a commit or a range `A..B` that `git rev-parse` accepts"
-            )
-        })?
+        .map_err(|e| unresolved(repo, spec, &e))?
         .detach();
     match parsed {
         Spec::Include(id) => {

@@ -37,6 +37,35 @@ impl Collector<'_> {
         });
     }
 
+    /// A time limit, wait or deadline: `min..=MAX_DURATION_SECS` (in `per_sec` units a
+    /// second), else a problem naming the key and the range; the default when absent.
+    pub(super) fn duration(
+        &mut self,
+        key: &str,
+        v: Option<u64>,
+        default: u64,
+        min: u64,
+        per_sec: u64,
+    ) -> u64 {
+        let Some(v) = v else { return default };
+        let max = super::MAX_DURATION_SECS * per_sec;
+        let unit = if per_sec == 1 {
+            "seconds"
+        } else {
+            "milliseconds"
+        };
+        if v < min || v > max {
+            let why = if v < min {
+                format!("{v} {unit} cannot be used: at least {min}")
+            } else {
+                format!("{v} {unit} is too long: at most {max} (one year)")
+            };
+            self.key(key, why);
+            return default;
+        }
+        v
+    }
+
     pub(super) fn paths(
         &mut self,
         key: &str,
@@ -496,7 +525,13 @@ impl Collector<'_> {
         let commands = CommandsPolicy {
             deny: cmd_list(raw.commands.deny, d::COMMAND_DENY),
             allow: cmd_list(raw.commands.allow, &[]),
-            timeout_secs: raw.commands.timeout_secs.unwrap_or(300),
+            timeout_secs: self.duration(
+                "commands.timeout_secs",
+                raw.commands.timeout_secs,
+                300,
+                1,
+                1,
+            ),
             walls: raw.commands.walls.unwrap_or_default(),
             network: raw.commands.network.unwrap_or_default(),
         };
@@ -566,7 +601,13 @@ impl Collector<'_> {
                 runner: raw.tests.runner.unwrap_or(true),
                 cheats: raw.tests.cheats.unwrap_or(true),
                 command: raw.tests.command.filter(|s| !s.trim().is_empty()),
-                timeout_secs: raw.tests.timeout_secs.unwrap_or(600),
+                timeout_secs: self.duration(
+                    "tests.timeout_secs",
+                    raw.tests.timeout_secs,
+                    600,
+                    1,
+                    1,
+                ),
                 isolation: raw.tests.isolation.unwrap_or_default(),
                 network: raw.tests.network.unwrap_or(false),
                 readable: tests_readable,
@@ -612,10 +653,28 @@ impl Collector<'_> {
                 health_command: raw.deploy.health_command.filter(|s| !s.trim().is_empty()),
                 health_url: raw.deploy.health_url.filter(|s| !s.trim().is_empty()),
                 health_retries: raw.deploy.health_retries.unwrap_or(5),
-                health_interval_ms: raw.deploy.health_interval_ms.unwrap_or(500),
-                health_timeout_secs: raw.deploy.health_timeout_secs.unwrap_or(30),
+                health_interval_ms: self.duration(
+                    "deploy.health_interval_ms",
+                    raw.deploy.health_interval_ms,
+                    500,
+                    1,
+                    1000,
+                ),
+                health_timeout_secs: self.duration(
+                    "deploy.health_timeout_secs",
+                    raw.deploy.health_timeout_secs,
+                    30,
+                    1,
+                    1,
+                ),
                 push_remote: raw.deploy.push_remote.filter(|s| !s.trim().is_empty()),
-                lock_wait_secs: raw.deploy.lock_wait_secs.unwrap_or(0),
+                lock_wait_secs: self.duration(
+                    "deploy.lock_wait_secs",
+                    raw.deploy.lock_wait_secs,
+                    0,
+                    0,
+                    1,
+                ),
             },
             limits: LimitsPolicy {
                 agent_changes_per_day: raw.limits.agent_changes_per_day.unwrap_or(0),
@@ -623,7 +682,13 @@ impl Collector<'_> {
                 cooldown_hours: raw.limits.cooldown_hours.unwrap_or(0),
             },
             hooks: HooksPolicy {
-                deadline_ms: raw.hooks.deadline_ms.unwrap_or(3000),
+                deadline_ms: self.duration(
+                    "hooks.deadline_ms",
+                    raw.hooks.deadline_ms,
+                    3000,
+                    1,
+                    1000,
+                ),
                 max_blob_scan_bytes: raw.hooks.max_blob_scan_bytes.unwrap_or(8 * 1024 * 1024),
             },
             audit: AuditPolicy {

@@ -311,8 +311,15 @@ impl Policy {
                 column: None,
                 key: None,
                 message: format!(
-                    "cannot read the policy file: {e} (give the path of a policy.toml; \
-                     `git guard policy show` prints the default to start from)"
+                    "cannot read the policy file: {} (give the path of a policy.toml; \
+                     `git guard policy show` prints the default to start from)",
+                    match e.kind() {
+                        std::io::ErrorKind::NotFound => "there is no such file".to_string(),
+                        std::io::ErrorKind::PermissionDenied => {
+                            "permission denied".to_string()
+                        }
+                        _ => e.to_string(),
+                    }
                 ),
             }],
         })?;

@@ -40,6 +40,10 @@ use raw::*;
 /// The default policy, documented key by key. It is the file at the root of the project.
 pub const DEFAULT_POLICY: &str = include_str!("../../../policy.toml");
 
+/// The longest time limit, wait or deadline the policy and the flags accept (one year): far
+/// beyond any use, and far below what would overflow a clock when added to now.
+pub const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
+
 /// One problem found in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -87,6 +91,13 @@ pub struct PolicyError {
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
+        // A file that cannot be read is not an invalid policy: say what it is.
+        if let [p] = self.problems.as_slice()
+            && p.key.is_none()
+            && p.line.is_none()
+        {
+            return write!(f, "policy {}: {}", self.source_name, p.message);
+        }
         write!(
             f,
             "invalid policy {}: {n} problem{}",
