@@ -296,10 +296,22 @@ fn harness_settings_written_by_a_tool_or_a_redirection_are_refused_when_the_poli
         &pre_tool_use(
             &c,
             "Bash",
-            json!({"command": "cd src && echo 'x' >> ../AGENTS.md"}),
+            json!({"command": "echo 'x' >> src/../AGENTS.md"}),
         ),
     );
     assert_refused(&o, "paths.protected");
+    // Behind a `cd` the write may land outside the clone (the cd can fail): refused before the
+    // path is even looked at.
+    let o = hook_json(
+        &root,
+        "claude-code",
+        &pre_tool_use(
+            &c,
+            "Bash",
+            json!({"command": "cd src && echo 'x' >> ../AGENTS.md"}),
+        ),
+    );
+    assert_refused(&o, "commands.cwd");
 }
 
 #[test]

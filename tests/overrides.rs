@@ -63,7 +63,9 @@ fn an_override_raises_the_cap_for_its_branch_only_until_revoked() {
     let (_t, bare, work, _) = setup();
     commit_file(&work, "data/table.txt", lines(150), "a generated table");
     let o = push_rejected(&work, "bot", "agent/big", &bare, "caps.lines");
-    assert_remote_says(&o, "150 lines added or removed, the cap is 100");
+    // (Counted for the whole proposal, agent/big against main, which is this push.)
+    assert_remote_says(&o, "150 lines added or removed");
+    assert_remote_says(&o, "the cap is 100");
 
     let o = guard_as(
         &work,
@@ -113,7 +115,9 @@ fn an_override_raises_the_cap_for_its_branch_only_until_revoked() {
     git(&work, &["switch", "-q", "agent/big"]);
     commit_file(&work, "data/more.txt", lines(250), "more rows");
     let o = push_rejected(&work, "bot", "agent/big", &bare, "caps.lines");
-    assert_remote_says(&o, "250 lines added or removed, the cap is 200");
+    // The raised cap holds for the branch as a whole: 150 lines pushed before and 250 now.
+    assert_remote_says(&o, "400 lines added or removed by agent/big against main");
+    assert_remote_says(&o, "(this push: 250), the cap is 200");
 
     // The report of the branch shows the override.
     let o = guard_cmd("git-guard", &bare)

@@ -78,7 +78,15 @@ pub fn unapproved_for_deploy(
         left.into_iter()
             .filter(|f| told.insert((f.commit, f.flag_id()))),
     );
-    Ok(out)
+    // A protected path a human allowed on the deploy branch needs no approval per commit.
+    let branch = format!("refs/heads/{}", policy.deploy.branch);
+    let mut kept = Vec::with_capacity(out.len());
+    for f in out {
+        if !allowed_by_override(repo, policy, &branch, &f)? {
+            kept.push(f);
+        }
+    }
+    Ok(kept)
 }
 
 /// Which of `flags` no approval clears: one raised by a commit needs an approval of that

@@ -142,6 +142,27 @@ fn judge_on_branch(
     v
 }
 
+/// Whether `f` is a `paths.protected` flag on a path that an override of `branch` allows: the
+/// deploy gate, which judges each commit on its own, asks this of every flag it finds.
+pub fn allowed_by_override(
+    repo: &gix::Repository,
+    policy: &Policy,
+    branch: &str,
+    f: &Finding,
+) -> Result<bool> {
+    if f.rule != "paths.protected" || f.severity != Severity::Flag {
+        return Ok(false);
+    }
+    let Some(path) = f.path.as_deref() else {
+        return Ok(false);
+    };
+    Ok(overrides_for(repo, policy, branch)?
+        .iter()
+        .filter(|o| !o.record.paths.is_empty())
+        .filter_map(|o| PathPatterns::new(&o.record.paths, policy.paths.case_insensitive).ok())
+        .any(|p| p.is_match(path)))
+}
+
 /// Add the findings, risk and units of `other` to `into`, telling the kill switch once.
 fn merge(into: &mut Verdict, other: Verdict) {
     let told_off = into.findings.iter().any(|f| f.rule == AGENTS_DISABLED);

@@ -52,6 +52,9 @@ pub struct ShellLine {
     pub compound: Option<String>,
 }
 
+/// The last character a shell line may hold (see [`parse_shell_line`]).
+const MAX_CHAR: u32 = 0xFFFF;
+
 /// Shell reserved words: as a command name they mean the grammar and the shell disagree.
 const KEYWORDS: &[&str] = &[
     "if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case", "esac",
@@ -63,6 +66,16 @@ const UNJUDGEABLE: &[&str] = &["eval", "source", ".", "alias", "trap", "builtin"
 /// Parse a shell line into every simple command it runs (see the module doc). Anything that
 /// cannot be judged before it runs is an error saying what and why.
 pub fn parse_shell_line(line: &str) -> Result<ShellLine, String> {
+    // The bash grammar's lexer crashes the whole process on some characters of the higher
+    // Unicode planes (`{` followed by U+C06B8 or U+E0001 is enough): a crash would let a
+    // harness run the tool unjudged, so such a line is refused before it is parsed.
+    if let Some(c) = line.chars().find(|c| u32::from(*c) > MAX_CHAR) {
+        return Err(format!(
+            "the line holds U+{:04X}, a character the shell grammar cannot read safely; write it \
+             in a file instead of on the command line",
+            u32::from(c)
+        ));
+    }
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_bash::LANGUAGE.into())

@@ -272,3 +272,13 @@ fn parser_refuses_where_the_grammar_and_sh_could_disagree() {
         assert!(parse_shell_line(bad).is_err(), "{bad:?} was parsed");
     }
 }
+
+#[test]
+fn characters_the_grammar_cannot_read_are_refused_not_parsed() {
+    // Each of these crashed the process inside the bash grammar's lexer.
+    for line in ["{\u{c06b8}", "a{\u{e0001}", "echo {\u{10ffff}"] {
+        let e = super::split_shell_line(line).unwrap_err();
+        assert!(e.contains("cannot read safely"), "{line:?}: {e}");
+    }
+    assert!(super::split_shell_line("echo caf\u{e9} \u{4e2d}").is_ok());
+}

@@ -209,8 +209,9 @@ fn proposal_words(ctx: &Context<'_>, p: &Proposal) -> String {
 fn proposal_hint(p: &Proposal) -> String {
     let base = short_ref(&p.base_ref);
     format!(
-        "the cap holds for the whole branch against {base}, however many pushes it takes: have \
-         what is done reviewed and merged, then propose the rest on a new branch from {base}"
+        "the cap holds for the whole branch against {base}, however many pushes it takes: ask \
+         for a review of what is done, and once a human has landed it, propose the rest on a new \
+         branch from {base}"
     )
 }
 
