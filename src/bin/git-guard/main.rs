@@ -330,8 +330,17 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 bin_dir,
                 interrupted: Some(catch_interrupts()),
             };
-            demo::run(&opts, out)?;
-            Ok(0)
+            match demo::run(&opts, out) {
+                Ok(()) => Ok(0),
+                Err(e) => match e.downcast_ref::<demo::Interrupted>() {
+                    Some(i) => {
+                        let _ = out.flush();
+                        eprintln!("git-guard demo: {i}");
+                        Ok(130)
+                    }
+                    None => Err(e),
+                },
+            }
         }
         Command::Flags {
             range,
