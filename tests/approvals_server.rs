@@ -553,3 +553,48 @@ fn a_push_of_many_commits_is_one_push_record_and_its_pusher_still_may_not_approv
     let found = approvals::pusher_of(&repo, mid).unwrap().unwrap();
     assert_eq!(found.pusher, "bob");
 }
+
+/// A reviewer's fresh clone has `agent/feature` only as `refs/remotes/origin/agent/feature`
+/// and none of the server's `refs/guard/*`: `git guard report agent/feature` used to fail to
+/// resolve the branch, and without the records it showed the flag outstanding and no pusher.
+#[test]
+fn report_in_a_fresh_clone_resolves_the_remote_branch_and_fetches_the_records() {
+    let s = server("http");
+    let (_agent, c, _) = agent_pushes(&s);
+    let alice = s.clone("alice");
+    let o = s.approve_from(&alice, "alice", "alice", &c, "the new assertion is right");
+    assert_code(&o, 0);
+
+    let carol = s.clone("carol");
+    assert!(!has_ref(&carol, "refs/heads/agent/feature"));
+    let policy = s.policy.to_str().unwrap();
+    let o = guard_cmd("git-guard", &carol)
+        .args(["report", "agent/feature", "--policy", policy])
+        .output()
+        .unwrap();
+    let md = stdout_of(&o, 0);
+    assert_contains(&md, "pushed by bot");
+    assert_contains(
+        &md,
+        "tests.changed:tests/t.rs`: test file tests/t.rs modified (`/tests/`) — approved (",
+    );
+    assert_contains(&md, &format!("of `{}` by alice", &c[..12]));
+    assert!(!md.contains("**outstanding**"), "{md}");
+    assert_contains(&stderr(&o), "origin/agent/feature");
+    assert!(has_ref(&carol, &format!("refs/guard/pushes/{c}")));
+
+    // No server to fetch from: the report of what is here, and the command that would fetch.
+    std::fs::rename(&s.bare, s.dir.join("moved.git")).unwrap();
+    let dave = s.dir.join("dave");
+    std::fs::rename(&carol, &dave).unwrap();
+    git(
+        &dave,
+        &["update-ref", "-d", &format!("refs/guard/pushes/{c}")],
+    );
+    let o = guard_cmd("git-guard", &dave)
+        .args(["report", "agent/feature", "--policy", policy])
+        .output()
+        .unwrap();
+    stdout_of(&o, 0);
+    assert_contains(&stderr(&o), "git fetch origin '+refs/guard/*:refs/guard/*'");
+}

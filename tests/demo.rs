@@ -261,11 +261,108 @@ fn an_interrupted_demo_still_stops_its_service_and_removes_its_directory() {
     }
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{text}{err}");
+    assert_eq!(out.status.code(), Some(130), "{text}{err}");
     assert_contains(&err, "interrupted");
-    assert_contains(&text, "demo stopped; service (pid ");
+    assert_contains(&text, "demo interrupted; service (pid ");
     assert!(!scratch.exists(), "the scratch directory was left behind");
     let pid = service_pid(&text);
     assert_eq!(group_members(pid), Vec::<String>::new(), "{text}");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+/// Ctrl-C at the demo's first line, as a terminal sends it (SIGINT to the whole foreground
+/// group): it used to end with git's "waitpid ... failed" and exit 2; it ends quietly with
+/// 130, one line saying so, no scratch directory and no process left.
+#[test]
+fn ctrl_c_at_the_first_line_ends_quietly_with_130() {
+    use std::io::{BufRead as _, BufReader};
+    use std::os::unix::process::CommandExt as _;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpdir = tmp.path().join("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let mut child = guard_cmd("git-guard", tmp.path())
+        .arg("demo")
+        .env("TMPDIR", &tmpdir)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a first line").unwrap();
+    nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut text = format!("{first}\n");
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}{err}");
+    assert!(!err.contains("waitpid"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_contains(&err, "interrupted");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}\n{text}");
+    assert_eq!(
+        group_members(group.as_raw() as u32),
+        Vec::<String>::new(),
+        "{text}"
+    );
+
+    // As a person runs it, `git guard demo`, with Ctrl-C while a command of the story runs:
+    // git, the demo's parent, dies of the signal as a shell job does; nothing else is said.
+    let mut child = git_cmd(tmp.path())
+        .args(["guard", "demo"])
+        .env("TMPDIR", &tmpdir)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("$ git push") {
+            nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGINT).unwrap();
+            break;
+        }
+    }
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    use std::os::unix::process::ExitStatusExt as _;
+    assert!(
+        out.status.code() == Some(130) || out.status.signal() == Some(nix::libc::SIGINT),
+        "{:?}\n{text}{err}",
+        out.status
+    );
+    assert!(!err.contains("waitpid"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_contains(&err, "git-guard demo: interrupted at step ");
+    assert_contains(&text, "demo interrupted; ");
+    let left: Vec<_> = std::fs::read_dir(&tmpdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}\n{text}");
+    assert_eq!(
+        group_members(group.as_raw() as u32),
+        Vec::<String>::new(),
+        "{text}"
+    );
 }

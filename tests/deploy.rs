@@ -314,3 +314,61 @@ fn a_flag_refuses_until_approved_for_exactly_this_commit() {
     f.expect(&["deploy", "main"], 0);
     assert_eq!(f.status_json()["commit"], flagged.as_str());
 }
+
+/// The last audit record of the deploy root's log.
+fn last_audit(f: &Fixture) -> serde_json::Value {
+    let log = std::fs::read_to_string(f.root.join("audit.log")).unwrap();
+    serde_json::from_str(log.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn a_deploy_refused_for_flags_counts_them_as_flags() {
+    let f = Fixture::new(OK_HOOKS, "");
+    f.expect(&["deploy", "main"], 0);
+    commit_file(&f.repo, "tests/it.sh", "#!/bin/sh\nexit 0\n", "add a test");
+    let o = f.expect(&["deploy", "main"], 1);
+    let out = stdout(&o);
+    assert_contains(&out, "0 violations, 1 flag");
+    assert_contains(&out, "not approved for the commit that raised it (");
+    assert_contains(&out, "): tests.changed:tests/it.sh\n");
+    let status = f.status_json();
+    assert_eq!(
+        status["flags"],
+        serde_json::json!(["tests.changed:tests/it.sh"])
+    );
+    assert!(status.get("violations").is_none(), "{status}");
+    let refused = last_audit(&f);
+    assert_eq!(refused["outcome"], "refused");
+    assert_eq!(
+        refused["rules"],
+        serde_json::json!(["tests.changed:tests/it.sh"])
+    );
+    assert_eq!(
+        refused["detail"]["flags"],
+        serde_json::json!(["tests.changed:tests/it.sh"])
+    );
+    assert!(refused["detail"].get("violations").is_none(), "{refused}");
+    let o = f.expect(&["status"], 0);
+    assert_contains(&stdout(&o), "flags not approved: tests.changed:tests/it.sh");
+
+    // A violation beside the flag: the violation is counted as one, the flag as a flag.
+    commit_file(&f.repo, ".env", "PASSWORD=x\n", "add env");
+    let o = f.expect(&["deploy", "main"], 1);
+    assert_contains(
+        &stdout(&o),
+        "(1 violation: paths.deny; and 1 flag: tests.changed:tests/it.sh)",
+    );
+    let status = f.status_json();
+    assert_eq!(status["violations"], serde_json::json!(["paths.deny"]));
+    assert_eq!(
+        status["flags"],
+        serde_json::json!(["tests.changed:tests/it.sh"])
+    );
+    let refused = last_audit(&f);
+    assert_eq!(
+        refused["detail"]["violations"],
+        serde_json::json!(["paths.deny"])
+    );
+    let o = f.expect(&["status"], 0);
+    assert_contains(&stdout(&o), "violations: paths.deny");
+}

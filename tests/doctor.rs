@@ -289,3 +289,92 @@ fn a_server_policy_the_agent_can_write_is_high() {
     assert_contains(&text, "HIGH   upstream-hooks-writable");
     assert_contains(&text, "git-guard.toml is writable by");
 }
+
+/// deploy/GITOLITE.md's shim for every repository: written in gitolite's common hooks
+/// directory, symlinked into the repository by `gitolite setup --hooks-only`, naming its
+/// configuration by full path. Doctor used to look for the configuration beside the shim and
+/// report the guard with none, judging by the base branch's policy.
+#[test]
+fn a_gitolite_common_shim_as_gitolite_md_shows_is_read() {
+    let t = tempfile::tempdir().unwrap();
+    let up = bare_repo(t.path(), "project.git");
+    let common = t.path().join("gitolite-home/.gitolite/hooks/common");
+    std::fs::create_dir_all(&common).unwrap();
+    let etc = t.path().join("etc-git-guard");
+    std::fs::create_dir_all(&etc).unwrap();
+    let policy = etc.join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[actors]\nhumans = [\"alice\"]\nagents = [\"bot\"]\n",
+    )
+    .unwrap();
+    let config = etc.join("hooks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "side = \"server\"\nhost = \"gitolite\"\npolicy = \"{}\"\n",
+            policy.display()
+        ),
+    )
+    .unwrap();
+    let shim = common.join("pre-receive");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\n# git-guard-shim v0.1.0\nexec {} --config {} pre-receive \"$@\"\n",
+            bin("guard-hook").display(),
+            config.display()
+        ),
+    )
+    .unwrap();
+    chmod_x(&shim, true);
+    // What `gitolite setup --hooks-only` does with a common hook.
+    std::os::unix::fs::symlink(&shim, up.join("hooks/pre-receive")).unwrap();
+
+    let (code, text) = doctor(t.path(), &[up.to_str().unwrap()]);
+    assert!(
+        code == Some(1) || code == Some(2) || code == Some(0),
+        "{text}"
+    );
+    assert!(!text.contains("server-guard-missing"), "{text}");
+    assert!(!text.contains("server-guard-broken"), "{text}");
+    assert_contains(
+        &text,
+        &format!(
+            "{} runs {}; configuration {}; policy {}",
+            plain_guard(&up.join("hooks/pre-receive")),
+            bin("guard-hook").display(),
+            config.display(),
+            policy.display()
+        ),
+    );
+
+    // The configuration it names is gone: every push is rejected, and doctor says so.
+    std::fs::remove_file(&config).unwrap();
+    let (_, text) = doctor(t.path(), &[up.to_str().unwrap()]);
+    assert_contains(&text, "MEDIUM server-guard-broken");
+    assert_contains(&text, &config.display().to_string());
+
+    // The guard-hook it names is not there.
+    std::fs::write(
+        &config,
+        format!(
+            "side = \"server\"\nhost = \"gitolite\"\npolicy = \"{}\"\n",
+            policy.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &shim,
+        "#!/bin/sh\n# git-guard-shim v0.1.0\nexec /nonexistent/bin/guard-hook --config /etc/git-guard/hooks.toml pre-receive \"$@\"\n",
+    )
+    .unwrap();
+    let (_, text) = doctor(t.path(), &[up.to_str().unwrap()]);
+    assert_contains(&text, "MEDIUM server-guard-broken");
+    assert_contains(&text, "/nonexistent/bin/guard-hook");
+
+    // The common hook removed (the symlink dangles): no guard at all.
+    std::fs::remove_file(&shim).unwrap();
+    let (_, text) = doctor(t.path(), &[up.to_str().unwrap()]);
+    assert_contains(&text, "HIGH   server-guard-missing");
+}

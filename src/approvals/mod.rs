@@ -25,7 +25,8 @@
 //! One file per job: [`record`] (the format), [`store`] (git plumbing), [`context`] (policy and
 //! identity of a command), [`flags`] (what needs a person), [`status`] (which approvals count),
 //! [`gate`] (the deploy gate: every commit's flags approved for that commit),
-//! [`signature`], [`pushlog`] (who pushed what), [`receive`] (judging `refs/guard/` at receive),
+//! [`signature`], [`pushlog`] (who pushed what), [`fetch`] (a reviewer's clone brought the
+//! server's records), [`receive`] (judging `refs/guard/` at receive),
 //! [`write`] (approve and revoke), [`consent`] (how many approvals a risk needs), and the human
 //! overrides of one branch: [`overrides`] (the records under `refs/guard/overrides/`, which count,
 //! judging them at receive), [`relax`] (a judgement under a branch's overrides), [`allow`]
@@ -34,6 +35,7 @@
 mod allow;
 mod consent;
 mod context;
+mod fetch;
 mod flags;
 mod gate;
 mod overrides;
@@ -49,6 +51,7 @@ mod write;
 pub use allow::*;
 pub use consent::*;
 pub use context::*;
+pub use fetch::*;
 pub use flags::*;
 pub use gate::*;
 pub use overrides::*;

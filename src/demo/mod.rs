@@ -123,10 +123,23 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            writeln!(demo.out, "\ndemo stopped; {stopped}{keep_note}")?;
+            let what = if e.is::<Interrupted>() {
+                "interrupted"
+            } else {
+                "stopped"
+            };
+            writeln!(demo.out, "\ndemo {what}; {stopped}{keep_note}")?;
             Err(e)
         }
     }
+}
+
+/// The person interrupted the demo (Ctrl-C, SIGTERM, SIGHUP): not a failure of any step.
+/// The binary tells it in one line and exits 130, as a shell does for a job ended by Ctrl-C.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted at step {step}")]
+pub struct Interrupted {
+    pub step: usize,
 }
 
 pub(super) struct Demo<'a> {
@@ -147,7 +160,7 @@ impl Demo<'_> {
 
     pub(super) fn check_interrupted(&self) -> Result<()> {
         if self.interrupted.is_some_and(|i| i.load(Ordering::SeqCst)) {
-            bail!("interrupted at step {}", self.step);
+            return Err(Interrupted { step: self.step }.into());
         }
         Ok(())
     }
@@ -263,6 +276,15 @@ impl Demo<'_> {
             String::from_utf8_lossy(&o.stderr)
         ));
         self.check_interrupted()?;
+        {
+            use std::os::unix::process::ExitStatusExt as _;
+            // Ctrl-C reaches the whole foreground group: a command it ended is the person's
+            // interruption, not a step gone wrong (and its output, git's complaints about
+            // children it could not wait for included, is not the story's).
+            if self.interrupted.is_some() && o.status.signal() == Some(nix::libc::SIGINT) {
+                return Err(Interrupted { step: self.step }.into());
+            }
+        }
         if o.status.code() != Some(code) {
             bail!(
                 "step {}: `{program} {}` in {} exited {:?}, expected {code}:\n{text}",

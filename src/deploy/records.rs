@@ -33,6 +33,13 @@ pub struct Status {
     pub pid: u32,
     pub token: String,
     pub error: Option<String>,
+    /// The rule ids of the violations a refused run was refused for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<String>,
+    /// The flags (`rule:path`) a refused run was refused for: not approved, which is not a
+    /// violation and must not be counted as one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 impl Status {

@@ -82,6 +82,12 @@ pub fn status(layout: &Layout, out: &mut dyn Write) -> Result<u8> {
             if let Some(e) = &s.error {
                 writeln!(out, "  error: {e}")?;
             }
+            if !s.violations.is_empty() {
+                writeln!(out, "  violations: {}", s.violations.join(", "))?;
+            }
+            if !s.flags.is_empty() {
+                writeln!(out, "  flags not approved: {}", s.flags.join(", "))?;
+            }
             let running_now = matches!(&lock, LockState::Held(o) if o.token == s.token);
             if s.state == "running" {
                 if running_now {

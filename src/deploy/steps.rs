@@ -49,7 +49,13 @@ impl Run<'_, '_> {
             actor: self.d.actor.name.clone(),
             role: Some(self.d.actor.role),
             outcome: outcome.into(),
-            rules: Vec::new(),
+            rules: self
+                .status
+                .violations
+                .iter()
+                .chain(&self.status.flags)
+                .cloned()
+                .collect(),
             detail,
         };
         audit::append(&self.d.layout.audit(self.d.policy), &ev)
@@ -71,7 +77,14 @@ impl Run<'_, '_> {
     pub(super) fn finish(&mut self, state: &str, error: Option<String>) -> Result<()> {
         self.status.state = state.into();
         self.status.error = error.clone();
-        self.record(state, serde_json::json!({ "error": error }))
+        let mut detail = serde_json::json!({ "error": error });
+        if !self.status.violations.is_empty() {
+            detail["violations"] = serde_json::json!(self.status.violations);
+        }
+        if !self.status.flags.is_empty() {
+            detail["flags"] = serde_json::json!(self.status.flags);
+        }
+        self.record(state, detail)
     }
 }
 
@@ -89,6 +102,8 @@ impl<'a> Deployer<'a> {
             pid: std::process::id(),
             token: token.into(),
             error: None,
+            violations: Vec::new(),
+            flags: Vec::new(),
         }
     }
 
@@ -230,23 +245,33 @@ impl<'a> Deployer<'a> {
         }
         let verdict = policy_check(self.repo, self.policy, self.actor, deployed, commit)?;
         verdict::render_text(&verdict, run.out)?;
-        let rules = verdict.rule_ids();
+        // Violations and flags are counted and named apart: a flag waits for a human's
+        // approval, a violation is refused whatever anyone approves.
+        let violations = ids(verdict.violations().map(|f| f.rule.clone()));
+        let flag_ids = ids(verdict.flags().map(Finding::flag_id));
         if verdict.blocked() {
             let n = verdict.violations().count();
+            let also = match flag_ids.len() {
+                0 => String::new(),
+                1 => format!("; and 1 flag: {}", flag_ids[0]),
+                f => format!("; and {f} flags: {}", flag_ids.join(", ")),
+            };
+            run.status.violations = violations.clone();
+            run.status.flags = flag_ids;
             return refuse(
                 run,
                 format!(
-                    "the policy rejects {} ({n} violation{}: {})",
+                    "the policy rejects {} ({n} violation{}: {}{also})",
                     short(&c),
                     if n == 1 { "" } else { "s" },
-                    rules.join(", ")
+                    violations.join(", ")
                 ),
             );
         }
 
         // The approvals gate: every flag of every commit since the deployed one approved for
         // exactly the commit that raised it (an approval covers what its approver saw).
-        run.step("approvals", serde_json::json!({ "rules": rules }))?;
+        run.step("approvals", serde_json::json!({ "flags": flag_ids }))?;
         let flags: Vec<Finding> = verdict.flags().cloned().collect();
         let commits: Vec<_> = verdict
             .units
@@ -276,17 +301,18 @@ impl<'a> Deployer<'a> {
                     raised_by.push(by);
                 }
             }
-            return refuse(
-                run,
-                format!(
-                    "{} flag{} of {} not approved for the commit that raised {} ({})",
-                    unapproved.len(),
-                    if unapproved.len() == 1 { "" } else { "s" },
-                    short(&c),
-                    if unapproved.len() == 1 { "it" } else { "them" },
-                    raised_by.join(", ")
-                ),
+            let named = ids(unapproved.iter().map(Finding::flag_id));
+            let reason = format!(
+                "{} flag{} of {} not approved for the commit that raised {} ({}): {}",
+                unapproved.len(),
+                if unapproved.len() == 1 { "" } else { "s" },
+                short(&c),
+                if unapproved.len() == 1 { "it" } else { "them" },
+                raised_by.join(", "),
+                named.join(", ")
             );
+            run.status.flags = named;
+            return refuse(run, reason);
         }
 
         // The consent level: as many approvals of this commit as its risk needs.
@@ -586,6 +612,14 @@ impl<'a> Deployer<'a> {
         }
         id
     }
+}
+
+/// Sorted, without repeats.
+fn ids(it: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = it.collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 pub(super) fn refuse(run: &mut Run<'_, '_>, reason: String) -> Result<Outcome> {

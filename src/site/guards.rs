@@ -160,12 +160,20 @@ fn server_guard_at(layout: &'static str, shim: &Path, git_dir: &Path) -> Option<
 
 /// The program of a shim's `exec` line, shell quoting undone.
 pub fn exec_program(text: &str) -> Option<PathBuf> {
-    let line = text
-        .lines()
+    let rest = exec_line(text)?.strip_prefix("exec ")?.trim_start();
+    Some(PathBuf::from(shell_word(rest)?.0))
+}
+
+/// The `exec ... guard-hook ...` line of a shim.
+fn exec_line(text: &str) -> Option<&str> {
+    text.lines()
         .map(str::trim)
-        .find(|l| l.starts_with("exec ") && l.contains("guard-hook"))?;
-    let rest = line.strip_prefix("exec ")?.trim_start();
-    let word = if let Some(quoted) = rest.strip_prefix('\'') {
+        .find(|l| l.starts_with("exec ") && l.contains("guard-hook"))
+}
+
+/// The first word of `rest`, plain or single-quoted, and what follows it.
+fn shell_word(rest: &str) -> Option<(String, &str)> {
+    if let Some(quoted) = rest.strip_prefix('\'') {
         // 'a'\''b' is how install quotes a path holding a quote.
         let mut out = String::new();
         let mut it = quoted;
@@ -178,20 +186,27 @@ pub fn exec_program(text: &str) -> Option<PathBuf> {
                     out.push('\'');
                     it = more;
                 }
-                None => break,
+                None => return Some((out, it)),
             }
         }
-        out
-    } else {
-        rest.split_whitespace().next()?.to_string()
-    };
-    Some(PathBuf::from(word))
+    }
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    (end > 0).then(|| (rest[..end].to_string(), &rest[end..]))
 }
 
-/// The configuration a shim names with `--config "$(dirname -- "$0")/REL"`.
+/// The configuration a shim names: `--config "$(dirname -- "$0")/REL"` (what install writes,
+/// beside the shim) or `--config /FULL/PATH` (deploy/GITOLITE.md's shim in gitolite's common
+/// hooks directory, symlinked into every repository, where "beside the shim" means nothing).
 pub fn shim_config(text: &str, shim: &Path) -> Option<PathBuf> {
     let marker = "--config \"$(dirname -- \"$0\")/";
-    let at = text.find(marker)? + marker.len();
+    let Some(at) = text.find(marker).map(|at| at + marker.len()) else {
+        let line = exec_line(text)?;
+        let rest = &line[line.find(" --config ")? + " --config ".len()..];
+        let (path, _) = shell_word(rest.trim_start())?;
+        // A relative path would be read from wherever the hook runs: not one this can name.
+        let path = PathBuf::from(path);
+        return path.is_absolute().then_some(path);
+    };
     let rel = &text[at..];
     let rel = &rel[..rel.find('"')?];
     let dir = shim.parent()?;

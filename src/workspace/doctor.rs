@@ -825,5 +825,16 @@ mod tests {
             None
         );
         assert_eq!(exec_program("#!/bin/sh\nexec other-tool\n"), None);
+        // deploy/GITOLITE.md's common shim names its configuration by full path.
+        let gitolite = "#!/bin/sh\n# git-guard-shim v0.1.0\nexec /home/git/bin/guard-hook --config '/etc/git guard/hooks.toml' pre-receive \"$@\"\n";
+        assert_eq!(
+            shim_config(gitolite, Path::new("/r/hooks/pre-receive")),
+            Some(PathBuf::from("/etc/git guard/hooks.toml"))
+        );
+        let relative = "exec guard-hook --config hooks.toml pre-receive \"$@\"\n";
+        assert_eq!(
+            shim_config(relative, Path::new("/r/hooks/pre-receive")),
+            None
+        );
     }
 }

@@ -216,6 +216,10 @@ pub(crate) enum Command {
         /// Output format: md (Markdown), json, or html (the proposal card).
         #[arg(long, value_enum, default_value = "md")]
         format: ReportFormat,
+        /// Do not fetch the server's records (`refs/guard/*`: who pushed, approvals,
+        /// overrides) from the branch's remote, else origin, before reporting.
+        #[arg(long)]
+        no_fetch: bool,
         #[command(flatten)]
         opts: RepoOpts,
     },

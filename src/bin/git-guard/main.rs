@@ -330,8 +330,17 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
                 bin_dir,
                 interrupted: Some(catch_interrupts()),
             };
-            demo::run(&opts, out)?;
-            Ok(0)
+            match demo::run(&opts, out) {
+                Ok(()) => Ok(0),
+                Err(e) => match e.downcast_ref::<demo::Interrupted>() {
+                    Some(i) => {
+                        let _ = out.flush();
+                        eprintln!("git-guard demo: {i}");
+                        Ok(130)
+                    }
+                    None => Err(e),
+                },
+            }
         }
         Command::Flags {
             range,
@@ -459,11 +468,32 @@ pub(crate) fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<u8> {
             branch,
             base,
             format,
+            no_fetch,
             opts,
         } => {
-            let repo = approvals::open_repo(Path::new("."))?;
+            let mut repo = approvals::open_repo(Path::new("."))?;
+            let named = branch.unwrap_or_else(|| "HEAD".into());
+            // A reviewer's fresh clone has the agent's branch only as the remote's, and none
+            // of the server's records: without them every flag reads as outstanding.
+            let reviewed = approvals::resolve_reviewed(&repo, &named);
+            if let Some(remote) = &reviewed.remote {
+                eprintln!(
+                    "git-guard report: {named} is {remote}/{named} (no local branch of that name)"
+                );
+            }
+            if !no_fetch && let Some(remote) = approvals::records_remote(&repo, &reviewed) {
+                let dir = repo.workdir().unwrap_or(repo.git_dir()).to_path_buf();
+                match approvals::fetch_guard_refs(&dir, &remote) {
+                    Ok(()) => repo = approvals::open_repo(Path::new("."))?,
+                    Err(e) => eprintln!(
+                        "git-guard report: {e:#}; the report shows only the records here \
+                         (bring the server's with `{}`)",
+                        approvals::fetch_command(&remote)
+                    ),
+                }
+            }
             let policy = approvals::policy_for_repo(&repo, opts.policy.as_deref())?;
-            let branch = branch.unwrap_or_else(|| "HEAD".into());
+            let branch = reviewed.rev;
             let base = match base {
                 Some(b) => b,
                 None => approvals::default_range(&repo, &policy)
