@@ -4,6 +4,7 @@
 //! Running the agent's code is running the agent: what runs here must not reach what the
 //! reviewer holds. This layer uses the engine and `site`, never a door.
 
+pub mod paths;
 pub mod release;
 pub mod sandbox;
 pub mod testrun;

@@ -71,7 +71,9 @@ mod wrappers;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+pub(crate) use crate::contain::paths::{lexical_normal, resolve_existing};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -189,43 +191,5 @@ impl Roots {
         let joined = cwd.join(path);
         let resolved = resolve_existing(&lexical_normal(&joined));
         self.writable.iter().any(|r| resolved.starts_with(r))
-    }
-}
-
-/// `a/./b/../c` -> `a/c`, without touching the file system.
-pub(crate) fn lexical_normal(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Canonicalise the longest existing ancestor (so a symlink out of a root is seen) and append
-/// the rest.
-fn resolve_existing(p: &Path) -> PathBuf {
-    let mut base = p.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = base.canonicalize() {
-            let mut out = c;
-            for r in rest.iter().rev() {
-                out.push(r);
-            }
-            return out;
-        }
-        match (base.file_name().map(|n| n.to_os_string()), base.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                base = parent.to_path_buf();
-            }
-            _ => return p.to_path_buf(),
-        }
     }
 }

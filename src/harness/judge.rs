@@ -24,6 +24,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::rebuild::{PatchOp, apply_cell_edit, apply_edits, apply_hunks, parse_patch};
 use super::{Call, Refusal, ToolCall};
+use crate::contain::paths::{lexical_normal, resolve_existing};
 use crate::engine::changes::{CommitChanges, FileChange, Unit};
 use crate::engine::identity::Actor;
 use crate::engine::model::{ModelOptions, change_of_bytes};
@@ -169,7 +170,7 @@ impl Place {
             if c.words.first().map(String::as_str) == Some("cd")
                 && let Some(d) = c.words.get(1)
             {
-                dir = normal(&dir.join(d));
+                dir = lexical_normal(&dir.join(d));
             }
             for r in c.redirects.iter().filter(|r| r.writes) {
                 if r.target.starts_with("/dev/") {
@@ -302,7 +303,7 @@ impl Place {
         path: &str,
         refusals: &mut Vec<Refusal>,
     ) -> Option<(bool, String, PathBuf)> {
-        let named = normal(&cwd.join(path));
+        let named = lexical_normal(&cwd.join(path));
         let resolved = resolve_existing(&named);
         let inside = |p: &Path| -> Option<(bool, PathBuf)> {
             if let Ok(rel) = p.strip_prefix(&self.code_repo) {
@@ -516,44 +517,6 @@ fn read_file(p: &Path) -> Result<Option<Vec<u8>>> {
 fn text(b: Option<&[u8]>) -> Result<Option<String>> {
     b.map(|b| String::from_utf8(b.to_vec()).context("the file is not UTF-8 text"))
         .transpose()
-}
-
-/// `a/./b/../c` -> `a/c`, without touching the file system.
-fn normal(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Canonicalise the longest existing ancestor (a symlink out of a root is seen) and append
-/// the rest.
-fn resolve_existing(p: &Path) -> PathBuf {
-    let mut base = p.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(c) = base.canonicalize() {
-            let mut out = c;
-            for r in rest.iter().rev() {
-                out.push(r);
-            }
-            return out;
-        }
-        match (base.file_name().map(|n| n.to_os_string()), base.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                base = parent.to_path_buf();
-            }
-            _ => return p.to_path_buf(),
-        }
-    }
 }
 
 #[cfg(test)]
