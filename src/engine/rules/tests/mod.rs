@@ -146,6 +146,8 @@ fn changed(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 }
 
 #[cfg(test)]
+mod history_tests;
+#[cfg(test)]
 mod lang_tests;
 #[cfg(test)]
 mod unit;
