@@ -184,3 +184,33 @@ fn a_new_ci_file_may_let_a_job_fail() {
         ]
     );
 }
+
+#[test]
+fn a_single_case_written_into_the_test_is_not_lost() {
+    // attrs 23.1.0: `@pytest.mark.parametrize("cls", [A])` dropped, `cls(1, 2, 3)` became
+    // `A(1, 2, 3)`.
+    let f = one(
+        "tests/test_slots.py",
+        "@pytest.mark.parametrize(\"cls\", [A])\ndef test_unpickle(cls):\n    assert pickle.loads(pickle.dumps(cls(1))) == cls(1)\n",
+        "def test_unpickle():\n    assert pickle.loads(pickle.dumps(A(1))) == A(1)\n",
+    );
+    assert_eq!(said(&f), Vec::<String>::new());
+}
+
+#[test]
+fn a_test_target_renamed_is_not_dropped() {
+    // log 0.4.22: `[[test]] name = "filters"` became `name = "integration"`.
+    let manifest = |name: &str| {
+        format!(
+            "[package]\nname = \"log\"\n\n[[test]]\nname = \"{name}\"\npath = \"tests/{name}.rs\"\nharness = false\n\n[[test]]\nname = \"macros\"\npath = \"tests/macros.rs\"\n"
+        )
+    };
+    let f = one("Cargo.toml", &manifest("filters"), &manifest("integration"));
+    assert_eq!(said(&f), Vec::<String>::new());
+    let one_less =
+        "[package]\nname = \"log\"\n\n[[test]]\nname = \"macros\"\npath = \"tests/macros.rs\"\n";
+    assert_eq!(
+        said(&one("Cargo.toml", &manifest("filters"), one_less)),
+        ["tests.runner - | Cargo.toml drops the test target `filters`"]
+    );
+}
