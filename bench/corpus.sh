@@ -30,6 +30,7 @@ if [ -z "$bin" ]; then
     (cd "$root" && cargo build --release --bins --quiet)
     bin="${CARGO_TARGET_DIR:-$root/target}/release"
 fi
+bin="$(cd "$bin" && pwd)" # the histories are judged from inside each repository
 work="$root/bench/work/corpus"
 mkdir -p "$work/downloads"
 

@@ -29,6 +29,40 @@ const EQ_HINT: &str = "an equality that always holds makes every comparison in t
 const LITERAL_HINT: &str = "special-casing the tests' inputs makes them pass without the code \
                             working: implement the general case, or have a human approve it";
 
+/// A literal of each alternative of [`detectors`].
+const DETECT_WORDS: &[&str] = &[
+    "PYTEST_CURRENT_TEST",
+    "pytest",
+    "JEST_WORKER_ID",
+    "VITEST",
+    "testing.Testing",
+    "flag.Lookup",
+    "os.Args",
+    "cfg!",
+    "getStackTrace",
+    "org.junit",
+    "CI",
+    "GITHUB_ACTIONS",
+    "CONTINUOUS_INTEGRATION",
+    "BUILD_NUMBER",
+];
+
+/// A literal of each alternative of [`always_equal`].
+const EQUAL_WORDS: &[&str] = &[
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "fn eq",
+    "cmp",
+    "equals",
+    "asymmetricMatch",
+    "compareTo",
+    "Equal",
+];
+
 fn detectors() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
@@ -126,7 +160,10 @@ pub fn check(ctx: &Context<'_>, parsed: &[Parsed<'_>], out: &mut Vec<Finding>) {
         };
         let mut rust_tree: Option<Option<tree_sitter::Tree>> = None;
         for l in &fc.added_lines {
-            if let Some(m) = detectors().find(&l.text) {
+            // The patterns are compiled only for a line holding a literal every match of
+            // them holds: most changes compile none.
+            let detect = DETECT_WORDS.iter().any(|w| l.text.contains(w));
+            if let Some(m) = detect.then(|| detectors().find(&l.text)).flatten() {
                 let what = m.as_str();
                 if what.contains("cfg") {
                     let tree = rust_tree.get_or_insert_with(|| {
@@ -147,7 +184,12 @@ pub fn check(ctx: &Context<'_>, parsed: &[Parsed<'_>], out: &mut Vec<Finding>) {
                     l,
                 ));
             }
-            for m in compared_literal().captures_iter(&l.text) {
+            let compares = !literals.is_empty() && (l.text.contains('"') || l.text.contains('\''));
+            for m in compares
+                .then(|| compared_literal().captures_iter(&l.text))
+                .into_iter()
+                .flatten()
+            {
                 let lit = m.get(1).or(m.get(2)).map(|x| x.as_str()).unwrap_or("");
                 if literals.contains(&unquote(lit)) {
                     out.push(f(
@@ -188,6 +230,9 @@ fn equality(
         starts.push(joined.len());
         joined.push_str(l.text.trim());
         joined.push(' ');
+    }
+    if !EQUAL_WORDS.iter().any(|w| joined.contains(w)) {
+        return;
     }
     for m in always_equal().find_iter(&joined) {
         let i = starts.partition_point(|s| *s <= m.start()) - 1;

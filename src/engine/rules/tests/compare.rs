@@ -264,11 +264,54 @@ fn gutted(old: &TestFn, new: &TestFn, f: &Make<'_>, out: &mut Vec<Finding>) {
         );
     }
     assertions(&old.asserts, &new.asserts, &mut push);
-    if new.cases.len() < old.cases.len() && !new.opaque_cases && !old.opaque_cases {
+    // A case list dropped for arguments the test still takes: a fixture supplies them now
+    // (pytest fails a test whose argument nothing supplies), and a change to that fixture is a
+    // change to test code, flagged as such.
+    // The same goes for a fixture the test takes anew whose name shares a word with the
+    // argument (`with_validation` to `usefixtures("with_and_without_validation")`).
+    let words = |s: &str| -> Vec<String> {
+        s.split('_')
+            .filter(|w| w.len() >= 4)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let fresh: Vec<&String> = new
+        .fixtures
+        .iter()
+        .filter(|f| !old.fixtures.contains(f))
+        .collect();
+    let from_fixture = |args: &str| {
+        !args.is_empty()
+            && args.split(',').all(|a| {
+                new.fixtures.iter().any(|f| f == a)
+                    || fresh
+                        .iter()
+                        .any(|f| words(f).iter().any(|w| words(a).contains(w)))
+            })
+    };
+    // A list of one case dropped, its value written into the test (attrs 23.1.0:
+    // `parametrize("cls", [A])`), leaves the test running as often as before.
+    let inlined = |args: &str| {
+        !args.is_empty()
+            && old.case_args.iter().filter(|a| *a == args).count() == 1
+            && !new.case_args.iter().any(|a| a == args)
+    };
+    let old_cases: Vec<&Evidence> = old
+        .cases
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            !old.case_args
+                .get(*i)
+                .is_some_and(|a| from_fixture(a) || inlined(a))
+        })
+        .map(|(_, c)| c)
+        .collect();
+    if new.cases.len() < old_cases.len() && !new.opaque_cases && !old.opaque_cases {
         let mut left: Vec<&str> = new.cases.iter().map(|c| c.text.as_str()).collect();
-        let gone: Vec<&Evidence> = old
-            .cases
+        let gone: Vec<&Evidence> = old_cases
             .iter()
+            .copied()
             .filter(|c| match left.iter().position(|l| *l == c.text) {
                 Some(i) => {
                     left.swap_remove(i);
@@ -280,7 +323,7 @@ fn gutted(old: &TestFn, new: &TestFn, f: &Make<'_>, out: &mut Vec<Finding>) {
         if let Some(first) = gone.first() {
             let n = gone.len();
             push(
-                format!("loses {n} of its {} cases", old.cases.len()),
+                format!("loses {n} of its {} cases", old_cases.len()),
                 Some(first),
                 None,
             );
@@ -292,7 +335,7 @@ fn assertions(old: &[Assertion], new: &[Assertion], push: &mut Push<'_>) {
     let mut added: Vec<&Assertion> = new.iter().collect();
     let mut removed: Vec<&Assertion> = Vec::new();
     for a in old {
-        match added.iter().position(|b| b.text == a.text) {
+        match added.iter().position(|b| tight(&b.text) == tight(&a.text)) {
             Some(i) => {
                 added.remove(i);
             }
@@ -306,8 +349,8 @@ fn assertions(old: &[Assertion], new: &[Assertion], push: &mut Push<'_>) {
     // Same shape, other literals: the expected value changed.
     let mut rest = Vec::new();
     for r in removed {
-        let sk = skeleton(&r.text);
-        match added.iter().position(|a| skeleton(&a.text) == sk) {
+        let sk = tight(&skeleton(&r.text));
+        match added.iter().position(|a| tight(&skeleton(&a.text)) == sk) {
             Some(i) => {
                 let a = added.remove(i);
                 push(
@@ -332,7 +375,14 @@ fn assertions(old: &[Assertion], new: &[Assertion], push: &mut Push<'_>) {
             );
         }
     }
-    let gone = &rest[replaced..];
+    // An assertion removed that the test still makes (one of two identical lines) checks
+    // nothing the test lost.
+    let kept: HashSet<String> = new.iter().map(|a| tight(&a.text)).collect();
+    let gone: Vec<&Assertion> = rest[replaced..]
+        .iter()
+        .copied()
+        .filter(|a| !kept.contains(&tight(&a.text)))
+        .collect();
     if let Some(first) = gone.first() {
         let what = if new.is_empty() {
             "loses all its assertions".to_string()
@@ -341,6 +391,39 @@ fn assertions(old: &[Assertion], new: &[Assertion], push: &mut Push<'_>) {
         };
         push(what, Some(&ev(first)), None);
     }
+}
+
+/// The text without the whitespace outside its string literals: `{"a" : 1}` and `{"a": 1}`
+/// are the same assertion, `"a b"` and `"ab"` are not.
+fn tight(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in s.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                    // 'x' and "x" are the same string where a language has both.
+                    out.push(if q == '\'' { '"' } else { c });
+                    continue;
+                }
+                out.push(c);
+            }
+            None if c.is_whitespace() => {}
+            None => {
+                if matches!(c, '"' | '\'' | '`') {
+                    quote = Some(c);
+                }
+                out.push(if c == '\'' { '"' } else { c });
+            }
+        }
+    }
+    out
 }
 
 /// A file-wide switch added (or changed): a module marker, a build constraint, a `TestMain`.

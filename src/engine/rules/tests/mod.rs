@@ -46,7 +46,21 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     changed(ctx, out);
     let tp = &ctx.policy.tests;
     let parsed = parse_all(ctx);
-    let paths: HashSet<&str> = parsed.iter().flat_map(|p| p.change.paths()).collect();
+    let mut paths: HashSet<&str> = parsed.iter().flat_map(|p| p.change.paths()).collect();
+    // A file a grammar reads that can hold no test was not parsed; the line rules, there for
+    // files without a grammar, leave it alone too.
+    paths.extend(
+        ctx.unit
+            .cumulative
+            .iter()
+            .filter(|fc| {
+                !fc.binary
+                    && has_content(fc)
+                    && fc.paths().any(|p| lang::Lang::of(p).is_some())
+                    && !may_hold_tests(fc)
+            })
+            .flat_map(|fc| fc.paths()),
+    );
     if tp.disable_markers || tp.weakening {
         compare::compare(ctx, &parsed, out);
     }
@@ -76,7 +90,7 @@ fn parse_all<'a>(ctx: &Context<'a>) -> Vec<compare::Parsed<'a>> {
                 lang::suite(lang::Lang::of(path)?, path, blob?.bytes())
             };
             let has_lang = fc.paths().any(|p| lang::Lang::of(p).is_some());
-            if !has_lang || !has_content(fc) {
+            if !has_lang || !has_content(fc) || !may_hold_tests(fc) {
                 return None;
             }
             let old = side(fc.old_path.as_deref(), fc.old_content.as_ref());
@@ -104,6 +118,33 @@ fn parse_all<'a>(ctx: &Context<'a>) -> Vec<compare::Parsed<'a>> {
             })
         })
         .collect()
+}
+
+/// Whether either side of the change can hold a test its runner collects: a path the runner
+/// collects from, and for Rust and Java (where any file can hold tests) a side whose text
+/// names a test attribute or annotation. A file that cannot is not parsed: it has no test to
+/// lose, move or weaken.
+fn may_hold_tests(fc: &FileChange) -> bool {
+    let side = |path: Option<&str>, blob: Option<&crate::engine::changes::Blob>| {
+        let (Some(path), Some(blob)) = (path, blob) else {
+            return false;
+        };
+        let Some(l) = lang::Lang::of(path) else {
+            return false;
+        };
+        let has = |words: &[&[u8]]| {
+            words
+                .iter()
+                .any(|w| memchr::memmem::find(blob.bytes(), w).is_some())
+        };
+        match l {
+            lang::Lang::Rust => has(&[b"test", b"quickcheck"]),
+            lang::Lang::Java => has(&[b"Test", b"@Property"]),
+            _ => l.collects(path),
+        }
+    };
+    side(fc.old_path.as_deref(), fc.old_content.as_ref())
+        || side(fc.new_path.as_deref(), fc.new_content.as_ref())
 }
 
 /// Whether the model kept the bytes of every side the change has.
@@ -145,6 +186,8 @@ fn changed(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
+#[cfg(test)]
+mod history_tests;
 #[cfg(test)]
 mod lang_tests;
 #[cfg(test)]

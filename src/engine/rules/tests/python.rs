@@ -120,18 +120,33 @@ fn definition(
         body_key: key,
         ..TestFn::default()
     };
+    let mut parametrized: Vec<String> = Vec::new();
+    let mut usefixtures: Vec<String> = Vec::new();
     for d in inherited.iter().chain(decorators.iter()) {
         let dt = squash(text(*d, src));
         if t.skip.is_none() && skip_marker(&dt).is_some() {
             t.skip = Some(evidence(*d, src));
         }
         if dt.contains("mark.parametrize") {
+            let args = parametrize_args(*d, src);
             match parametrize_cases(*d, src) {
-                Some(cases) => t.cases.extend(cases),
+                Some(cases) => {
+                    t.case_args.extend(cases.iter().map(|_| args.join(",")));
+                    t.cases.extend(cases);
+                }
                 None => t.opaque_cases = true,
             }
+            parametrized.extend(args);
+        }
+        if dt.contains("mark.usefixtures") {
+            usefixtures.extend(parametrize_args(*d, src));
         }
     }
+    t.fixtures = parameters(def, src)
+        .into_iter()
+        .filter(|p| !parametrized.contains(p) && p != "self" && p != "cls")
+        .chain(usefixtures)
+        .collect();
     scan().scan(body, src, &mut t);
     if t.skip.is_none() {
         t.skip = body_skip(body, src);
@@ -151,6 +166,69 @@ fn body_skip(body: Node<'_>, src: &[u8]) -> Option<Evidence> {
             || t.starts_with("pytest.xfail(")
     });
     found.map(|s| evidence(s, src))
+}
+
+/// The names a function takes (`def test_x(self, slots, tmp_path=None)`).
+fn parameters(def: Node<'_>, src: &[u8]) -> Vec<String> {
+    let Some(params) = def.child_by_field_name("parameters") else {
+        return Vec::new();
+    };
+    let mut cursor = params.walk();
+    params
+        .named_children(&mut cursor)
+        .filter_map(|p| match p.kind() {
+            "identifier" => Some(text(p, src).to_string()),
+            "typed_parameter" => p
+                .named_child(0)
+                .filter(|n| n.kind() == "identifier")
+                .map(|n| text(n, src).to_string()),
+            "default_parameter" | "typed_default_parameter" => p
+                .child_by_field_name("name")
+                .map(|n| text(n, src).to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The argument names of `@pytest.mark.parametrize("a,b", ...)` (a string of names, or a
+/// list or tuple of them; the first positional argument, or `argnames=`), or the first
+/// fixture of `@pytest.mark.usefixtures("name")`.
+fn parametrize_args(decorator: Node<'_>, src: &[u8]) -> Vec<String> {
+    let mut calls = Vec::new();
+    super::suite::walk(decorator, &|_| false, &mut |n| {
+        if n.kind() == "call" {
+            calls.push(n);
+        }
+    });
+    let Some(args) = calls
+        .first()
+        .and_then(|c| c.child_by_field_name("arguments"))
+    else {
+        return Vec::new();
+    };
+    let mut cursor = args.walk();
+    let list: Vec<Node<'_>> = args.named_children(&mut cursor).collect();
+    let names = list
+        .iter()
+        .find(|a| {
+            a.kind() == "keyword_argument"
+                && a.child_by_field_name("name")
+                    .is_some_and(|n| text(n, src) == "argnames")
+        })
+        .and_then(|a| a.child_by_field_name("value"))
+        .or_else(|| {
+            list.iter()
+                .find(|a| a.kind() != "keyword_argument")
+                .copied()
+        });
+    let Some(names) = names else {
+        return Vec::new();
+    };
+    text(names, src)
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The cases of `@pytest.mark.parametrize("a,b", [(1, 2), (3, 4)])`: the list argument's

@@ -103,20 +103,24 @@ fn runs(l: &str) -> bool {
 }
 
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
-    // Test commands that moved from one CI file to another (Travis to Actions) are not lost.
-    let ci = || {
-        ctx.unit
-            .cumulative
-            .iter()
-            .filter(|fc| matches!(fc.paths().find_map(kind), Some(Kind::Ci | Kind::Make)))
+    // Test commands that moved from one CI file to another (Travis to Actions) are not lost:
+    // a command is lost when no CI file or Makefile of the unit runs it after the change.
+    let ci: Vec<&FileChange> = ctx
+        .unit
+        .cumulative
+        .iter()
+        .filter(|fc| matches!(fc.paths().find_map(kind), Some(Kind::Ci | Kind::Make)))
+        .collect();
+    let commands = |f: fn(&FileChange) -> Option<&crate::engine::changes::Blob>| {
+        ci.iter()
+            .flat_map(|fc| test_commands(&side(f(fc))))
+            .collect::<BTreeSet<String>>()
     };
-    let removed: usize = ci()
-        .map(|fc| fc.removed_lines.iter().filter(|l| runs(l)).count())
-        .sum();
-    let added: usize = ci()
-        .map(|fc| fc.added_lines.iter().filter(|l| runs(&l.text)).count())
-        .sum();
-    let ci_lost = removed > added;
+    let ci = Ci {
+        before: commands(|fc| fc.old_content.as_ref()),
+        after: commands(|fc| fc.new_content.as_ref()),
+        deleted: ci.iter().any(|fc| fc.new_path.is_none()),
+    };
     for fc in &ctx.unit.cumulative {
         let Some(k) = fc.paths().find_map(kind) else {
             continue;
@@ -132,7 +136,7 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             Kind::Cargo => cargo(&old, &new, &mut found),
             Kind::PyProject => pyproject(&old, &new, &mut found),
             Kind::PyIni => py_ini(&old, &new, &mut found),
-            _ => lines(k, fc, ci_lost, &mut found),
+            _ => lines(k, fc, &ci, &mut found),
         }
         for (message, before, after) in found {
             out.push(
@@ -143,6 +147,95 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             );
         }
     }
+}
+
+/// What the unit's CI files and Makefiles run after the change.
+struct Ci {
+    /// Every test command they held before and hold after, normalized ([`test_commands`]).
+    before: BTreeSet<String>,
+    after: BTreeSet<String>,
+    /// One of them is deleted: a new one may be where its jobs went.
+    deleted: bool,
+}
+
+/// The distinct test commands of a CI file or Makefile, each normalized so that one command
+/// spelled in another CI's syntax compares equal: list markers, `run:` and `script:` keys,
+/// trailing `&&` and `\` dropped, variables (`$X`, `${X}`, `${{ matrix.x }}`) made `$`. A
+/// step of the `actions-rs/cargo` action (`command: test` with its `args:`) is the `cargo`
+/// command it runs.
+fn test_commands(text: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = BTreeSet::new();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim().trim_start_matches("- ").trim();
+        if let Some(cmd) = t.strip_prefix("command:").map(str::trim)
+            && matches!(cmd, "test" | "nextest")
+        {
+            let args = lines[i + 1..]
+                .iter()
+                .take(3)
+                .map(|l| l.trim())
+                .take_while(|l| !l.starts_with("- "))
+                .find_map(|l| l.strip_prefix("args:"))
+                .unwrap_or("");
+            out.insert(normalize(&format!("cargo {cmd} {args}")));
+        } else if runs(t) && !names(t) {
+            out.insert(normalize(t));
+        }
+    }
+    out
+}
+
+/// A line that names or installs a tool rather than runs the tests: `name: tox on 3.12`,
+/// `pip install tox`, a comment.
+fn names(line: &str) -> bool {
+    let key = line.split(':').next().unwrap_or("").trim();
+    matches!(key, "name" | "description" | "id" | "title")
+        || line.starts_with('#')
+        || line.contains(" install ")
+}
+
+fn normalize(command: &str) -> String {
+    let mut t = command.trim();
+    for key in ["run:", "script:", "command:", "- "] {
+        t = t.strip_prefix(key).unwrap_or(t).trim();
+    }
+    let t = t.trim_end_matches(['&', '\\', ';', '|', ' ']);
+    let mut out = String::with_capacity(t.len());
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        out.push('$');
+        match chars.peek() {
+            Some('{') => {
+                let mut depth = 0;
+                for c in chars.by_ref() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {
+                while chars
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+                {
+                    chars.next();
+                }
+            }
+        }
+    }
+    super::suite::squash(&out)
 }
 
 fn side(b: Option<&crate::engine::changes::Blob>) -> String {
@@ -254,6 +347,33 @@ fn command_less(old: &str, new: &str) -> Option<String> {
 fn package_json(old: &str, new: &str, found: &mut Found) {
     let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap_or_default();
     let (o, n) = (parse(old), parse(new));
+    // `npm run tests-only` runs what the `tests-only` script says: judged as that text.
+    let expand = |v: &serde_json::Value, script: &str| -> String {
+        let all = v.get("scripts").and_then(|s| s.as_object());
+        let mut text = script.to_string();
+        for _ in 0..3 {
+            let mut next = text.clone();
+            for runner in ["npm run ", "npm run-script ", "yarn run ", "pnpm run "] {
+                while let Some(at) = next.find(runner) {
+                    let rest = &next[at + runner.len()..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && !matches!(c, '&' | ';' | '|'))
+                        .collect();
+                    let body = all
+                        .and_then(|m| m.get(&name))
+                        .and_then(|b| b.as_str())
+                        .unwrap_or("");
+                    next.replace_range(at..at + runner.len() + name.len(), &format!("({body})"));
+                }
+            }
+            if next == text {
+                break;
+            }
+            text = next;
+        }
+        text
+    };
     let scripts = |v: &serde_json::Value| -> Vec<(String, String)> {
         v.get("scripts")
             .and_then(|s| s.as_object())
@@ -274,7 +394,7 @@ fn package_json(old: &str, new: &str, found: &mut Found) {
         let why = match nv {
             None if k == "test" => Some("removed".to_string()),
             None => None,
-            Some(nv) if nv != ov => command_less(&ov, nv),
+            Some(nv) if nv != ov => command_less(&expand(&o, &ov), &expand(&n, nv)),
             Some(_) => None,
         };
         if let Some(why) = why {
@@ -389,7 +509,10 @@ fn cargo(old: &str, new: &str, found: &mut Found) {
             Some(fact.clone()),
         ));
     }
-    for gone in old_targets.difference(&new_targets) {
+    // A target renamed (log 0.4.22: `filters` to `integration`) leaves as many targets as
+    // before: only targets beyond the ones added in their place are lost.
+    let added = new_targets.difference(&old_targets).count();
+    for gone in old_targets.difference(&new_targets).skip(added) {
         found.push((
             format!("Cargo.toml drops the test target `{gone}`"),
             Some(format!("[[test]] name = \"{gone}\"")),
@@ -481,6 +604,30 @@ fn judge_key(key: &str, ov: Option<String>, nv: Option<String>, section: &str, f
     }
 }
 
+/// A value with tox's substitutions of other sections' keys (`{[testenv:py36]commands}`)
+/// replaced by what they name in the same file, so a reference to the same commands is the
+/// same commands.
+fn substitute(all: &[(String, String, String)], value: &str) -> String {
+    let mut v = value.to_string();
+    for _ in 0..3 {
+        let Some(start) = v.find("{[") else { break };
+        let Some(len) = v[start..].find('}') else {
+            break;
+        };
+        let inner = &v[start + 2..start + len];
+        let Some((sec, key)) = inner.split_once(']') else {
+            break;
+        };
+        let with = all
+            .iter()
+            .find(|(s, k, _)| s == sec.trim() && k == key.trim())
+            .map(|x| x.2.clone())
+            .unwrap_or_default();
+        v.replace_range(start..start + len + 1, &with);
+    }
+    v
+}
+
 /// `[section] key = value` with indented continuation lines, as configparser reads them.
 fn ini(s: &str) -> Vec<(String, String, String)> {
     let mut out: Vec<(String, String, String)> = Vec::new();
@@ -510,7 +657,7 @@ fn py_ini(old: &str, new: &str, found: &mut Found) {
     let get = |v: &[(String, String, String)], sec: &str, key: &str| {
         v.iter()
             .find(|(s, k, _)| s == sec && k == key)
-            .map(|x| x.2.clone())
+            .map(|x| substitute(v, &x.2))
     };
     let mut seen = BTreeSet::new();
     for (sec, key, _) in o.iter().chain(n.iter()) {
@@ -523,6 +670,15 @@ fn py_ini(old: &str, new: &str, found: &mut Found) {
         let (ov, nv) = (get(&o, sec, key), get(&n, sec, key));
         // A section dropped whole (an environment no longer tested) is not judged key by key.
         if !n.iter().any(|(s, _, _)| s == sec) {
+            continue;
+        }
+        // tox `commands` of an environment that ran no tests (docs, lint, a build) are not
+        // the tests' runner.
+        let tests = |v: &Option<String>| {
+            v.as_deref()
+                .is_some_and(|c| runs(c) || c.contains("unittest") || c.contains("nox"))
+        };
+        if key == "commands" && !tests(&ov) {
             continue;
         }
         // tox: a command prefixed with `-` has its failure ignored.
@@ -552,7 +708,7 @@ fn py_ini(old: &str, new: &str, found: &mut Found) {
 }
 
 /// Line-level kinds: what the added and removed lines say.
-fn lines(k: Kind, fc: &FileChange, ci_lost: bool, found: &mut Found) {
+fn lines(k: Kind, fc: &FileChange, ci: &Ci, found: &mut Found) {
     let pats: &[&str] = match k {
         Kind::JsConfig => JS_KEYS,
         Kind::Conftest => &[
@@ -617,7 +773,10 @@ fn lines(k: Kind, fc: &FileChange, ci_lost: bool, found: &mut Found) {
         CMDS.iter().any(|c| l.contains(c))
     };
     let old_text: String = fc.removed_lines.join("\n");
-    for added in &fc.added_lines {
+    // A CI file or Makefile the unit adds, while it deletes none, ran nothing before: a job it
+    // allows to fail ignores no failure that counted.
+    let fresh = matches!(k, Kind::Make | Kind::Ci) && fc.old_path.is_none() && !ci.deleted;
+    for added in fc.added_lines.iter().filter(|_| !fresh) {
         let l = added.text.as_str();
         let Some(p) = pats
             .iter()
@@ -642,22 +801,20 @@ fn lines(k: Kind, fc: &FileChange, ci_lost: bool, found: &mut Found) {
             Some(format!("{}: {}", added.number, l.trim())),
         ));
     }
-    if matches!(k, Kind::Make | Kind::Ci) {
-        let removed = fc.removed_lines.iter().filter(|l| runs(l)).count();
-        let added = fc.added_lines.iter().filter(|l| runs(&l.text)).count();
-        if removed > added && ci_lost {
-            let first = fc
-                .removed_lines
-                .iter()
-                .find(|l| runs(l))
-                .map(|l| l.trim().to_string());
+    // Fewer distinct test commands over the unit's CI files: the ones this file no longer runs
+    // are named. A command spelled anew (`cargo test` to `cargo test --all-features`) is not a
+    // loss while as many commands run as before.
+    let net = ci.before.len().saturating_sub(ci.after.len());
+    if matches!(k, Kind::Make | Kind::Ci) && net > 0 {
+        let lost: Vec<String> = test_commands(&side(fc.old_content.as_ref()))
+            .into_iter()
+            .filter(|c| !ci.after.contains(c))
+            .collect();
+        let n = lost.len().min(net);
+        if let Some(first) = lost.first() {
             found.push((
-                format!(
-                    "{} test command{} removed",
-                    removed - added,
-                    if removed - added == 1 { "" } else { "s" }
-                ),
-                first,
+                format!("{n} test command{} removed", if n == 1 { "" } else { "s" }),
+                Some(first.clone()),
                 None,
             ));
         }

@@ -44,6 +44,12 @@ pub struct TestFn {
     pub cases: Vec<Evidence>,
     /// Some of its cases come from a name or a call, not a literal: they cannot be counted.
     pub opaque_cases: bool,
+    /// For each of `cases`, the argument names its list supplies (`"slots"`, `"a,b"`), where
+    /// the language names them (pytest's `parametrize`); empty otherwise.
+    pub case_args: Vec<String>,
+    /// The arguments the test takes that none of its own case lists supplies: pytest fills
+    /// them from fixtures (which may be parametrized themselves).
+    pub fixtures: Vec<String>,
 }
 
 /// A line of a file as a finding shows it.
