@@ -261,7 +261,8 @@ mod tests {
         let u = staged_unit(vec![
             modify("policy.toml").counts(1, 1),
             add(".env").lines_added(&["A=1"]),
-            modify("src/lib.rs").lines_removed(&["    assert!(ok);"]),
+            // A test removed with its assertion (an `assert!` of library code alone is not one).
+            modify("src/lib.rs").lines_removed(&["#[test]", "    assert!(ok);"]),
         ]);
         let (r, f) = score("", &agent(), &u);
         assert_eq!(r.score, 5, "{r:?}");

@@ -214,3 +214,24 @@ fn a_test_target_renamed_is_not_dropped() {
         ["tests.runner - | Cargo.toml drops the test target `filters`"]
     );
 }
+
+#[test]
+fn assert_in_production_c_is_not_a_test_assertion() {
+    // C has no grammar here: the line rules judge it, and production code checking itself
+    // with `assert()` is not a test.
+    let f = one(
+        "src/buffer.c",
+        "int push(buf *b, int x) {\n    assert(b != NULL);\n    assert(b->len < b->cap);\n    b->data[b->len++] = x;\n    return 0;\n}\n",
+        "int push(buf *b, int x) {\n    b->data[b->len++] = x;\n    return 0;\n}\n",
+    );
+    assert_eq!(said(&f), Vec::<String>::new());
+    let f = one(
+        "tests/test_buffer.c",
+        "void test_push(void) {\n    assert(push(&b, 1) == 0);\n    assert(b.len == 1);\n}\n",
+        "void test_push(void) {\n    push(&b, 1);\n}\n",
+    );
+    assert_eq!(
+        said(&f),
+        ["tests.weakened - | tests/test_buffer.c loses 2 assertions (2 removed, 0 added)"]
+    );
+}

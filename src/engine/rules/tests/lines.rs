@@ -111,6 +111,39 @@ pub(super) fn disabled(ctx: &Context<'_>, parsed: &HashSet<&str>, out: &mut Vec<
     }
 }
 
+/// A path that holds test code by the conventions of the languages without a grammar here:
+/// a test directory (`tests/`, `test/`, `spec/`, `t/`, ...), or a file named as a test
+/// (`test_x.c`, `x_test.cc`, `XTest.kt`, `XTests.cs`, `x_spec.rb`, `x.test.sh`).
+fn is_test_path(path: &str) -> bool {
+    const DIRS: &[&str] = &[
+        "test",
+        "tests",
+        "testing",
+        "spec",
+        "specs",
+        "__tests__",
+        "t",
+        "unittest",
+        "unittests",
+    ];
+    if path.split('/').rev().skip(1).any(|d| DIRS.contains(&d)) {
+        return true;
+    }
+    let base = path.rsplit('/').next().unwrap_or(path);
+    let stem = base.split('.').next().unwrap_or(base);
+    let lower = stem.to_ascii_lowercase();
+    lower.starts_with("test")
+        || lower.ends_with("_test")
+        || lower.ends_with("-test")
+        || lower.ends_with("_tests")
+        || lower.ends_with("_spec")
+        || stem.ends_with("Test")
+        || stem.ends_with("Tests")
+        || stem.ends_with("Spec")
+        || base.contains(".test.")
+        || base.contains(".spec.")
+}
+
 /// Documents (`README.md`, `CHANGES.rst`, ...): their examples are not the tests.
 fn is_document(path: &str) -> bool {
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
@@ -169,6 +202,15 @@ pub fn test_counts(ctx: &Context<'_>, parsed: &HashSet<&str>) -> BTreeMap<String
         scan.load(fc.added_lines.iter().map(|l| l.text.as_str()), false);
         entry.functions_added += scan.hits(functions).len();
         entry.assertions_added += scan.hits(assertions).len();
+    }
+    // `assert(x)` in production C is the code checking itself, not a test: assertions count in
+    // test code only, a file named or placed as a test or one whose changed lines declare
+    // tests.
+    for (path, n) in counts.iter_mut() {
+        if !is_test_path(path) && n.functions_removed == 0 && n.functions_added == 0 {
+            n.assertions_removed = 0;
+            n.assertions_added = 0;
+        }
     }
     counts
 }
