@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Hook speed beside the peers, each in one run beside git doing the least equivalent work.
 #
-#   bench/hooks.sh [--runs N] [--commits "1000 10000"]
+#   bench/hooks.sh [--runs N] [--commits "1000 10000"] [--baseline DIR]
 #
 # 1. pre-commit on a 10,000-file repository with a 5-file staged change, all rules on (the
 #    built-in policy), against `git diff --cached --numstat`, the pre-commit framework with
@@ -13,6 +13,13 @@
 #    --numstat --stdin`, with git-secrets scanning the pushed patches, and with git-guard's
 #    pre-receive; and the hooks alone, run as git runs them, with their peak memory.
 #
+# --baseline DIR: a directory holding the git-guard and guard-hook of another build (say, the
+# commit before a change); each git-guard figure is then taken beside the baseline's in the same
+# rounds, run for run, so that the shared machine's load falls on both alike.
+#
+# Every timed command runs once per round, the contenders of a measurement one after another
+# in each round, so a burst of load falls on all of them.
+#
 # Peers that are not installed are reported as such, never estimated. Install them with:
 #   pip install pre-commit pre-commit-hooks lefthook ; apt-get install git-secrets
 # Prints one line per measurement: median milliseconds over the runs (and peak RSS in KiB).
@@ -20,17 +27,19 @@ set -euo pipefail
 
 runs=7
 commit_counts="1000 10000"
+baseline=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
         --commits) commit_counts="$2"; shift 2 ;;
-        *) echo "usage: bench/hooks.sh [--runs N] [--commits \"1000 10000\"]" >&2; exit 2 ;;
+        --baseline) baseline="$(cd "$2" && pwd)"; shift 2 ;;
+        *) echo "usage: bench/hooks.sh [--runs N] [--commits \"1000 10000\"] [--baseline DIR]" >&2; exit 2 ;;
     esac
 done
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 (cd "$root" && cargo build --release --bins --quiet)
-bin="$root/target/release"
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -53,6 +62,28 @@ median_ms() {
         times+=($(( (t1 - t0) / 1000 )))
     done
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.1f", m/1000}'
+}
+
+# medians N CMD...: run each shell command once per round for N rounds, in turn; print the
+# median milliseconds of each, space-separated, in the order given.
+medians() {
+    local n="$1"; shift
+    local k=$# i r t0 t1
+    local -a cmds=("$@")
+    : > "$work/times"
+    for r in $(seq "$n"); do
+        for i in $(seq 0 $((k - 1))); do
+            t0=$(date +%s%N)
+            sh -c "${cmds[$i]}" >/dev/null 2>&1 || true
+            t1=$(date +%s%N)
+            echo "$i $(( (t1 - t0) / 1000 ))" >> "$work/times"
+        done
+    done
+    for i in $(seq 0 $((k - 1))); do
+        awk -v i="$i" '$1 == i {print $2}' "$work/times" | sort -n |
+            awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.1f ", m/1000}'
+    done
+    echo
 }
 
 # peak_kb cmd...: peak resident memory of one run (the largest process), in KiB.
@@ -89,10 +120,15 @@ done
 git -C "$repo" add -A
 
 cd "$repo"
-git_ms=$(median_ms "$runs" git diff --cached --numstat)
+if [ -n "$baseline" ]; then
+    read -r git_ms guard_ms base_ms < <(medians "$runs" "git diff --cached --numstat" \
+        "'$bin/guard-hook' pre-commit" "'$baseline/guard-hook' pre-commit")
+else
+    read -r git_ms guard_ms < <(medians "$runs" "git diff --cached --numstat" "'$bin/guard-hook' pre-commit")
+fi
 report "git diff --cached --numstat" "$git_ms"
-guard_ms=$(median_ms "$runs" guard-hook pre-commit)
 report "git-guard pre-commit (all rules)" "$guard_ms"
+[ -n "$baseline" ] && report "baseline git-guard pre-commit (all rules)" "$base_ms"
 echo "   git-guard exit status: $(guard-hook pre-commit >/dev/null 2>&1; echo $?) (0 passed, 1 rejected)"
 echo "   peak RSS git-guard: $(peak_kb guard-hook pre-commit) KiB"
 
@@ -201,26 +237,35 @@ fresh_server() {
         numstat) printf '%s\n' "$numstat_hook" > "$dir/server.git/hooks/pre-receive"; chmod 755 "$dir/server.git/hooks/pre-receive" ;;
         secrets) git -C "$dir/server.git" secrets --register-aws >/dev/null
                  printf '%s\n' "$secrets_hook" > "$dir/server.git/hooks/pre-receive"; chmod 755 "$dir/server.git/hooks/pre-receive" ;;
-        guard) git-guard install --server --deadline-ms 600000 --policy "$dir/bench-policy.toml" "$dir/server.git" >/dev/null ;;
+        guard) "$bin/git-guard" install --server --deadline-ms 600000 --policy "$dir/bench-policy.toml" "$dir/server.git" >/dev/null ;;
+        baseline) "$baseline/git-guard" install --server --deadline-ms 600000 --policy "$dir/bench-policy.toml" "$dir/server.git" >/dev/null ;;
     esac
 }
 
-push_ms() {
-    local dir="$1" kind="$2" n="$3"
-    local times=()
-    for _ in $(seq "$push_runs"); do
-        fresh_server "$dir" "$kind"
-        local t0 t1
-        t0=$(date +%s%N)
-        if ! git -C "$dir/src" push -q "$dir/server.git" agent/bench >"$dir/push.log" 2>&1; then
-            echo "bench: the $kind push was refused; a refused push skips the ref update and post-receive, so its time would not compare:" >&2
-            cat "$dir/push.log" >&2
-            exit 1
-        fi
-        t1=$(date +%s%N)
-        times+=($(( (t1 - t0) / 1000 )))
+# pushes_ms DIR KIND...: push_runs rounds, each one accepted push per kind in turn; print the
+# median milliseconds of each kind, space-separated.
+pushes_ms() {
+    local dir="$1"; shift
+    local r kind t0 t1
+    : > "$dir/push-times"
+    for r in $(seq "$push_runs"); do
+        for kind in "$@"; do
+            fresh_server "$dir" "$kind"
+            t0=$(date +%s%N)
+            if ! git -C "$dir/src" push -q "$dir/server.git" agent/bench >"$dir/push.log" 2>&1; then
+                echo "bench: the $kind push was refused; a refused push skips the ref update and post-receive, so its time would not compare:" >&2
+                cat "$dir/push.log" >&2
+                exit 1
+            fi
+            t1=$(date +%s%N)
+            echo "$kind $(( (t1 - t0) / 1000 ))" >> "$dir/push-times"
+        done
     done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.1f", m/1000}'
+    for kind in "$@"; do
+        awk -v k="$kind" '$1 == k {print $2}' "$dir/push-times" | sort -n |
+            awk '{a[NR]=$1} END {m=a[int((NR+1)/2)]; printf "%.1f ", m/1000}'
+    done
+    echo
 }
 
 push_runs=$(( runs < 5 ? runs : 5 ))
@@ -231,12 +276,22 @@ for n in $commit_counts; do
     # Every rule stays on; the caps and the agent's risk limit are raised so that the pushes
     # are accepted, and each push does all of its work: the ref update and post-receive too.
     printf '[caps]\nmax_files = 1000000\nmax_lines = 100000000\n[risk]\nmax_agent_risk = 5\n' > "$dir/bench-policy.toml"
-    report "git push, no hook" "$(push_ms "$dir" none "$n")"
-    report "git push, pre-receive: rev-list | diff-tree --numstat" "$(push_ms "$dir" numstat "$n")"
-    if command -v git-secrets >/dev/null; then
-        report "git push, pre-receive: git-secrets --scan of the patches" "$(push_ms "$dir" secrets "$n")"
-    fi
-    report "git push, pre-receive: git-guard (all rules)" "$(push_ms "$dir" guard "$n")"
+    kinds=(none numstat)
+    command -v git-secrets >/dev/null && kinds+=(secrets)
+    kinds+=(guard)
+    [ -n "$baseline" ] && kinds+=(baseline)
+    read -r -a ms < <(pushes_ms "$dir" "${kinds[@]}")
+    [ "${#ms[@]}" -eq "${#kinds[@]}" ] || exit 1 # a refused push (told above)
+    for i in "${!kinds[@]}"; do
+        case "${kinds[$i]}" in
+            none) label="git push, no hook" ;;
+            numstat) label="git push, pre-receive: rev-list | diff-tree --numstat" ;;
+            secrets) label="git push, pre-receive: git-secrets --scan of the patches" ;;
+            guard) label="git push, pre-receive: git-guard (all rules)" ;;
+            baseline) label="git push, pre-receive: baseline git-guard (all rules)" ;;
+        esac
+        report "$label" "${ms[$i]}"
+    done
 
     # The hooks alone, as git runs them after the objects arrived: the pushed commits are in
     # the object store but on no ref, exactly what pre-receive sees through the quarantine.
@@ -250,8 +305,13 @@ for n in $commit_counts; do
     printf '%s\n' "$line" > "$dir/stdin"
     printf '%s\n' "$numstat_hook" > "$dir/numstat.sh"
     cd "$dir/server.git"
-    report "hook alone: rev-list | diff-tree --numstat" "$(median_ms "$runs" sh -c "GIT_DIR=. sh '$dir/numstat.sh' < '$dir/stdin'")"
-    report "hook alone: git-guard pre-receive" "$(median_ms "$runs" sh -c "GIT_DIR=. guard-hook --config '$dir/guard.toml' pre-receive < '$dir/stdin'")"
+    hook_cmds=("GIT_DIR=. sh '$dir/numstat.sh' < '$dir/stdin'"
+        "GIT_DIR=. '$bin/guard-hook' --config '$dir/guard.toml' pre-receive < '$dir/stdin'")
+    [ -n "$baseline" ] && hook_cmds+=("GIT_DIR=. '$baseline/guard-hook' --config '$dir/guard.toml' pre-receive < '$dir/stdin'")
+    read -r -a ms < <(medians "$runs" "${hook_cmds[@]}")
+    report "hook alone: rev-list | diff-tree --numstat" "${ms[0]}"
+    report "hook alone: git-guard pre-receive" "${ms[1]}"
+    [ -n "$baseline" ] && report "hook alone: baseline git-guard pre-receive" "${ms[2]}"
     echo "   git-guard verdict: $(GIT_DIR=. guard-hook --config "$dir/guard.toml" pre-receive < "$dir/stdin" 2>&1 | grep 'git-guard: [A-Z]' | head -1)"
     echo "   peak RSS numstat pipeline: $(peak_kb sh -c "GIT_DIR=. sh '$dir/numstat.sh' < '$dir/stdin'") KiB"
     echo "   peak RSS git-guard: $(peak_kb sh -c "GIT_DIR=. guard-hook --config '$dir/guard.toml' pre-receive < '$dir/stdin'") KiB"
