@@ -3,8 +3,7 @@
 //! a clone. Judges the record first exactly as the server will, so an agent is refused here
 //! and again at receive.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use gix::ObjectId;
@@ -185,39 +184,8 @@ fn write_override(
     let mut notes = Vec::new();
     let mut pushed_to = None;
     if !repo.is_bare() && !req.no_push {
-        let remote = req.remote.clone().or_else(|| {
-            repo.config_snapshot()
-                .string("remote.origin.url")
-                .map(|_| "origin".to_string())
-        });
-        match remote {
-            Some(remote) => {
-                let work = repo
-                    .workdir()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| repo.git_dir().to_path_buf());
-                let out = Command::new("git")
-                    .current_dir(&work)
-                    .args(["push", "--quiet", &remote, &format!("{refname}:{refname}")])
-                    .stdin(Stdio::null())
-                    .output()
-                    .context("cannot run git push")?;
-                if !out.status.success() {
-                    // Keep no local record the server refused: it would list as an override.
-                    delete_ref(repo, &refname)?;
-                    let text = String::from_utf8_lossy(&out.stderr);
-                    let lines: Vec<&str> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .collect();
-                    return Err(refuse(
-                        format!("{remote} refused the override:\n  {}", lines.join("\n  ")),
-                        "nothing was recorded",
-                    ));
-                }
-                pushed_to = Some(remote);
-            }
+        match publish(repo, req.remote.as_deref(), &refname, "override")? {
+            Some(remote) => pushed_to = Some(remote),
             None => notes.push(
                 "this clone has no remote: the record stays here (push it with git push REMOTE 'refs/guard/overrides/*:refs/guard/overrides/*')"
                     .into(),

@@ -259,46 +259,12 @@ pub(super) fn write_record(
     create_ref(repo, &refname, id)?;
     let mut pushed_to = None;
     if !repo.is_bare() && !req.no_push {
-        let remote = match &req.remote {
-            Some(r) => Some(r.clone()),
-            None => repo
-                .config_snapshot()
-                .string("remote.origin.url")
-                .map(|_| "origin".to_string()),
+        let what = if record.kind == RecordKind::Approve {
+            "approval"
+        } else {
+            "revocation"
         };
-        if let Some(remote) = remote {
-            let work = repo
-                .workdir()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| repo.git_dir().to_path_buf());
-            let out = Command::new("git")
-                .current_dir(&work)
-                .args(["push", "--quiet", &remote, &format!("{refname}:{refname}")])
-                .stdin(Stdio::null())
-                .output()
-                .context("cannot run git push")?;
-            if !out.status.success() {
-                // Keep no local record the server refused: it would list as an approval.
-                delete_ref(repo, &refname)?;
-                let text = String::from_utf8_lossy(&out.stderr);
-                let remote_lines: Vec<&str> = text
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                return Err(refuse(
-                    format!(
-                        "{remote} refused the {}:\n  {}",
-                        if record.kind == RecordKind::Approve {
-                            "approval"
-                        } else {
-                            "revocation"
-                        },
-                        remote_lines.join("\n  ")
-                    ),
-                    "nothing was recorded",
-                ));
-            }
+        if let Some(remote) = publish(repo, req.remote.as_deref(), &refname, what)? {
             pushed_to = Some(remote);
         } else {
             notes.push(
@@ -315,4 +281,47 @@ pub(super) fn write_record(
         pushed_to,
         notes,
     })
+}
+
+/// Push the record just written as `refname` to `remote`, else to `origin` when the clone has
+/// one: the remote it went to, or `None` when there is none. When the server refuses it, the
+/// local ref is deleted too (a record the server refused would list here as if it counted) and
+/// the error quotes the server's lines, naming the record as `what`.
+pub(super) fn publish(
+    repo: &gix::Repository,
+    remote: Option<&str>,
+    refname: &str,
+    what: &str,
+) -> Result<Option<String>> {
+    let remote = match remote {
+        Some(r) => r.to_string(),
+        None => match repo.config_snapshot().string("remote.origin.url") {
+            Some(_) => "origin".to_string(),
+            None => return Ok(None),
+        },
+    };
+    let work = repo
+        .workdir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo.git_dir().to_path_buf());
+    let out = Command::new("git")
+        .current_dir(&work)
+        .args(["push", "--quiet", &remote, &format!("{refname}:{refname}")])
+        .stdin(Stdio::null())
+        .output()
+        .context("cannot run git push")?;
+    if !out.status.success() {
+        delete_ref(repo, refname)?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        return Err(refuse(
+            format!("{remote} refused the {what}:\n  {}", lines.join("\n  ")),
+            "nothing was recorded",
+        ));
+    }
+    Ok(Some(remote))
 }
