@@ -114,10 +114,7 @@ pub fn pusher_role(policy: &Policy, pusher: Option<&Pusher>) -> Role {
 }
 
 pub(super) fn model_opts(policy: &Policy) -> ModelOptions {
-    ModelOptions {
-        content: true,
-        max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
-    }
+    ModelOptions::for_policy(policy)
 }
 
 /// The flags of one commit and which are approved.

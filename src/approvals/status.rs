@@ -162,6 +162,7 @@ pub fn list_range(
         ModelOptions {
             content: false,
             max_blob_scan_bytes: 0,
+            ..ModelOptions::default()
         },
     )
     .with_context(|| format!("cannot read the commits of {spec:?}"))?;

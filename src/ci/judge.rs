@@ -67,10 +67,7 @@ fn add_commit_flags(policy: &Policy, verdict: &mut crate::engine::verdict::Verdi
 }
 
 fn model_options(policy: &Policy) -> ModelOptions {
-    ModelOptions {
-        content: true,
-        max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
-    }
+    ModelOptions::for_policy(policy)
 }
 
 /// The units of a change and the head whose approvals count.

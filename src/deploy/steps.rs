@@ -637,10 +637,7 @@ pub fn policy_check(
     deployed: Option<ObjectId>,
     rev: ObjectId,
 ) -> Result<Verdict> {
-    let opts = ModelOptions {
-        content: true,
-        max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
-    };
+    let opts = ModelOptions::for_policy(policy);
     let spec = match deployed {
         Some(d) => format!("{d}..{rev}"),
         None => rev.to_string(),

@@ -10,6 +10,8 @@
 //! object access, nothing printed, no process run. The model walks the trees a push brings
 //! ([`crate::engine::model`]), the materialiser refuses the same names ([`entry_name_problem`]).
 
+use std::cmp::Ordering;
+
 use serde::Serialize;
 
 /// One problem with a tree, named as git's fsck names it.
@@ -99,48 +101,52 @@ pub struct Found {
 /// Parse a tree object's bytes (`<octal mode> <name>\0<id>` repeated) and name every problem
 /// git's fsck would name, with the entries it could parse. `hash_len` is 20 (SHA-1) or 32.
 pub fn check_tree(data: &[u8], hash_len: usize) -> (Vec<RawEntry<'_>>, Vec<Found>) {
-    let mut entries = Vec::new();
-    let mut found = Vec::new();
-    let mut rest = data;
-    let mut zero_padded = Vec::new();
-    while !rest.is_empty() {
-        let Some(space) = rest.iter().position(|b| *b == b' ') else {
-            found.push(bad_tree());
-            break;
-        };
-        let digits = &rest[..space];
-        let mode = match parse_mode(digits) {
-            Some(m) => m,
-            None => {
-                found.push(bad_tree());
-                break;
-            }
-        };
-        let after = &rest[space + 1..];
-        let Some(nul) = after.iter().position(|b| *b == 0) else {
-            found.push(bad_tree());
-            break;
-        };
-        let name = &after[..nul];
-        let id_start = nul + 1;
-        if after.len() < id_start + hash_len {
-            found.push(bad_tree());
-            break;
-        }
-        let id = &after[id_start..id_start + hash_len];
-        if digits.first() == Some(&b'0') {
-            zero_padded.push(name.to_vec());
-        }
-        entries.push(RawEntry { mode, name, id });
-        rest = &after[id_start + hash_len..];
-    }
+    check_tree_against(data, hash_len, &[])
+}
+
+/// The entries of a tree as stored, in their stored order, without checking them (the parse
+/// stops at the first entry that does not parse).
+pub fn tree_entries(data: &[u8], hash_len: usize) -> Vec<RawEntry<'_>> {
+    parse(data, hash_len).0
+}
+
+/// [`check_tree`] of a tree that replaces `old` at the same place (the parent commit's tree
+/// there): an entry `old` holds with the same name, mode and id was judged with `old`, so only
+/// the tree's shape (its order, duplicates, whether it parses) is checked for it again. The
+/// names, modes and ids of the other entries are checked as `git fsck` checks them.
+pub fn check_tree_against<'a>(
+    data: &'a [u8],
+    hash_len: usize,
+    old: &[RawEntry<'_>],
+) -> (Vec<RawEntry<'a>>, Vec<Found>) {
+    let (entries, mut found, zero_padded) = parse(data, hash_len);
     for name in zero_padded {
         found.push(Found {
             problem: TreeProblem::ZeroPaddedFilemode,
             name,
         });
     }
-    let mut seen = std::collections::HashSet::new();
+    let sorted = entries
+        .windows(2)
+        .all(|w| git_order(w[0].name, w[0].mode, w[1].name, w[1].mode) == Ordering::Less);
+    let old_sorted = old
+        .windows(2)
+        .all(|w| git_order(w[0].name, w[0].mode, w[1].name, w[1].mode) == Ordering::Less);
+    // In git's order both lists are walked once side by side; otherwise searched.
+    let mut at_old = 0;
+    let mut in_old = |e: &RawEntry<'_>| -> bool {
+        if !(sorted && old_sorted) {
+            return old.contains(e);
+        }
+        while at_old < old.len()
+            && git_order(old[at_old].name, old[at_old].mode, e.name, e.mode) == Ordering::Less
+        {
+            at_old += 1;
+        }
+        old.get(at_old) == Some(e)
+    };
+    // Names seen, only needed when the order cannot tell duplicates apart.
+    let mut seen = (!sorted).then(std::collections::HashSet::new);
     for (i, e) in entries.iter().enumerate() {
         let mut problem = |p| {
             found.push(Found {
@@ -148,33 +154,97 @@ pub fn check_tree(data: &[u8], hash_len: usize) -> (Vec<RawEntry<'_>>, Vec<Found
                 name: e.name.to_vec(),
             })
         };
-        if let Some(p) = entry_name_problem(e.name) {
-            problem(p);
+        if !in_old(e) {
+            if let Some(p) = entry_name_problem(e.name) {
+                problem(p);
+            }
+            if e.mode == MODE_LINK && is_dotgitmodules(e.name) {
+                problem(TreeProblem::GitmodulesSymlink);
+            }
+            if !matches!(
+                e.mode,
+                MODE_TREE | MODE_BLOB | MODE_EXEC | MODE_LINK | MODE_GITLINK
+            ) {
+                problem(TreeProblem::BadFilemode);
+            }
+            if e.id.iter().all(|b| *b == 0) {
+                problem(TreeProblem::NullSha1);
+            }
         }
-        if e.mode == MODE_LINK && is_dotgitmodules(e.name) {
-            problem(TreeProblem::GitmodulesSymlink);
-        }
-        if !matches!(
-            e.mode,
-            MODE_TREE | MODE_BLOB | MODE_EXEC | MODE_LINK | MODE_GITLINK
-        ) {
-            problem(TreeProblem::BadFilemode);
-        }
-        if e.id.iter().all(|b| *b == 0) {
-            problem(TreeProblem::NullSha1);
-        }
-        if !seen.insert(e.name) {
+        let duplicate = match &mut seen {
+            Some(seen) => !seen.insert(e.name),
+            // Sorted: the same name twice is a file and a tree of that name (a file sorts as
+            // the bare name, a tree as the name and `/`), the file first.
+            None => {
+                e.mode == MODE_TREE
+                    && entries[..i]
+                        .binary_search_by(|o| git_order(o.name, o.mode, e.name, 0))
+                        .is_ok_and(|j| entries[j].mode != MODE_TREE)
+            }
+        };
+        if duplicate {
             problem(TreeProblem::DuplicateEntries);
         } else if i > 0 {
             let prev = &entries[i - 1];
             if prev.name != e.name
-                && git_order(prev.name, prev.mode, e.name, e.mode) != std::cmp::Ordering::Less
+                && git_order(prev.name, prev.mode, e.name, e.mode) != Ordering::Less
             {
                 problem(TreeProblem::TreeNotSorted);
             }
         }
     }
     (entries, found)
+}
+
+/// The entries that parse, the problem that stopped the parse (if any), and the names of the
+/// entries whose mode is zero-padded.
+fn parse(data: &[u8], hash_len: usize) -> (Vec<RawEntry<'_>>, Vec<Found>, Vec<Vec<u8>>) {
+    // An entry takes at least a digit, a space, a name byte, a NUL and the id.
+    let mut entries = Vec::with_capacity(data.len() / (hash_len + 8) + 1);
+    let mut found = Vec::new();
+    let mut zero_padded = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        // The mode: at most 7 octal digits, then a space.
+        let mut mode = 0u32;
+        let mut digits = 0;
+        let mut end = at;
+        while end < data.len() && data[end] != b' ' && digits <= 7 {
+            let d = data[end];
+            if !(b'0'..=b'7').contains(&d) {
+                digits = 8;
+                break;
+            }
+            mode = mode * 8 + u32::from(d - b'0');
+            digits += 1;
+            end += 1;
+        }
+        if digits == 0 || digits > 7 || end >= data.len() {
+            found.push(bad_tree());
+            break;
+        }
+        let name_start = end + 1;
+        let Some(nul) = memchr::memchr(0, &data[name_start..]) else {
+            found.push(bad_tree());
+            break;
+        };
+        let name = &data[name_start..name_start + nul];
+        let id_start = name_start + nul + 1;
+        if data.len() < id_start + hash_len {
+            found.push(bad_tree());
+            break;
+        }
+        if data[at] == b'0' {
+            zero_padded.push(name.to_vec());
+        }
+        entries.push(RawEntry {
+            mode,
+            name,
+            id: &data[id_start..id_start + hash_len],
+        });
+        at = id_start + hash_len;
+    }
+    (entries, found, zero_padded)
 }
 
 fn bad_tree() -> Found {
@@ -184,26 +254,11 @@ fn bad_tree() -> Found {
     }
 }
 
-/// Octal digits, at most 7 of them (git's largest mode, `160000`, has 6; a zero-padded one 7).
-fn parse_mode(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || digits.len() > 7 {
-        return None;
-    }
-    let mut mode = 0u32;
-    for d in digits {
-        if !(b'0'..=b'7').contains(d) {
-            return None;
-        }
-        mode = mode * 8 + u32::from(d - b'0');
-    }
-    Some(mode)
-}
-
 /// git's order of tree entries: by name, a tree's name compared as if it ended in `/`.
-pub fn git_order(a: &[u8], a_mode: u32, b: &[u8], b_mode: u32) -> std::cmp::Ordering {
+pub fn git_order(a: &[u8], a_mode: u32, b: &[u8], b_mode: u32) -> Ordering {
     let n = a.len().min(b.len());
     match a[..n].cmp(&b[..n]) {
-        std::cmp::Ordering::Equal => {}
+        Ordering::Equal => {}
         other => return other,
     }
     let end = |name: &[u8], mode: u32| -> u8 {

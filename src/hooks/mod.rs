@@ -162,10 +162,7 @@ fn actor(inv: &Invocation, policy: &Policy) -> Result<Actor> {
 }
 
 fn model_options(policy: &Policy) -> ModelOptions {
-    ModelOptions {
-        content: true,
-        max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
-    }
+    ModelOptions::for_policy(policy)
 }
 
 /// The first of `candidates` (full ref names) that exists, with its tip, as the base branch
@@ -217,9 +214,9 @@ fn may_push_protected(policy: &Policy, actor: &Actor) -> bool {
 }
 
 fn open_repo(dir: &Path, objects: Option<&Path>) -> Result<gix::Repository> {
-    let mut repo = quarantine::open(dir, objects)?.to_thread_local();
-    repo.object_cache_size_if_unset(crate::engine::repo::OBJECT_CACHE_BYTES);
-    Ok(repo)
+    Ok(crate::engine::repo::tune(
+        quarantine::open(dir, objects)?.to_thread_local(),
+    ))
 }
 
 #[cfg(test)]

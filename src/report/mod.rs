@@ -143,10 +143,7 @@ pub enum Format {
 /// Build the report for `branch` (a rev) against `base`.
 pub fn build(repo: &gix::Repository, policy: &Policy, branch: &str, base: &str) -> Result<Report> {
     let spec = format!("{base}..{branch}");
-    let opts = ModelOptions {
-        content: true,
-        max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
-    };
+    let opts = ModelOptions::for_policy(policy);
     let unit = model::range(repo, &spec, opts)
         .with_context(|| format!("cannot read the commits of {spec}"))?;
     let (tip, tip_tree) = approvals::resolve_commit(repo, branch)?;

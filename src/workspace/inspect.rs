@@ -194,10 +194,7 @@ pub(super) fn judge_ahead(root: &Path, record: &Record, upstream_tip: &str) -> R
     let unit = crate::engine::model::range(
         &repo,
         &format!("{upstream_tip}..HEAD"),
-        crate::engine::model::ModelOptions {
-            content: true,
-            max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
-        },
+        crate::engine::model::ModelOptions::for_policy(&policy),
     )?;
     let name = record.agent_user.clone().unwrap_or_else(|| "agent".into());
     let actor = crate::engine::identity::Actor::new(name, "workspace", &policy);

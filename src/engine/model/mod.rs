@@ -16,8 +16,8 @@ use gix::diff::rewrites::tracker::{Change as TrackedChange, ChangeKind as Tracke
 use gix::objs::TreeRefIter;
 
 use crate::engine::changes::{
-    Blob, ChangeKind, CommitChanges, FileChange, Line, Proposal, RefUpdate, TagMessage, Unit,
-    UpdateKind,
+    Blob, ChangeKind, CommitChanges, FileChange, Line, MalformedEntry, Proposal, RefUpdate,
+    TagMessage, Unit, UpdateKind,
 };
 use crate::engine::content::{self, line_text};
 
@@ -45,6 +45,27 @@ pub struct ModelOptions {
     pub content: bool,
     /// Blobs larger than this are counted but their lines are not collected.
     pub max_blob_scan_bytes: u64,
+    /// Threads that diff commits (0: one per core). The result is the same for any number.
+    pub threads: usize,
+}
+
+impl ModelOptions {
+    /// Everything the rules of `policy` read: line text, up to its largest blob scanned.
+    pub fn for_policy(policy: &crate::engine::policy::Policy) -> ModelOptions {
+        ModelOptions {
+            content: true,
+            max_blob_scan_bytes: policy.hooks.max_blob_scan_bytes,
+            ..ModelOptions::default()
+        }
+    }
+
+    /// The threads to diff commits on.
+    pub(super) fn threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for ModelOptions {
@@ -52,6 +73,7 @@ impl Default for ModelOptions {
         ModelOptions {
             content: true,
             max_blob_scan_bytes: 8 * 1024 * 1024,
+            threads: 0,
         }
     }
 }
@@ -101,8 +123,11 @@ pub fn range(repo: &gix::Repository, spec: &str, opts: ModelOptions) -> Result<U
         Spec::Range { from, to } => {
             let from = peel_commit(repo, from, spec)?;
             let to = peel_commit(repo, to, spec)?;
-            let ids = new_commits(repo, to, &[from])?;
-            let commits = commits_parallel(repo, &ids, opts)?;
+            let walked = walk_commits(repo, to, &[from], opts)?;
+            if let Some(e) = walked.failed {
+                return Err(e);
+            }
+            let commits = walked.commits;
             let base = merge_base(repo, from, to)?;
             let cumulative = diff_commits(repo, base, to, opts)?;
             let links = tip::links_of(repo, to, &commits, &cumulative)?;
@@ -140,16 +165,13 @@ pub fn updates(
         .filter(|id| !id.is_null() && repo.has_object(id))
         .collect();
     let mut units = Vec::with_capacity(updates.len());
-    let mut checked = trees::Checked::default();
     for u in updates {
-        units.push(
-            update(repo, u, &known, opts, &mut checked).with_context(|| {
-                format!(
-                    "cannot judge the update of {} ({} -> {})",
-                    u.name, u.old, u.new
-                )
-            })?,
-        );
+        units.push(update(repo, u, &known, opts).with_context(|| {
+            format!(
+                "cannot judge the update of {} ({} -> {})",
+                u.name, u.old, u.new
+            )
+        })?);
     }
     Ok(units)
 }
@@ -159,7 +181,6 @@ fn update(
     u: &RefUpdate,
     known: &[ObjectId],
     opts: ModelOptions,
-    checked: &mut trees::Checked,
 ) -> Result<Unit> {
     let tags = if u.is_delete() {
         Vec::new()
@@ -192,7 +213,7 @@ fn update(
         };
         let mut named = unit(kind, None, Vec::new(), Vec::new());
         if let Some(tree) = peel_to_tree_opt(repo, u.new, &u.name)? {
-            named.malformed = trees::check_tree(repo, tree, checked)?;
+            named.malformed = trees::check_tree(repo, tree)?;
         }
         return Ok(named);
     };
@@ -203,19 +224,19 @@ fn update(
     };
     let mut hidden: Vec<ObjectId> = known.to_vec();
     hidden.extend(old);
-    let ids = new_commits(repo, new, &hidden)?;
-    let malformed = trees::check_commits(repo, &ids, checked)?;
-    let commits = match commits_parallel(repo, &ids, opts) {
-        Ok(c) => c,
+    let walked = walk_commits(repo, new, &hidden, opts)?;
+    let malformed = walked.malformed;
+    let commits = match walked.failed {
+        None => walked.commits,
         // A tree git's fsck rejects may not even diff: what was found is reason enough to
         // refuse the update, and nothing else of it needs judging.
-        Err(_) if !malformed.is_empty() => {
+        Some(_) if !malformed.is_empty() => {
             let mut refused = unit(UpdateKind::NonFastForward, None, Vec::new(), Vec::new());
             refused.kind = None;
             refused.malformed = malformed;
             return Ok(refused);
         }
-        Err(e) => return Err(e),
+        Some(e) => return Err(e),
     };
     let (kind, base) = if u.is_create() {
         (UpdateKind::Create, create_base(&commits, new))

@@ -1,54 +1,51 @@
 //! The trees a push brings, checked as `git fsck` checks them ([`crate::engine::fsck`]): each
-//! new commit's tree against its first parent's, reading only the subtrees that differ, each
-//! tree once per push. Prints nothing, runs no process.
+//! new commit's tree against its first parent's, reading only the subtrees that differ (the
+//! ones its diff has just read, so they come from the object cache), on the thread that diffs
+//! the commit. Prints nothing, runs no process.
 
 use crate::engine::changes::MalformedEntry;
 use crate::engine::fsck::{self, MODE_TREE, TreeProblem};
 
 use super::*;
 
-/// Trees already checked in this push (trees are named by their content: one check is enough).
+/// Trees already walked for the commit being checked: a tree may name the same subtree
+/// many times (a crafted one, exponentially often), and each is read once per commit.
 #[derive(Default)]
-pub(super) struct Checked(HashSet<ObjectId>);
+pub(super) struct Seen(HashSet<ObjectId>);
 
-/// Every problem in the trees of `commits` (oldest first) that their first parents' trees do
-/// not already hold.
-pub(super) fn check_commits(
+/// Every problem in the tree of commit `id` (`tree`) that its first parent's tree (`old`)
+/// does not hold at the same place: the subtrees that differ, as the commit's diff reads
+/// them. A pure function of the commit, so commits may be checked on any thread in any
+/// order; [`first_reports`] then keeps each problem once.
+pub(super) fn check_commit(
     repo: &gix::Repository,
-    commits: &[ObjectId],
-    checked: &mut Checked,
+    id: ObjectId,
+    tree: ObjectId,
+    old: Option<ObjectId>,
+    seen: &mut Seen,
 ) -> Result<Vec<MalformedEntry>> {
     let mut out = Vec::new();
-    for &id in commits {
-        let c = repo
-            .find_commit(id)
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| missing(repo, id, "commit"))?;
-        let tree = c
-            .tree_id()
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| format!("commit {id} cannot be parsed; hint: `git fsck`"))?
-            .detach();
-        let parent = c.parent_ids().next().map(|p| p.detach());
-        drop(c);
-        let old = match parent {
-            Some(p) if repo.has_object(p) => Some(commit_tree(repo, p)?),
-            _ => None,
-        };
-        walk(repo, Some(id), tree, old, checked, &mut out)?;
-    }
+    seen.0.clear();
+    walk(repo, Some(id), tree, old, seen, &mut out)?;
     Ok(out)
 }
 
 /// Every problem in the tree `tree` (a ref that names a tree, not a commit).
-pub(super) fn check_tree(
-    repo: &gix::Repository,
-    tree: ObjectId,
-    checked: &mut Checked,
-) -> Result<Vec<MalformedEntry>> {
+pub(super) fn check_tree(repo: &gix::Repository, tree: ObjectId) -> Result<Vec<MalformedEntry>> {
     let mut out = Vec::new();
-    walk(repo, None, tree, None, checked, &mut out)?;
+    walk(repo, None, tree, None, &mut Seen::default(), &mut out)?;
     Ok(out)
+}
+
+/// Each problem (a tree, an entry name, what is wrong) once, where it first appears: `found`
+/// is in commit order, so the result does not depend on how the commits were split over
+/// threads.
+pub(super) fn first_reports(found: Vec<MalformedEntry>) -> Vec<MalformedEntry> {
+    let mut reported = HashSet::new();
+    found
+        .into_iter()
+        .filter(|m| reported.insert((m.tree, m.name.clone(), m.problem)))
+        .collect()
 }
 
 fn walk(
@@ -56,14 +53,14 @@ fn walk(
     commit: Option<ObjectId>,
     root: ObjectId,
     old_root: Option<ObjectId>,
-    checked: &mut Checked,
+    seen: &mut Seen,
     out: &mut Vec<MalformedEntry>,
 ) -> Result<()> {
     let hash_len = repo.object_hash().len_in_bytes();
     // An explicit stack: a deep tree must not overflow ours.
     let mut stack = vec![(root, old_root, String::new())];
     while let Some((id, old, dir)) = stack.pop() {
-        if Some(id) == old || !checked.0.insert(id) {
+        if Some(id) == old || !seen.0.insert(id) {
             continue;
         }
         let obj = repo
@@ -88,22 +85,38 @@ fn walk(
             Some(o) => old_tree_bytes(repo, o)?,
             None => Vec::new(),
         };
-        let (old_entries, _) = fsck::check_tree(&old_data, hash_len);
-        let (entries, found) = fsck::check_tree(&data, hash_len);
+        let old_entries = fsck::tree_entries(&old_data, hash_len);
+        let (entries, found) = fsck::check_tree_against(&data, hash_len, &old_entries);
         for f in &found {
             record(out, f.problem, &f.name);
         }
+        let old_sorted = old_entries.windows(2).all(|w| {
+            fsck::git_order(w[0].name, w[0].mode, w[1].name, w[1].mode) == std::cmp::Ordering::Less
+        });
         for e in entries.iter().filter(|e| e.mode == MODE_TREE) {
+            let Ok(sub) = ObjectId::try_from(e.id) else {
+                continue;
+            };
+            let old_entry = if old_sorted {
+                old_entries
+                    .binary_search_by(|o| fsck::git_order(o.name, o.mode, e.name, MODE_TREE))
+                    .ok()
+                    .map(|j| &old_entries[j])
+            } else {
+                old_entries
+                    .iter()
+                    .find(|o| o.name == e.name && o.mode == MODE_TREE)
+            };
+            // Unchanged at this place: judged with the parent's tree.
+            if old_entry.is_some_and(|o| o.id == e.id) {
+                continue;
+            }
             // A name fsck refuses is reported above; its subtree is not walked as a path.
             if fsck::entry_name_problem(e.name).is_some() {
                 continue;
             }
-            let Ok(sub) = ObjectId::try_from(e.id) else {
-                continue;
-            };
-            let old_sub = old_entries
-                .iter()
-                .find(|o| o.name == e.name && o.mode == MODE_TREE)
+            let old_sub = old_entry
+                .filter(|o| o.mode == MODE_TREE)
                 .and_then(|o| ObjectId::try_from(o.id).ok());
             let name = String::from_utf8_lossy(e.name);
             let path = if dir.is_empty() {

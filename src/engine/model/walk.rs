@@ -3,15 +3,32 @@
 
 use super::*;
 
-/// Commits reachable from `tip` and from none of `hidden`, oldest first: every commit comes
-/// after its parents (like `git rev-list --topo-order --reverse`).
-pub(super) fn new_commits(
+/// What walking a list of commits gave: each commit's changes (up to the first that could not
+/// be diffed), every tree problem they bring, and why a commit could not be diffed.
+#[derive(Default)]
+pub(super) struct Walked {
+    pub(super) commits: Vec<CommitChanges>,
+    pub(super) malformed: Vec<MalformedEntry>,
+    pub(super) failed: Option<anyhow::Error>,
+}
+
+/// Commits reachable from `tip` and from none of `hidden`, oldest first (every commit comes
+/// after its parents, like `git rev-list --topo-order --reverse`), each diffed against its
+/// first parent with its trees checked.
+///
+/// A long walk is diffed while it is still walking: the commits found go, in batches, to one
+/// worker per core, each with its own repository handle and caches, and the results are put
+/// in parent order once the walk is done. Nothing in the result depends on how the commits
+/// were spread: the commits come in parent order, a tree problem is reported at the first
+/// commit that brings it, and the failure told is that of the first commit that failed.
+pub(super) fn walk_commits(
     repo: &gix::Repository,
     tip: ObjectId,
     hidden: &[ObjectId],
-) -> Result<Vec<ObjectId>> {
+    opts: ModelOptions,
+) -> Result<Walked> {
     if hidden.contains(&tip) {
-        return Ok(Vec::new());
+        return Ok(Walked::default());
     }
     let walk = repo
         .rev_walk([tip])
@@ -19,104 +36,262 @@ pub(super) fn new_commits(
         .all()
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("cannot walk the history of {tip}"))?;
-    let mut order = Vec::new();
-    let mut parents: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
-    for info in walk {
-        let info = info.map_err(|e| anyhow!("{e}")).with_context(|| {
-            format!("cannot walk the history of {tip}; hint: `git fsck` names missing objects")
-        })?;
-        parents.insert(info.id, info.parent_ids.iter().copied().collect());
-        order.push(info.id);
-    }
-    // Depth-first from the tip, emitting a commit once all its parents in the set are out.
-    let mut out = Vec::with_capacity(order.len());
-    let mut done: HashSet<ObjectId> = HashSet::with_capacity(order.len());
-    let mut stack: Vec<(ObjectId, usize)> = Vec::new();
-    // Visiting the oldest-walked roots first keeps unrelated branches in walk order.
-    for &start in order.iter() {
-        if done.contains(&start) {
-            continue;
-        }
-        stack.push((start, 0));
-        while let Some((id, next)) = stack.pop() {
-            if done.contains(&id) {
-                continue;
-            }
-            let ps = &parents[&id];
-            let pending = ps[next..]
-                .iter()
-                .position(|p| parents.contains_key(p) && !done.contains(p));
-            match pending {
-                Some(off) => {
-                    let p = ps[next + off];
-                    stack.push((id, next + off + 1));
-                    stack.push((p, 0));
-                }
-                None => {
-                    done.insert(id);
-                    out.push(id);
-                }
-            }
+    let mut walk = walk.map(|info| {
+        info.map(|i| (i.id, i.parent_ids.iter().copied().collect::<Vec<_>>()))
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| {
+                format!("cannot walk the history of {tip}; hint: `git fsck` names missing objects")
+            })
+    });
+    let threads = opts.threads();
+    let mut found: Vec<(ObjectId, Vec<ObjectId>)> = Vec::new();
+    // A short walk is not worth a thread: it is diffed here, once walked.
+    for info in walk.by_ref() {
+        found.push(info?);
+        if threads > 1 && found.len() >= 2 * MIN_COMMITS_PER_THREAD {
+            break;
         }
     }
-    Ok(out)
-}
-
-/// Every commit's changes, spread over threads; each thread has its own repository handle.
-pub(super) fn commits_parallel(
-    repo: &gix::Repository,
-    ids: &[ObjectId],
-    opts: ModelOptions,
-) -> Result<Vec<CommitChanges>> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(ids.len() / MIN_COMMITS_PER_THREAD)
-        .max(1);
-    if threads == 1 {
-        let mut cache = new_resource_cache(repo)?;
-        return ids
-            .iter()
-            .map(|&id| commit_with_cache(repo, id, opts, &mut cache))
-            .collect();
+    if threads == 1 || found.len() < 2 * MIN_COMMITS_PER_THREAD {
+        for info in walk {
+            found.push(info?);
+        }
+        let ids: Vec<ObjectId> = topo_order(&found).iter().map(|&i| found[i].0).collect();
+        return joined(walk_part(repo, &ids, opts));
     }
     let sync = repo.clone().into_sync();
-    let chunk = ids.len().div_ceil(threads);
-    let results: Vec<Result<Vec<CommitChanges>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = ids
-            .chunks(chunk)
-            .map(|part| {
-                let sync = &sync;
-                s.spawn(move || -> Result<Vec<CommitChanges>> {
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(usize, ObjectId)>>(4 * threads);
+    let receive = std::sync::Mutex::new(receive);
+    let (walked, parts) = std::thread::scope(|s| -> Result<_> {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (sync, receive) = (&sync, &receive);
+                s.spawn(move || -> Result<Vec<Done>> {
                     let local = crate::engine::repo::tune(sync.to_thread_local());
-                    let mut cache = new_resource_cache(&local)?;
-                    part.iter()
-                        .map(|&id| commit_with_cache(&local, id, opts, &mut cache))
-                        .collect()
+                    let mut state = PartState::new(&local)?;
+                    let mut done = Vec::new();
+                    loop {
+                        // A poisoned lock means another worker panicked: stop taking work.
+                        let batch = match receive.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(batch) = batch else { break };
+                        for (at, id) in batch.into_iter().rev() {
+                            done.push(state.one(&local, at, id, opts));
+                        }
+                    }
+                    Ok(done)
                 })
             })
             .collect();
-        handles
+        // Walk order (newest first) keeps a commit and its parent in one batch, so the
+        // parent's trees are still in that worker's caches.
+        let mut walked: Result<()> = Ok(());
+        let mut batch = Vec::with_capacity(BATCH);
+        let full = |batch: &mut Vec<(usize, ObjectId)>| -> bool {
+            batch.len() == BATCH
+                && send
+                    .send(std::mem::replace(batch, Vec::with_capacity(BATCH)))
+                    .is_err()
+        };
+        let mut stopped = false;
+        for (at, (id, _)) in found.iter().enumerate() {
+            batch.push((at, *id));
+            if full(&mut batch) {
+                stopped = true;
+                break;
+            }
+        }
+        if !stopped {
+            for info in walk {
+                match info {
+                    Ok(info) => {
+                        batch.push((found.len(), info.0));
+                        found.push(info);
+                        if full(&mut batch) {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        walked = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if walked.is_ok() && !batch.is_empty() {
+            // A refused send means every worker stopped; joining them tells why.
+            let _ = send.send(batch);
+        }
+        drop(send);
+        let parts: Vec<Result<Vec<Done>>> = workers
             .into_iter()
-            .map(|h| {
-                h.join()
+            .map(|w| {
+                w.join()
                     .unwrap_or_else(|_| Err(anyhow!("a worker thread reading commits failed")))
             })
-            .collect()
-    });
-    let mut out = Vec::with_capacity(ids.len());
-    for r in results {
-        out.extend(r?);
+            .collect();
+        walked.map(|()| (found, parts))
+    })?;
+    let mut done: Vec<Option<Done>> = (0..walked.len()).map(|_| None).collect();
+    for part in parts {
+        for d in part? {
+            let at = d.at;
+            done[at] = Some(d);
+        }
     }
+    let mut in_order = Vec::with_capacity(walked.len());
+    for i in topo_order(&walked) {
+        match done[i].take() {
+            Some(d) => in_order.push(d),
+            None => bail!("commit {} was walked but not diffed", walked[i].0),
+        }
+    }
+    joined(Ok(in_order))
+}
+
+/// Commits a worker takes at a time.
+const BATCH: usize = 256;
+
+/// Positions in `found` (walked newest first, with their parents), oldest first: every commit
+/// after its parents among them; unrelated branches keep their walk order.
+fn topo_order(found: &[(ObjectId, Vec<ObjectId>)]) -> Vec<usize> {
+    let index: gix::hashtable::HashMap<ObjectId, usize> = found
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i))
+        .collect();
+    let mut out = Vec::with_capacity(found.len());
+    let mut done = vec![false; found.len()];
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    // Depth-first from the first walked, emitting a commit once all its parents in the set
+    // are out.
+    for start in 0..found.len() {
+        if done[start] {
+            continue;
+        }
+        stack.push((start, 0));
+        while let Some((i, next)) = stack.pop() {
+            if done[i] {
+                continue;
+            }
+            let ps = &found[i].1;
+            let pending = ps[next..]
+                .iter()
+                .position(|p| index.get(p).is_some_and(|&j| !done[j]));
+            match pending {
+                Some(off) => {
+                    let p = index[&ps[next + off]];
+                    stack.push((i, next + off + 1));
+                    stack.push((p, 0));
+                }
+                None => {
+                    done[i] = true;
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One commit walked: its changes (or why it could not be diffed) and its tree problems.
+struct Done {
+    at: usize,
+    changes: Result<CommitChanges>,
+    malformed: Vec<MalformedEntry>,
+    /// The commit, or its first parent, could not even be read: the walk cannot be judged.
+    fatal: Option<anyhow::Error>,
+}
+
+/// What one thread keeps from commit to commit.
+struct PartState {
+    cache: gix::diff::blob::Platform,
+    seen: trees::Seen,
+}
+
+impl PartState {
+    fn new(repo: &gix::Repository) -> Result<PartState> {
+        Ok(PartState {
+            cache: new_resource_cache(repo)?,
+            seen: trees::Seen::default(),
+        })
+    }
+
+    /// Commit `id`'s changes against its first parent, and its trees checked: the diff reads
+    /// the trees first, so the check finds them in the object cache.
+    fn one(&mut self, repo: &gix::Repository, at: usize, id: ObjectId, opts: ModelOptions) -> Done {
+        let fail = |e| Done {
+            at,
+            changes: Err(anyhow!("not diffed")),
+            malformed: Vec::new(),
+            fatal: Some(e),
+        };
+        let head = match read_commit(repo, id) {
+            Ok(h) => h,
+            Err(e) => return fail(e),
+        };
+        let old_tree = match head.parents.first() {
+            Some(&p) if repo.has_object(p) => match commit_tree(repo, p) {
+                Ok(t) => Some(t),
+                Err(e) => return fail(e),
+            },
+            _ => None,
+        };
+        let tree = head.tree;
+        let changes = diff_commit(repo, id, head, old_tree, opts, &mut self.cache);
+        match trees::check_commit(repo, id, tree, old_tree, &mut self.seen) {
+            Ok(malformed) => Done {
+                at,
+                changes,
+                malformed,
+                fatal: None,
+            },
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// The commits' results joined in the order given: the changes up to the first commit that
+/// could not be diffed, every tree problem once.
+fn joined(done: Result<Vec<Done>>) -> Result<Walked> {
+    let mut out = Walked::default();
+    for d in done? {
+        if let Some(e) = d.fatal {
+            return Err(e);
+        }
+        out.malformed.extend(d.malformed);
+        if out.failed.is_none() {
+            match d.changes {
+                Ok(c) => out.commits.push(c),
+                Err(e) => out.failed = Some(e),
+            }
+        }
+    }
+    out.malformed = trees::first_reports(out.malformed);
     Ok(out)
 }
 
-pub(super) fn commit_with_cache(
-    repo: &gix::Repository,
-    id: ObjectId,
-    opts: ModelOptions,
-    cache: &mut gix::diff::blob::Platform,
-) -> Result<CommitChanges> {
+/// Commits diffed in the order given, on this thread.
+fn walk_part(repo: &gix::Repository, ids: &[ObjectId], opts: ModelOptions) -> Result<Vec<Done>> {
+    let mut state = PartState::new(repo)?;
+    Ok(ids
+        .iter()
+        .enumerate()
+        .map(|(at, &id)| state.one(repo, at, id, opts))
+        .collect())
+}
+
+/// What a commit object says: its tree, parents and message.
+#[derive(Clone)]
+pub(super) struct Head {
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    message: String,
+}
+
+fn read_commit(repo: &gix::Repository, id: ObjectId) -> Result<Head> {
     let c = repo
         .find_commit(id)
         .map_err(|e| anyhow!("{e}"))
@@ -125,30 +300,57 @@ pub(super) fn commit_with_cache(
         .decode()
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("commit {id} cannot be parsed; hint: `git fsck`"))?;
-    let tree = decoded.tree();
-    let parents: Vec<ObjectId> = decoded.parents().collect();
-    let message = decoded.message.to_str_lossy().into_owned();
-    drop(decoded);
-    drop(c);
-    let summary = message
+    Ok(Head {
+        tree: decoded.tree(),
+        parents: decoded.parents().collect(),
+        message: decoded.message.to_str_lossy().into_owned(),
+    })
+}
+
+pub(super) fn commit_with_cache(
+    repo: &gix::Repository,
+    id: ObjectId,
+    opts: ModelOptions,
+    cache: &mut gix::diff::blob::Platform,
+) -> Result<CommitChanges> {
+    let head = read_commit(repo, id)?;
+    let old_tree = match head.parents.first() {
+        Some(&p) => Some(commit_tree(repo, p)?),
+        None => None,
+    };
+    diff_commit(repo, id, head, old_tree, opts, cache)
+}
+
+/// One commit against its first parent's tree (`old_tree`; none: the empty tree). A first
+/// parent that is missing fails here, as `git diff-tree` fails.
+fn diff_commit(
+    repo: &gix::Repository,
+    id: ObjectId,
+    head: Head,
+    old_tree: Option<ObjectId>,
+    opts: ModelOptions,
+    cache: &mut gix::diff::blob::Platform,
+) -> Result<CommitChanges> {
+    if let (Some(&p), None) = (head.parents.first(), old_tree) {
+        return Err(anyhow!("{}", missing(repo, p, "commit")))
+            .with_context(|| format!("cannot diff commit {id} against its first parent"));
+    }
+    let summary = head
+        .message
         .lines()
         .next()
         .unwrap_or_default()
         .trim()
         .to_string();
-    let old_tree = match parents.first() {
-        Some(&p) => Some(commit_tree(repo, p)?),
-        None => None,
-    };
-    let raws = diff_trees(repo, old_tree, tree, cache)
+    let raws = diff_trees(repo, old_tree, head.tree, cache)
         .with_context(|| format!("cannot diff commit {id} against its first parent"))?;
     let files = to_file_changes(repo, raws, opts, &format!("commit {id}"))?;
     Ok(CommitChanges {
         id: Some(id),
-        tree: Some(tree),
-        parents,
+        tree: Some(head.tree),
+        parents: head.parents,
         summary,
-        message,
+        message: head.message,
         files,
     })
 }

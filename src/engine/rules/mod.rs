@@ -89,14 +89,48 @@ impl Origin {
 /// Run every rule over one unit; return the unit's risk.
 pub fn run_all(ctx: &Context<'_>, out: &mut Vec<Finding>) -> Risk {
     let start = out.len();
-    refs::check(ctx, out);
-    tree::check(ctx, out);
-    paths::check(ctx, out);
-    caps::check(ctx, out);
-    secrets::check(ctx, out);
-    tests::check(ctx, out);
-    commits::check(ctx, out);
+    // The content rules (secrets, tests) read every added line: on a long push they run on a
+    // thread of their own beside the others. Findings are joined in the same order whatever
+    // ran where.
+    let (content, others) = if ctx.unit.commits.len() >= PARALLEL_RULES_COMMITS {
+        std::thread::scope(|s| {
+            let content = s.spawn(|| content_rules(ctx));
+            let others = other_rules(ctx);
+            let content = content
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (content, others)
+        })
+    } else {
+        (content_rules(ctx), other_rules(ctx))
+    };
+    let (before, after) = others;
+    out.extend(before);
+    out.extend(content);
+    out.extend(after);
     risk::check(ctx, start, out)
+}
+
+/// Below this many commits in a unit the rules run on one thread.
+const PARALLEL_RULES_COMMITS: usize = 64;
+
+fn content_rules(ctx: &Context<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    secrets::check(ctx, &mut out);
+    tests::check(ctx, &mut out);
+    out
+}
+
+/// The findings of the rules told before the content rules, and of those told after.
+fn other_rules(ctx: &Context<'_>) -> (Vec<Finding>, Vec<Finding>) {
+    let mut before = Vec::new();
+    refs::check(ctx, &mut before);
+    tree::check(ctx, &mut before);
+    paths::check(ctx, &mut before);
+    caps::check(ctx, &mut before);
+    let mut after = Vec::new();
+    commits::check(ctx, &mut after);
+    (before, after)
 }
 
 /// Many lines searched at once: one regex pass over the lines joined by `\n` costs far less
