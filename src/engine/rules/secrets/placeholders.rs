@@ -6,7 +6,11 @@
 //! [`is_reference`] for values of the generic and password rules (variables, templates,
 //! code, paths, stand-in words).
 
-/// Words that mark a value as an example, in lower case.
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
+
+/// Words that mark a value as an example, in lower case (matched in any case).
 const WORDS: &[&[u8]] = &[
     b"example",
     b"xxxx",
@@ -55,16 +59,29 @@ const PUBLISHED_SAMPLES: &[&[u8]] = &[
     b"gho_16C7e42F292c6912E7710c838347Ae178B4a",
 ];
 
+/// [`WORDS`] as one automaton (ASCII case-insensitive): a secret is read once for all of
+/// them, not once per word.
+fn words() -> &'static AhoCorasick {
+    static W: OnceLock<AhoCorasick> = OnceLock::new();
+    W.get_or_init(|| {
+        // The words are plain literals; building cannot fail on them.
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(WORDS)
+            .expect("placeholder words build an automaton")
+    })
+}
+
 /// Whether a provider rule's secret is a stand-in rather than a credential.
 pub fn is_stand_in(secret: &[u8]) -> bool {
     if PUBLISHED_SAMPLES.contains(&secret) {
         return true;
     }
-    let lower = secret.to_ascii_lowercase();
-    if WORDS.iter().any(|w| contains(&lower, w)) {
+    if words().is_match(secret) {
         return true;
     }
-    longest_run(secret) >= 6 || longest_sequence(&lower) >= 6
+    longest_run(secret) >= 6 || longest_sequence(secret) >= 6
 }
 
 /// Whether a generic or password value is a reference, template or code rather than a
@@ -109,7 +126,6 @@ pub fn is_reference(value: &[u8]) -> bool {
     if dotted || path || identifier || constant {
         return true;
     }
-    let lower = value.to_ascii_lowercase();
     const STAND_INS: &[&[u8]] = &[
         b"password",
         b"passwd",
@@ -133,7 +149,7 @@ pub fn is_reference(value: &[u8]) -> bool {
         b"string",
         b"undefined",
     ];
-    STAND_INS.contains(&lower.as_slice()) || is_stand_in(value)
+    STAND_INS.iter().any(|w| w.eq_ignore_ascii_case(value)) || is_stand_in(value)
 }
 
 /// The longest run of one repeated byte.
@@ -149,12 +165,13 @@ fn longest_run(s: &[u8]) -> usize {
     best
 }
 
-/// The longest straight sequence (`abcdef`, `123456`, `fedcba`) of letters or digits.
+/// The longest straight sequence (`abcdef`, `123456`, `fedcba`) of letters or digits, in
+/// any case (`aBcDeF` is one).
 fn longest_sequence(s: &[u8]) -> usize {
     let mut best = 1;
     let (mut up, mut down) = (1, 1);
     for w in s.windows(2) {
-        let (a, b) = (w[0], w[1]);
+        let (a, b) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
         let alnum = a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric();
         up = if alnum && b == a.wrapping_add(1) {
             up + 1
