@@ -569,3 +569,29 @@ fn the_prefilter_names_the_same_rules_before_and_after_it_builds_its_dfa() {
     assert!(p.reads_with_dfa());
     assert_eq!(p.candidates(buffer, starts), before);
 }
+
+#[test]
+fn many_files_read_on_several_threads_give_what_one_thread_gives() {
+    // Over PARALLEL_FROM bytes the files are shared among threads; the findings must be the
+    // same, in the same order, as when each file is judged alone (one thread).
+    let corpus: Vec<String> = corpus::build().into_iter().flat_map(|f| f.lines).collect();
+    let lines: Vec<&str> = corpus.iter().map(String::as_str).collect();
+    let names: Vec<String> = (0..6).map(|i| format!("copy{i}/corpus.txt")).collect();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum::<usize>() * names.len();
+    assert!(bytes > PARALLEL_FROM, "{bytes} bytes");
+    let judge = |files: &[&String]| {
+        let u = unit(
+            vec![commit(
+                3,
+                "c",
+                files.iter().map(|n| add(n).lines_added(&lines)).collect(),
+            )],
+            vec![],
+        );
+        run(check, &policy(""), &agent(), &u)
+    };
+    let together = judge(&names.iter().collect::<Vec<_>>());
+    let alone: Vec<Finding> = names.iter().flat_map(|n| judge(&[n])).collect();
+    assert!(together.len() > 1000, "{} findings", together.len());
+    assert_eq!(together, alone);
+}
