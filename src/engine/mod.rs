@@ -81,15 +81,23 @@ pub fn judge_units(policy: &Policy, actor: &Actor, units: Vec<Unit>) -> Verdict 
 
 /// The same finding reported twice (per commit and again on the cumulative change) is told once.
 fn dedup(findings: &mut Vec<Finding>) {
-    let mut seen = std::collections::HashSet::new();
-    findings.retain(|f| {
-        seen.insert((
-            f.rule.clone(),
-            f.refname.clone(),
-            f.commit,
-            f.path.clone(),
-            f.line,
-            f.message.clone(),
-        ))
-    });
+    // The keys borrow the findings (no copy of each message); `retain` then visits them in the
+    // same order.
+    let mut seen = std::collections::HashSet::with_capacity(findings.len());
+    let keep: Vec<bool> = findings
+        .iter()
+        .map(|f| {
+            seen.insert((
+                f.rule.as_str(),
+                f.refname.as_deref(),
+                f.commit,
+                f.path.as_deref(),
+                f.line,
+                f.message.as_str(),
+            ))
+        })
+        .collect();
+    drop(seen);
+    let mut keep = keep.into_iter();
+    findings.retain(|_| keep.next().unwrap_or(true));
 }

@@ -246,6 +246,14 @@ pub fn finding_line(f: &Finding) -> String {
 
 /// The verdict for people and agents: one line per finding and its hint, then a summary.
 pub fn render_text(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
+    // One write per 64 KiB, not per line: a change with thousands of findings (a leaked dump)
+    // is told at the speed it was judged. Flushed before returning, so nothing is reordered.
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    render_text_to(v, &mut out)?;
+    out.flush()
+}
+
+fn render_text_to(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
     let mut findings: Vec<&Finding> = v.findings.iter().collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     for f in findings {
@@ -293,8 +301,10 @@ pub fn render_json(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
         #[serde(flatten)]
         verdict: &'a Verdict,
     }
+    // serde_json writes every token on its own; buffered, they reach `out` 64 KiB at a time.
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
     serde_json::to_writer_pretty(
-        &mut *out,
+        &mut out,
         &Doc {
             version: 1,
             outcome: v.outcome(),
@@ -302,7 +312,8 @@ pub fn render_json(v: &Verdict, out: &mut dyn Write) -> io::Result<()> {
             verdict: v,
         },
     )?;
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }
 
 fn ser_oid_opt<S: serde::Serializer>(id: &Option<ObjectId>, s: S) -> Result<S::Ok, S::Error> {

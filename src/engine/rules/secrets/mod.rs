@@ -31,7 +31,7 @@ mod tests;
 use std::collections::HashSet;
 
 use super::{Context, Origin};
-use crate::engine::changes::Encoding;
+use crate::engine::changes::{Encoding, FileChange};
 use crate::engine::policy::Role;
 use crate::engine::verdict::Finding;
 
@@ -56,15 +56,27 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let scanner = Scanner::new(sp.builtin, &sp.extra, sp.min_entropy);
     let marker = sp.allow_marker.as_bytes();
     let max_scan = ctx.policy.hooks.max_blob_scan_bytes;
+    // The files whose added lines are read, in the order they are reported; read first (on
+    // several threads when there is much to read), then reported one by one below.
+    let excluded = |path: &str| !sp.exclude.is_empty() && sp.exclude.is_match(path);
+    let read: Vec<&FileChange> = ctx
+        .all_changes()
+        .filter(|(origin, fc)| {
+            matches!(origin, Origin::Commit(_))
+                && !fc.added_lines.is_empty()
+                && !excluded(fc.path())
+        })
+        .map(|(_, fc)| fc)
+        .collect();
+    let mut scanned = scan_all(&scanner, &read).into_iter();
     let mut unscanned = HashSet::new();
-    let mut lines = Lines::default();
     for (origin, fc) in ctx.all_changes() {
         // Added lines are read from the commits; the cumulative change adds nothing new.
         let Origin::Commit(commit) = origin else {
             continue;
         };
         let path = fc.path();
-        if !sp.exclude.is_empty() && sp.exclude.is_match(path) {
+        if excluded(path) {
             continue;
         }
         if fc.new_id.is_some() {
@@ -91,9 +103,10 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         if fc.added_lines.is_empty() {
             continue;
         }
-        lines.load(fc.added_lines.iter().map(|l| l.text.as_bytes()));
-        let binary = fc.added_encoding == Encoding::Binary;
-        for (i, hit) in scanner.scan(&lines, binary, Some(path)) {
+        let hits = scanned
+            .next()
+            .expect("every file with added lines was read, in this order");
+        for (i, hit) in hits {
             let line = &fc.added_lines[i];
             let marked = !marker.is_empty() && placeholders::contains(line.text.as_bytes(), marker);
             let what = match fc.added_encoding {
@@ -111,6 +124,65 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         }
     }
     messages(ctx, &scanner, marker, out);
+}
+
+/// Added bytes under which the files are read on one thread: starting threads, and warming
+/// each one's regex caches, costs more than it saves on a commit of a few files.
+const PARALLEL_FROM: usize = 256 << 10;
+
+/// The hits of every file, in the order given. With enough to read and more than one core,
+/// the files are shared among threads (each takes the next unread file); the result is the
+/// same as reading them in turn.
+fn scan_all(scanner: &Scanner<'_>, files: &[&FileChange]) -> Vec<Vec<(usize, Hit)>> {
+    let scan = |lines: &mut Lines, fc: &FileChange| {
+        lines.load(fc.added_lines.iter().map(|l| l.text.as_bytes()));
+        let binary = fc.added_encoding == Encoding::Binary;
+        scanner.scan(lines, binary, Some(fc.path()))
+    };
+    let bytes: usize = files
+        .iter()
+        .flat_map(|fc| fc.added_lines.iter())
+        .map(|l| l.text.len() + 1)
+        .sum();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len())
+        .min(8);
+    if bytes < PARALLEL_FROM || threads < 2 {
+        let mut lines = Lines::default();
+        return files.iter().map(|fc| scan(&mut lines, fc)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Vec<(usize, Hit)>>> = (0..files.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut lines = Lines::default();
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(fc) = files.get(i) else {
+                            return done;
+                        };
+                        done.push((i, scan(&mut lines, fc)));
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            // A panic in a worker is a bug in the scanner: raise it here, as one thread would.
+            let done = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (i, hits) in done {
+                results[i] = Some(hits);
+            }
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.expect("every file was taken by a worker"))
+        .collect()
 }
 
 /// Rules about a path alone (gitleaks rules with a `path` and no `regex`): a file added or

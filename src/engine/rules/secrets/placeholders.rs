@@ -6,7 +6,7 @@
 //! [`is_reference`] for values of the generic and password rules (variables, templates,
 //! code, paths, stand-in words).
 
-/// Words that mark a value as an example, in lower case.
+/// Words that mark a value as an example, in lower case (matched in any case).
 const WORDS: &[&[u8]] = &[
     b"example",
     b"xxxx",
@@ -55,16 +55,70 @@ const PUBLISHED_SAMPLES: &[&[u8]] = &[
     b"gho_16C7e42F292c6912E7710c838347Ae178B4a",
 ];
 
+/// The byte pairs (in either case) that start a word of [`WORDS`], a bit per pair, and the
+/// one-byte words: a secret is read once, and a word compared only where its first two
+/// bytes stand (rarely, in a random token). Nothing to build at run time.
+const PAIRS: [u64; 1024] = {
+    let mut t = [0u64; 1024];
+    let mut i = 0;
+    while i < WORDS.len() {
+        let w = WORDS[i];
+        if w.len() >= 2 {
+            let a = [w[0].to_ascii_lowercase(), w[0].to_ascii_uppercase()];
+            let b = [w[1].to_ascii_lowercase(), w[1].to_ascii_uppercase()];
+            let mut j = 0;
+            while j < 4 {
+                let pair = ((a[j / 2] as usize) << 8) | b[j % 2] as usize;
+                t[pair / 64] |= 1 << (pair % 64);
+                j += 1;
+            }
+        }
+        i += 1;
+    }
+    t
+};
+const SINGLE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < WORDS.len() {
+        let w = WORDS[i];
+        if w.len() == 1 {
+            t[w[0].to_ascii_lowercase() as usize] = true;
+            t[w[0].to_ascii_uppercase() as usize] = true;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Whether `s` holds one of [`WORDS`], in any case.
+fn holds_word(s: &[u8]) -> bool {
+    (0..s.len()).any(|i| {
+        if SINGLE[s[i] as usize] {
+            return true;
+        }
+        let Some(&next) = s.get(i + 1) else {
+            return false;
+        };
+        let pair = ((s[i] as usize) << 8) | next as usize;
+        PAIRS[pair / 64] & (1 << (pair % 64)) != 0
+            && WORDS.iter().any(|w| {
+                s[i..]
+                    .get(..w.len())
+                    .is_some_and(|at| at.eq_ignore_ascii_case(w))
+            })
+    })
+}
+
 /// Whether a provider rule's secret is a stand-in rather than a credential.
 pub fn is_stand_in(secret: &[u8]) -> bool {
     if PUBLISHED_SAMPLES.contains(&secret) {
         return true;
     }
-    let lower = secret.to_ascii_lowercase();
-    if WORDS.iter().any(|w| contains(&lower, w)) {
+    if holds_word(secret) {
         return true;
     }
-    longest_run(secret) >= 6 || longest_sequence(&lower) >= 6
+    longest_run(secret) >= 6 || longest_sequence(secret) >= 6
 }
 
 /// Whether a generic or password value is a reference, template or code rather than a
@@ -109,7 +163,6 @@ pub fn is_reference(value: &[u8]) -> bool {
     if dotted || path || identifier || constant {
         return true;
     }
-    let lower = value.to_ascii_lowercase();
     const STAND_INS: &[&[u8]] = &[
         b"password",
         b"passwd",
@@ -133,7 +186,7 @@ pub fn is_reference(value: &[u8]) -> bool {
         b"string",
         b"undefined",
     ];
-    STAND_INS.contains(&lower.as_slice()) || is_stand_in(value)
+    STAND_INS.iter().any(|w| w.eq_ignore_ascii_case(value)) || is_stand_in(value)
 }
 
 /// The longest run of one repeated byte.
@@ -149,12 +202,13 @@ fn longest_run(s: &[u8]) -> usize {
     best
 }
 
-/// The longest straight sequence (`abcdef`, `123456`, `fedcba`) of letters or digits.
+/// The longest straight sequence (`abcdef`, `123456`, `fedcba`) of letters or digits, in
+/// any case (`aBcDeF` is one).
 fn longest_sequence(s: &[u8]) -> usize {
     let mut best = 1;
     let (mut up, mut down) = (1, 1);
     for w in s.windows(2) {
-        let (a, b) = (w[0], w[1]);
+        let (a, b) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
         let alnum = a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric();
         up = if alnum && b == a.wrapping_add(1) {
             up + 1
@@ -173,4 +227,76 @@ fn longest_sequence(s: &[u8]) -> usize {
 
 pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || memchr::memmem::find(hay, needle).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_word_is_found_as_a_lower_case_copy_would_find_it() {
+        let naive = |s: &[u8]| {
+            let lower = s.to_ascii_lowercase();
+            WORDS.iter().any(|w| contains(&lower, w))
+        };
+        let mut samples: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"x".to_vec(),
+            b"<".to_vec(),
+            b"abc>".to_vec(),
+            b"ExAmPlE".to_vec(),
+            b"xxx".to_vec(),
+            b"XXXX".to_vec(),
+            b"a***b***".to_vec(),
+            b"...".to_vec(),
+            b"your_key".to_vec(),
+            b"YOUR-KEY".to_vec(),
+            b"notAsecret".to_vec(),
+            b"TODO".to_vec(),
+            b"fix me".to_vec(),
+        ];
+        // Every word in every position of a token, in three cases, and cut short by one.
+        for w in WORDS {
+            for case in 0..3 {
+                let w: Vec<u8> = match case {
+                    0 => w.to_vec(),
+                    1 => w.to_ascii_uppercase(),
+                    _ => w
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| {
+                            if i % 2 == 0 {
+                                b.to_ascii_uppercase()
+                            } else {
+                                *b
+                            }
+                        })
+                        .collect(),
+                };
+                for at in [0, 3, 9] {
+                    let mut s = b"Qz8kT2mVn4Rp".to_vec();
+                    s.splice(at..at, w.iter().copied());
+                    samples.push(s.clone());
+                    s.truncate(at + w.len() - 1);
+                    samples.push(s);
+                }
+            }
+        }
+        // Pseudo-random tokens over letters, digits and the words' own punctuation.
+        let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-*.<>";
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            let mut s = Vec::new();
+            for _ in 0..(x % 24) as usize + 1 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            samples.push(s);
+        }
+        for s in &samples {
+            assert_eq!(holds_word(s), naive(s), "{:?}", String::from_utf8_lossy(s));
+        }
+    }
 }

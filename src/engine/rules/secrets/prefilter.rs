@@ -1,11 +1,28 @@
 //! The keyword prefilter: one Aho-Corasick pass (ASCII case-insensitive) over the lines of
 //! a file says which rules can match on which line; only those rules' regexes then run.
 //! Rules without keywords run on every line.
+//!
+//! The automaton starts as an NFA, quick to build, which suits a hook judging a few files;
+//! once the prefilter has read [`DFA_AFTER`] bytes it builds a DFA of the same keywords (one
+//! table step a byte, where the NFA follows failure links) and reads with that. Both find the
+//! same keywords at the same places.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+
+/// Bytes read with the NFA before the DFA is built: about what the DFA's build costs in NFA
+/// reading time.
+pub const DFA_AFTER: usize = 1 << 20;
 
 pub struct Prefilter {
     automaton: Option<AhoCorasick>,
+    /// The keywords, lower case, as the automaton holds them (for the DFA).
+    words: Vec<String>,
+    dfa: OnceLock<Option<AhoCorasick>>,
+    /// Bytes read so far (all threads).
+    read: AtomicUsize,
     /// For each keyword of the automaton, the rules that hold it.
     rules_of: Vec<Vec<usize>>,
     /// Rules with no keyword.
@@ -39,16 +56,12 @@ impl Prefilter {
                 }
             }
         }
-        let automaton = (!words.is_empty()).then(|| {
-            // Keywords are plain literals; building cannot fail on them.
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&words)
-                .expect("secret keywords build an automaton")
-        });
+        let automaton = (!words.is_empty()).then(|| automaton(&words, None));
         Prefilter {
             automaton,
+            words,
+            dfa: OnceLock::new(),
+            read: AtomicUsize::new(0),
             rules_of,
             always,
             rule_count,
@@ -59,7 +72,18 @@ impl Prefilter {
     /// `\n`), the rules to run there, as `(line, rule)` pairs sorted by line then rule.
     pub fn candidates(&self, buffer: &[u8], starts: &[usize]) -> Vec<(usize, usize)> {
         let mut out: Vec<(usize, usize)> = Vec::new();
-        if let Some(ac) = &self.automaton {
+        let read = self.read.fetch_add(buffer.len(), Ordering::Relaxed) + buffer.len();
+        let automaton = if read > DFA_AFTER {
+            self.dfa
+                .get_or_init(|| {
+                    (!self.words.is_empty())
+                        .then(|| automaton(&self.words, Some(AhoCorasickKind::DFA)))
+                })
+                .as_ref()
+        } else {
+            self.automaton.as_ref()
+        };
+        if let Some(ac) = automaton {
             for m in ac.find_overlapping_iter(buffer) {
                 let line = starts.partition_point(|s| *s <= m.start()) - 1;
                 for &rule in &self.rules_of[m.pattern().as_usize()] {
@@ -77,8 +101,25 @@ impl Prefilter {
         out
     }
 
+    /// Whether the DFA has been built (for the tests).
+    pub fn reads_with_dfa(&self) -> bool {
+        self.dfa.get().is_some_and(Option::is_some)
+    }
+
     /// How many rules the prefilter was built for.
     pub fn rule_count(&self) -> usize {
         self.rule_count
     }
+}
+
+/// The keywords' automaton (ASCII case-insensitive, every overlapping match); `kind` `None`
+/// lets the crate choose (an NFA for this many keywords).
+fn automaton(words: &[String], kind: Option<AhoCorasickKind>) -> AhoCorasick {
+    // Keywords are plain literals; building cannot fail on them.
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .kind(kind)
+        .build(words)
+        .expect("secret keywords build an automaton")
 }

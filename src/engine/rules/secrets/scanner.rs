@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use regex::bytes::{Captures, Regex, RegexBuilder};
+use regex::bytes::{Match, Regex, RegexBuilder};
 
 use super::catalog;
 use super::catalog::keys::GENERIC;
@@ -137,7 +137,61 @@ pub fn compile(pattern: &str) -> Result<Regex, String> {
 struct Builtin {
     specs: Vec<Spec>,
     regexes: Vec<OnceLock<Regex>>,
+    /// Per rule: its secret is the whole match ([`secret_is_whole_match`]), so a search for
+    /// the match alone finds it and no capture groups are resolved.
+    whole: Vec<bool>,
     prefilter: Prefilter,
+}
+
+/// Whether a pattern's secret group is its whole match: group 0, or group 1 of a pattern
+/// that is that group alone with at most a `\b` on either side (`\b(ghp_[A-Za-z0-9]{36})\b`).
+/// Read from the pattern's text; `false` whenever in doubt (a class within a class, a group
+/// that is not the first thing), which only costs the capture search.
+pub(crate) fn secret_is_whole_match(pattern: &str, group: usize) -> bool {
+    if group == 0 {
+        return true;
+    }
+    if group != 1 {
+        return false;
+    }
+    let p = pattern.as_bytes();
+    let p = p.strip_prefix(b"\\b").unwrap_or(p);
+    let Some(rest) = p.strip_prefix(b"(") else {
+        return false;
+    };
+    if rest.starts_with(b"?") {
+        return false;
+    }
+    let (mut depth, mut class, mut i) = (1usize, false, 0);
+    while i < rest.len() {
+        match rest[i] {
+            b'\\' => i += 1,
+            b'[' if class => return false,
+            b'[' => {
+                class = true;
+                // A `]` first in a class (after an optional `^`) is a literal.
+                if rest.get(i + 1) == Some(&b'^') {
+                    i += 1;
+                }
+                if rest.get(i + 1) == Some(&b']') {
+                    i += 1;
+                }
+            }
+            b']' if class => class = false,
+            _ if class => {}
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    let tail = &rest[i + 1..];
+                    return tail.is_empty() || tail == b"\\b";
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 fn builtin() -> &'static Builtin {
@@ -147,6 +201,13 @@ fn builtin() -> &'static Builtin {
         let prefilter = Prefilter::new(specs.iter().map(|s| s.keywords.as_slice()));
         Builtin {
             regexes: specs.iter().map(|_| OnceLock::new()).collect(),
+            whole: specs
+                .iter()
+                .map(|s| match s.group {
+                    Some(Group::Index(g)) => secret_is_whole_match(&s.pattern, g),
+                    _ => false,
+                })
+                .collect(),
             specs,
             prefilter,
         }
@@ -189,6 +250,11 @@ impl Lines {
             self.buffer.extend_from_slice(line);
             self.buffer.push(b'\n');
         }
+    }
+
+    /// The buffer and where each line starts in it.
+    pub fn parts(&self) -> (&[u8], &[usize]) {
+        (&self.buffer, &self.starts)
     }
 
     fn line(&self, i: usize) -> &[u8] {
@@ -243,15 +309,20 @@ impl<'a> Scanner<'a> {
             while i < todo.len() && todo[i].0 == line_no {
                 let (_, rule, is_builtin) = todo[i];
                 i += 1;
-                let (spec, regex, allow): (&Spec, &Regex, &[Allowlist]) = if is_builtin {
+                let (spec, regex, allow, whole): (&Spec, &Regex, &[Allowlist], bool) = if is_builtin
+                {
                     let b = self
                         .builtin
                         .expect("built-in candidates come from the built-in set");
+                    let spec = &b.specs[rule];
+                    if high_confidence_only && !spec.high_confidence {
+                        continue;
+                    }
                     let regex = b.regexes[rule].get_or_init(|| {
                         // The patterns are constants checked by the tests: failing is a bug.
-                        compile(&b.specs[rule].pattern).expect("built-in secret pattern compiles")
+                        compile(&spec.pattern).expect("built-in secret pattern compiles")
                     });
-                    (&b.specs[rule], regex, &[])
+                    (spec, regex, &[], b.whole[rule])
                 } else {
                     let r = &self.extra[rule];
                     let Some(regex) = &r.regex else { continue };
@@ -260,7 +331,7 @@ impl<'a> Scanner<'a> {
                     {
                         continue;
                     }
-                    (&r.spec, regex, r.allowlists.as_slice())
+                    (&r.spec, regex, r.allowlists.as_slice(), false)
                 };
                 if high_confidence_only && !spec.high_confidence {
                     continue;
@@ -268,12 +339,34 @@ impl<'a> Scanner<'a> {
                 if spec.id == GENERIC && is_builtin && !hits.is_empty() {
                     continue;
                 }
-                for caps in regex.captures_iter(line) {
-                    if let Some(hit) = self.judge(spec, allow, &caps, line, path)
+                let generic = spec.id == GENERIC;
+                let mut take = |whole: Match<'_>, secret: Match<'_>| {
+                    if let Some(hit) = self.judge(spec, allow, whole, secret, line, path)
                         && !hits.iter().any(|h| h.start < hit.end && hit.start < h.end)
                     {
                         hits.push(hit);
-                        if spec.id == GENERIC {
+                        // The generic rule speaks once a line.
+                        return !generic;
+                    }
+                    true
+                };
+                if whole {
+                    for m in regex.find_iter(line) {
+                        if !take(m, m) {
+                            break;
+                        }
+                    }
+                } else {
+                    for caps in regex.captures_iter(line) {
+                        let Some(m) = caps.get(0) else { continue };
+                        let Some(secret) = (match &spec.group {
+                            Some(Group::Index(i)) => caps.get(*i),
+                            Some(Group::Name(n)) => caps.name(n),
+                            None => caps.get(1).or(Some(m)),
+                        }) else {
+                            continue;
+                        };
+                        if !take(m, secret) {
                             break;
                         }
                     }
@@ -289,16 +382,11 @@ impl<'a> Scanner<'a> {
         &self,
         spec: &Spec,
         allow: &[Allowlist],
-        caps: &Captures<'_>,
+        whole: Match<'_>,
+        secret: Match<'_>,
         line: &[u8],
         path: Option<&str>,
     ) -> Option<Hit> {
-        let whole = caps.get(0)?;
-        let secret = match &spec.group {
-            Some(Group::Index(i)) => caps.get(*i),
-            Some(Group::Name(n)) => caps.name(n),
-            None => caps.get(1).or(Some(whole)),
-        }?;
         let value = secret.as_bytes();
         let hit = |secret: &[u8]| Hit {
             id: spec.id.clone(),

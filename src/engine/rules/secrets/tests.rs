@@ -466,3 +466,132 @@ fn recall_and_false_positives_per_family_meet_the_documented_floor() {
         "docs/SECRETS.md does not hold the measured table:\n{table}"
     );
 }
+
+/// What the syntax tree says: the pattern is capture group 1 with only look-arounds (`\b`,
+/// `^`, `$`) beside it, so group 1 is the whole match.
+fn group_one_is_the_whole_match(pattern: &str) -> bool {
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .unwrap_or_else(|e| panic!("{pattern}: {e}"));
+    let parts = match hir.kind() {
+        HirKind::Concat(parts) => parts.as_slice(),
+        _ => std::slice::from_ref(&hir),
+    };
+    let groups: Vec<_> = parts
+        .iter()
+        .filter(|h| !matches!(h.kind(), HirKind::Look(_)))
+        .collect();
+    matches!(groups.as_slice(), [g] if matches!(g.kind(), HirKind::Capture(c) if c.index == 1))
+}
+
+#[test]
+fn a_secret_read_as_the_whole_match_is_the_rules_secret_group() {
+    // The scanner skips the capture search for rules whose secret is the whole match; that
+    // reading of the pattern's text must never claim a pattern the syntax tree denies, and
+    // on every line of the corpus the group and the match must agree.
+    let files = corpus::build();
+    let mut whole = 0;
+    for r in catalog::all() {
+        let claimed = scanner::secret_is_whole_match(r.pattern, r.group);
+        if claimed {
+            whole += 1;
+            assert!(
+                group_one_is_the_whole_match(r.pattern),
+                "{}: read as a whole-match secret, but its syntax tree says otherwise",
+                r.id
+            );
+            let re = scanner::compile(r.pattern).unwrap();
+            for f in &files {
+                for line in &f.lines {
+                    for c in re.captures_iter(line.as_bytes()) {
+                        assert_eq!(c.get(0), c.get(1), "{}: {line:?}", r.id);
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        whole >= 100,
+        "only {whole} rules read as whole-match secrets"
+    );
+    for (pattern, group, expected) in [
+        (r"\b(ghp_[A-Za-z0-9]{36})\b", 1, true),
+        (r"(AKIA[A-Z2-7]{16})", 1, true),
+        (r"abc", 0, true),
+        (r"\b(AIza[A-Za-z0-9_\-]{35})(?:[^A-Za-z0-9_\-]|$)", 1, false),
+        (r"(a)|(b)", 1, false),
+        (r"(a)+", 1, false),
+        (r"(?i:key)=(\w+)", 1, false),
+        (r"([)(])x", 1, false),
+        (r"([)(])", 1, true),
+        (r"([]()])", 1, true),
+        (r"(\(x\))", 1, true),
+        (r"(\))y", 1, false),
+        (r"([[:alpha:]])", 1, false),
+        (r"(a)", 2, false),
+    ] {
+        assert_eq!(
+            scanner::secret_is_whole_match(pattern, group),
+            expected,
+            "{pattern}"
+        );
+        if expected && group == 1 {
+            assert!(group_one_is_the_whole_match(pattern), "{pattern}");
+        }
+    }
+}
+
+#[test]
+fn the_prefilter_names_the_same_rules_before_and_after_it_builds_its_dfa() {
+    let rules: Vec<Spec> = catalog::all().map(Spec::from).collect();
+    let p = prefilter::Prefilter::new(rules.iter().map(|s| s.keywords.as_slice()));
+    let files = corpus::build();
+    let mut lines = Lines::default();
+    let all: Vec<&str> = files
+        .iter()
+        .flat_map(|f| f.lines.iter().map(String::as_str))
+        .collect();
+    lines.load(all.iter().map(|l| l.as_bytes()));
+    let (buffer, starts) = lines.parts();
+    let before = p.candidates(buffer, starts);
+    assert!(!p.reads_with_dfa());
+    assert!(!before.is_empty());
+    // Read past the threshold: ordinary text without a keyword.
+    let filler = vec!["lorem ipsum dolor sit amet, consectetur adipiscing elit"; 20_000];
+    let mut big = Lines::default();
+    big.load(filler.iter().map(|l| l.as_bytes()));
+    let (b, s) = big.parts();
+    assert!(p.candidates(b, s).is_empty());
+    assert!(p.reads_with_dfa());
+    assert_eq!(p.candidates(buffer, starts), before);
+}
+
+#[test]
+fn many_files_read_on_several_threads_give_what_one_thread_gives() {
+    // Over PARALLEL_FROM bytes the files are shared among threads; the findings must be the
+    // same, in the same order, as when each file is judged alone (one thread).
+    let corpus: Vec<String> = corpus::build().into_iter().flat_map(|f| f.lines).collect();
+    let lines: Vec<&str> = corpus.iter().map(String::as_str).collect();
+    let names: Vec<String> = (0..6).map(|i| format!("copy{i}/corpus.txt")).collect();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum::<usize>() * names.len();
+    assert!(bytes > PARALLEL_FROM, "{bytes} bytes");
+    let judge = |files: &[&String]| {
+        let u = unit(
+            vec![commit(
+                3,
+                "c",
+                files.iter().map(|n| add(n).lines_added(&lines)).collect(),
+            )],
+            vec![],
+        );
+        run(check, &policy(""), &agent(), &u)
+    };
+    let together = judge(&names.iter().collect::<Vec<_>>());
+    let alone: Vec<Finding> = names.iter().flat_map(|n| judge(&[n])).collect();
+    assert!(together.len() > 1000, "{} findings", together.len());
+    assert_eq!(together, alone);
+}
