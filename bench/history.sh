@@ -238,7 +238,11 @@ medians() {
     for r in $(seq "$n"); do
         for i in $(seq 0 $((k - 1))); do
             t0=$(date +%s%N)
-            sh -c "${cmds[$i]}" >/dev/null 2>&1 || true
+            if ! sh -c "${cmds[$i]}" >/dev/null 2>"$tmp/hook.err"; then
+                echo "bench: failed: ${cmds[$i]}" >&2
+                cat "$tmp/hook.err" >&2
+                exit 1
+            fi
             t1=$(date +%s%N)
             echo "$i $(( (t1 - t0) / 1000 ))" >> "$tmp/times"
         done
@@ -336,7 +340,9 @@ for name in $crates; do
         if [ -s "$work/downloads/$name-$v.crate" ]; then have+=("$v"); else echo "   $name $v: cannot fetch, left out" >&2; fi
     done
     echo "   downloaded: $(du -cb $(printf "$work/downloads/$name-%s.crate " "${have[@]}") | tail -1 | awk '{printf "%.1f MB", $1 / 1e6}')"
+    t0=$(date +%s)
     build "$name" "${have[@]}"
+    echo "   histories ready in $(( $(date +%s) - t0 )) s (built with git fast-import, reused when there)"
 
     for kind in versions chain; do
         dir="$work/$name-$kind"
@@ -393,6 +399,7 @@ for name in $crates; do
             echo "   verdict ($b): ${verdict#*git-guard: }"
         done
         read -r -a ms < <(medians "$runs" "${cmds[@]}")
+        [ "${#ms[@]}" -eq "${#cmds[@]}" ] || exit 1 # a hook failed (told above)
         declare -A hook_ms=() hook_mb=()
         for i in "${!labels[@]}"; do
             hook_ms[${labels[$i]}]="${ms[$i]}"
