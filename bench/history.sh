@@ -3,9 +3,11 @@
 # as git histories, each pushed whole into a guarded bare server, beside git's floor and
 # git-secrets.
 #
-#   bench/history.sh [--runs N] [--bin DIR] [--baseline DIR] [--crates "libc"] [--versions N]
+#   bench/history.sh [--runs N] [--bin DIR] [--baseline DIR] [--crates "libc tokio"] [--versions N]
 #
-# For each crate (default: libc, every published non-pre-release version, about 200):
+# For each crate (default: libc and tokio, every published non-pre-release version of each,
+# about 200; libc is large C bindings changed a few files at a time, tokio is Rust with its
+# integration tests, which the tests rule parses):
 #
 #   versions  one commit per version, oldest first (semver order), each commit's tree the
 #             version's sources as published on crates.io.
@@ -38,8 +40,9 @@
 # Downloads go through crates.io's ordinary endpoints: the sparse index
 # (https://index.crates.io/) for the list of versions and the download endpoint cargo uses
 # (https://static.crates.io/crates/NAME/NAME-VER.crate), cached under
-# bench/work/history/downloads (libc: 204 versions, 93 MB). Histories are built with
-# `git fast-import` and reused when there (delete bench/work/history to rebuild).
+# bench/work/history/downloads (libc: 204 versions, 96 MB; tokio: 195 versions, 106 MB).
+# Histories are built with `git fast-import` and reused when there (delete bench/work/history
+# to rebuild).
 #
 # --bin DIR: the git-guard and guard-hook to time (default: build this tree with
 # `cargo build --release --bins`). --baseline DIR: another build, timed in the same rounds.
@@ -50,9 +53,9 @@ set -euo pipefail
 runs=5
 bin=""
 baseline=""
-crates="libc"
+crates="libc tokio"
 max_versions=0
-usage="usage: bench/history.sh [--runs N] [--bin DIR] [--baseline DIR] [--crates \"libc\"] [--versions N]"
+usage="usage: bench/history.sh [--runs N] [--bin DIR] [--baseline DIR] [--crates \"libc tokio\"] [--versions N]"
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
@@ -301,7 +304,7 @@ pushes() {
             t0=$(date +%s%N)
             if ! git -C "$dir/src" push -q "$dir/server.git" agent/import >"$tmp/push.log" 2>&1; then
                 echo "bench: the $kind push was refused; a refused push skips the ref update and post-receive, so its time would not compare:" >&2
-                cat "$tmp/push.log" >&2
+                grep -v 'remote: *hint:\|remote: flag\[' "$tmp/push.log" | head -40 >&2
                 exit 1
             fi
             t1=$(date +%s%N)
@@ -327,6 +330,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 
 # ---------------------------------------------------------------- the bench
 
+# What a crate's history needs beyond the raised caps for the push to be accepted. tokio: the
+# generic-secret rule takes `pub use cancellation_token::{CancellationToken,
+# WaitForCancellationFuture};` (tokio 0.2.21 to today, src/sync/mod.rs) for a high-entropy
+# secret assignment, a false positive that refuses the push; that one file is left out of the
+# secrets rule, every other rule and file stays on.
+declare -A policy_extra=(
+    [tokio]=$'[secrets]\nexclude = ["/src/sync/mod.rs"]\n'
+)
+
 echo "git-guard: $bin ($("$bin/git-guard" --version 2>/dev/null || echo '?'))"
 [ -n "$baseline" ] && echo "baseline:  $baseline ($("$baseline/git-guard" --version 2>/dev/null || echo '?'))"
 echo "git: $(git --version | cut -d' ' -f3); git-secrets: $([ "$have_secrets" = 1 ] && echo installed || echo 'not installed (apt-get install git-secrets)'); $runs rounds"
@@ -350,7 +362,8 @@ for name in $crates; do
         echo "== $name-$kind: $(describe "$dir")"
         # Every rule stays on; the caps and the agent's risk limit are raised so that the push
         # of a whole history is accepted and does all of its work.
-        printf '[caps]\nmax_files = 100000000\nmax_lines = 1000000000\nmax_blob_bytes = 1073741824\n[risk]\nmax_agent_risk = 5\n' > "$dir/policy.toml"
+        printf '[caps]\nmax_files = 100000000\nmax_lines = 1000000000\nmax_blob_bytes = 1073741824\n[risk]\nmax_agent_risk = 5\n%s' \
+            "${policy_extra[$name]:-}" > "$dir/policy.toml"
         kinds=(none floor)
         [ "$have_secrets" = 1 ] && kinds+=(secrets)
         kinds+=(guard)
