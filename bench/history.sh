@@ -332,7 +332,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else 
 
 # What a crate's history needs beyond the raised caps for the push to be accepted. tokio: the
 # generic-secret rule takes `pub use cancellation_token::{CancellationToken,
-# WaitForCancellationFuture};` (tokio 0.2.21 to today, src/sync/mod.rs) for a high-entropy
+# WaitForCancellationFuture};` (added in tokio 0.2.21, src/sync/mod.rs) for a high-entropy
 # secret assignment, a false positive that refuses the push; that one file is left out of the
 # secrets rule, every other rule and file stays on.
 declare -A policy_extra=(
