@@ -404,12 +404,13 @@ for name in $crates; do
         cd "$dir/hook.git"
         export GIT_DIR=.
         for b in "$bin" ${baseline:+"$baseline"}; do
+            who="this build"; [ "$b" = "$bin" ] || who="baseline"
             verdict="$("$b/guard-hook" --config "$dir/guard.toml" pre-receive < "$dir/stdin" 2>&1 | grep 'git-guard: [A-Z]' | head -1 || true)"
             case "$verdict" in
                 *"git-guard: PASSED"*) ;;
                 *) echo "bench: $b/guard-hook did not pass the $name-$kind history alone: ${verdict:-no verdict}" >&2; exit 1 ;;
             esac
-            echo "   verdict ($b): ${verdict#*git-guard: }"
+            echo "   hook alone, $who: ${verdict#*git-guard: }"
         done
         read -r -a ms < <(medians "$runs" "${cmds[@]}")
         [ "${#ms[@]}" -eq "${#cmds[@]}" ] || exit 1 # a hook failed (told above)
