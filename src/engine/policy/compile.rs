@@ -66,34 +66,26 @@ impl Collector<'_> {
         v
     }
 
-    pub(super) fn paths(
-        &mut self,
-        key: &str,
-        list: Option<SList>,
-        default: &[&str],
-        ci: bool,
-    ) -> PathPatterns {
-        let (strings, spans): (Vec<String>, Vec<Option<std::ops::Range<usize>>>) = match list {
-            Some(l) => l
-                .into_iter()
-                .map(|s| (s.get_ref().clone(), Some(s.span())))
-                .unzip(),
-            None => default.iter().map(|s| (s.to_string(), None)).unzip(),
-        };
-        let mut bad = PathPatterns::check(&strings);
-        if bad.is_empty() {
-            match PathPatterns::new(&strings, ci) {
-                Ok(p) => return p,
-                Err(e) => bad.push(e),
+    /// Report the problems of a path list compiled by [`path_lists`], and give its patterns
+    /// (none when it has a problem).
+    pub(super) fn paths(&mut self, list: PathList) -> PathPatterns {
+        let PathList {
+            key,
+            spans,
+            compiled,
+        } = list;
+        match compiled {
+            Ok(p) => p,
+            Err(bad) => {
+                for (i, msg) in bad {
+                    match spans.get(i).cloned().flatten() {
+                        Some(span) => self.at(span, key, msg),
+                        None => self.key(key, msg),
+                    }
+                }
+                PathPatterns::default()
             }
         }
-        for (i, msg) in bad {
-            match spans.get(i).cloned().flatten() {
-                Some(span) => self.at(span, key, msg),
-                None => self.key(key, msg),
-            }
-        }
-        PathPatterns::default()
     }
 
     pub(super) fn refs(
@@ -398,9 +390,35 @@ pub mod defaults {
 }
 
 impl Collector<'_> {
-    pub(super) fn build(&mut self, raw: RawPolicy) -> Policy {
+    pub(super) fn build(&mut self, mut raw: RawPolicy) -> Policy {
         use defaults as d;
         let ci = raw.paths.case_insensitive.unwrap_or(true);
+        // Compiled at once, each on its own thread; their problems are told below, in the
+        // order of the keys.
+        let [
+            deny,
+            allow_only,
+            protected_paths,
+            caps_exclude,
+            test_paths,
+            secrets_exclude,
+            high_risk_paths,
+        ] = path_lists(
+            [
+                ("paths.deny", raw.paths.deny.take(), d::DENY),
+                ("paths.allow_only", raw.paths.allow_only.take(), &[]),
+                (
+                    "paths.protected",
+                    raw.paths.protected.take(),
+                    d::PROTECTED_PATHS,
+                ),
+                ("caps.exclude", raw.caps.exclude.take(), &[]),
+                ("tests.paths", raw.tests.paths.take(), d::TEST_PATHS),
+                ("secrets.exclude", raw.secrets.exclude.take(), &[]),
+                ("risk.high_risk_paths", raw.risk.high_risk_paths.take(), &[]),
+            ],
+            ci,
+        );
 
         // refs
         let protected = strings(raw.refs.protected, d::PROTECTED_REFS);
@@ -428,20 +446,15 @@ impl Collector<'_> {
         let (admins, admins_set) = self.names("actors.admins", raw.actors.admins);
 
         // paths
-        let deny = self.paths("paths.deny", raw.paths.deny, d::DENY, ci);
-        let allow_only = self.paths("paths.allow_only", raw.paths.allow_only, &[], ci);
-        let protected_paths = self.paths(
-            "paths.protected",
-            raw.paths.protected,
-            d::PROTECTED_PATHS,
-            ci,
-        );
+        let deny = self.paths(deny);
+        let allow_only = self.paths(allow_only);
+        let protected_paths = self.paths(protected_paths);
 
         // caps
-        let caps_exclude = self.paths("caps.exclude", raw.caps.exclude, &[], ci);
+        let caps_exclude = self.paths(caps_exclude);
 
         // tests
-        let test_paths = self.paths("tests.paths", raw.tests.paths, d::TEST_PATHS, ci);
+        let test_paths = self.paths(test_paths);
         // Paths a contained run may read are bound at the same place: only absolute ones mean
         // the same thing to the sandbox and to the reader of the policy.
         let mut tests_readable = Vec::new();
@@ -482,7 +495,7 @@ impl Collector<'_> {
         }
 
         // secrets
-        let secrets_exclude = self.paths("secrets.exclude", raw.secrets.exclude, &[], ci);
+        let secrets_exclude = self.paths(secrets_exclude);
         let mut extra = Vec::new();
         for (i, r) in raw
             .secrets
@@ -511,7 +524,7 @@ impl Collector<'_> {
             .and_then(|s| self.regex("commits.message_pattern", s));
 
         // risk
-        let high_risk_paths = self.paths("risk.high_risk_paths", raw.risk.high_risk_paths, &[], ci);
+        let high_risk_paths = self.paths(high_risk_paths);
         // The walk bounds it to 0..=5.
         let max_agent_risk = raw.risk.max_agent_risk.unwrap_or(3);
 
@@ -698,4 +711,62 @@ impl Collector<'_> {
             },
         }
     }
+}
+
+/// One path list of the policy, compiled: its key, where each pattern was written (none: a
+/// default), and its patterns or every problem found in them.
+pub(super) struct PathList {
+    key: &'static str,
+    spans: Vec<Option<std::ops::Range<usize>>>,
+    compiled: Result<PathPatterns, Vec<(usize, String)>>,
+}
+
+fn path_list(key: &'static str, list: Option<SList>, default: &[&str], ci: bool) -> PathList {
+    let (strings, spans): (Vec<String>, Vec<Option<std::ops::Range<usize>>>) = match list {
+        Some(l) => l
+            .into_iter()
+            .map(|s| {
+                let span = s.span();
+                (s.into_inner(), Some(span))
+            })
+            .unzip(),
+        None => default.iter().map(|s| (s.to_string(), None)).unzip(),
+    };
+    let bad = PathPatterns::check(&strings);
+    let compiled = if bad.is_empty() {
+        PathPatterns::new(&strings, ci).map_err(|e| vec![e])
+    } else {
+        Err(bad)
+    };
+    PathList {
+        key,
+        spans,
+        compiled,
+    }
+}
+
+/// The policy's path lists compiled at once, one thread for each list that has patterns:
+/// compiling globs is most of what reading a policy costs, and every hook run reads one.
+fn path_lists<const N: usize>(
+    lists: [(&'static str, Option<SList>, &'static [&'static str]); N],
+    ci: bool,
+) -> [PathList; N] {
+    std::thread::scope(|s| {
+        let running = lists.map(|(key, list, default)| {
+            let empty = list.as_ref().map_or(default.is_empty(), Vec::is_empty);
+            if empty {
+                Err(path_list(key, list, default, ci))
+            } else {
+                Ok((key, s.spawn(move || path_list(key, list, default, ci))))
+            }
+        });
+        running.map(|r| match r {
+            Err(done) => done,
+            Ok((key, thread)) => thread.join().unwrap_or_else(|_| PathList {
+                key,
+                spans: Vec::new(),
+                compiled: Err(vec![(0, "compiling these patterns failed".into())]),
+            }),
+        })
+    })
 }

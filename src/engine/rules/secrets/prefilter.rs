@@ -2,22 +2,36 @@
 //! a file says which rules can match on which line; only those rules' regexes then run.
 //! Rules without keywords run on every line.
 //!
-//! The automaton starts as an NFA, quick to build, which suits a hook judging a few files;
-//! once the prefilter has read [`DFA_AFTER`] bytes it builds a DFA of the same keywords (one
-//! table step a byte, where the NFA follows failure links) and reads with that. Both find the
-//! same keywords at the same places.
+//! How it reads depends on how much it has read: the first [`AUTOMATON_AFTER`] bytes (a
+//! commit of a few lines, the pre-commit hook's usual case) are searched for each keyword in
+//! turn, which needs nothing built; then an NFA, quick to build, reads; once [`DFA_AFTER`]
+//! bytes have been read, a DFA of the same keywords (one table step a byte, where the NFA
+//! follows failure links) reads instead. All three name the same rules on the same lines.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
+/// Bytes searched keyword by keyword before the NFA is built (building it costs more than
+/// searching a few KiB for each built-in keyword in turn).
+pub const AUTOMATON_AFTER: usize = 8 << 10;
+
 /// Bytes read with the NFA before the DFA is built: about what the DFA's build costs in NFA
 /// reading time.
 pub const DFA_AFTER: usize = 1 << 20;
 
+/// How the prefilter reads a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Each keyword searched for in turn (nothing to build).
+    Keywords,
+    Nfa,
+    Dfa,
+}
+
 pub struct Prefilter {
-    automaton: Option<AhoCorasick>,
+    nfa: OnceLock<Option<AhoCorasick>>,
     /// The keywords, lower case, as the automaton holds them (for the DFA).
     words: Vec<String>,
     dfa: OnceLock<Option<AhoCorasick>>,
@@ -56,9 +70,8 @@ impl Prefilter {
                 }
             }
         }
-        let automaton = (!words.is_empty()).then(|| automaton(&words, None));
         Prefilter {
-            automaton,
+            nfa: OnceLock::new(),
             words,
             dfa: OnceLock::new(),
             read: AtomicUsize::new(0),
@@ -71,23 +84,56 @@ impl Prefilter {
     /// For each line of `buffer` (lines end at the offsets in `starts`, each followed by
     /// `\n`), the rules to run there, as `(line, rule)` pairs sorted by line then rule.
     pub fn candidates(&self, buffer: &[u8], starts: &[usize]) -> Vec<(usize, usize)> {
-        let mut out: Vec<(usize, usize)> = Vec::new();
         let read = self.read.fetch_add(buffer.len(), Ordering::Relaxed) + buffer.len();
-        let automaton = if read > DFA_AFTER {
-            self.dfa
-                .get_or_init(|| {
-                    (!self.words.is_empty())
-                        .then(|| automaton(&self.words, Some(AhoCorasickKind::DFA)))
-                })
-                .as_ref()
+        let reader = if read > DFA_AFTER {
+            Reader::Dfa
+        } else if read > AUTOMATON_AFTER {
+            Reader::Nfa
         } else {
-            self.automaton.as_ref()
+            Reader::Keywords
+        };
+        self.candidates_read_by(buffer, starts, reader)
+    }
+
+    /// [`Prefilter::candidates`] read the way `reader` says, whatever has been read before
+    /// (for the tests, which compare the readers).
+    pub fn candidates_read_by(
+        &self,
+        buffer: &[u8],
+        starts: &[usize],
+        reader: Reader,
+    ) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        let line_of = |at: usize| starts.partition_point(|s| *s <= at) - 1;
+        let automaton = match reader {
+            Reader::Keywords => None,
+            Reader::Nfa => self.nfa.get_or_init(|| self.build(None)).as_ref(),
+            Reader::Dfa => self
+                .dfa
+                .get_or_init(|| self.build(Some(AhoCorasickKind::DFA)))
+                .as_ref(),
         };
         if let Some(ac) = automaton {
             for m in ac.find_overlapping_iter(buffer) {
-                let line = starts.partition_point(|s| *s <= m.start()) - 1;
+                let line = line_of(m.start());
                 for &rule in &self.rules_of[m.pattern().as_usize()] {
                     out.push((line, rule));
+                }
+            }
+        } else if reader == Reader::Keywords && !self.words.is_empty() {
+            // Every place a keyword starts, as the automaton finds them.
+            let lower = buffer.to_ascii_lowercase();
+            for (i, word) in self.words.iter().enumerate() {
+                let word = word.as_bytes();
+                // Where the first byte is, the keyword may start: nothing to build, which a
+                // substring searcher would (for each of hundreds of keywords).
+                for at in memchr::memchr_iter(word[0], &lower) {
+                    if lower[at..].starts_with(word) {
+                        let line = line_of(at);
+                        for &rule in &self.rules_of[i] {
+                            out.push((line, rule));
+                        }
+                    }
                 }
             }
         }
@@ -99,6 +145,10 @@ impl Prefilter {
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    fn build(&self, kind: Option<AhoCorasickKind>) -> Option<AhoCorasick> {
+        (!self.words.is_empty()).then(|| automaton(&self.words, kind))
     }
 
     /// Whether the DFA has been built (for the tests).

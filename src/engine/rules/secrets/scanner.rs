@@ -426,6 +426,9 @@ impl<'a> Scanner<'a> {
                     return None;
                 }
             }
+            // `name::Item` is a path (Rust, C++, PHP, Ruby), not an assignment: the `:` read
+            // as one is the first of a `::`.
+            Check::Generic if value.starts_with(b":") => return None,
             Check::Generic | Check::Password if value.len() < 3 || is_reference(value) => {
                 return None;
             }
@@ -448,6 +451,12 @@ impl<'a> Scanner<'a> {
 
 fn builtin_rules() -> &'static Builtin {
     builtin()
+}
+
+/// Build the built-in rules' prefilter now (it is built once per process, on first use): a
+/// hook that reads the policy and the changes on other threads starts this beside them.
+pub fn prepare_builtin() {
+    builtin();
 }
 
 /// How many built-in rules there are (for the documentation tests and the bench).

@@ -133,6 +133,11 @@ fn generic_rule_needs_a_secret_like_key_name() {
         "# the secret is Qz8wX2pL9vR4mN7b",
         "password_file = /run/secrets/Qz8wX2pL9vR4mN7b",
         "api_key = API_KEY_FROM_ENVIRONMENT",
+        // A path separator (`::` in Rust, C++, PHP, Ruby) is no assignment.
+        "pub use cancellation_token::{CancellationToken, WaitForCancellationFuture};",
+        "use crate::token::Qz8wX2pL9vR4mN7b;",
+        "let t = secret::SecretKeyQz8wX2pL9::new();",
+        "auto k = crypto::api_key::Qz8wX2pL9vR4mN7b;",
     ] {
         let f = scan("", &[line]);
         assert!(f.is_empty(), "{line}: {f:?}");
@@ -143,6 +148,7 @@ fn generic_rule_needs_a_secret_like_key_name() {
         "client_secret: Tq9Vx2Lr7Wm4Zk8N",          // guard:allow-secret
         "apikey := \"Hk4Jd9Ls2Qp7Wz1X\"",           // guard:allow-secret
         "dbPassword = 'Tq9Vx2Lr7Wm4Zk8N'",          // guard:allow-secret
+        "cancellation_token: Tq9Vx2Lr7Wm4Zk8N",     // guard:allow-secret
     ] {
         assert_eq!(
             ids(&scan("", &[line])),
@@ -546,7 +552,7 @@ fn a_secret_read_as_the_whole_match_is_the_rules_secret_group() {
 }
 
 #[test]
-fn the_prefilter_names_the_same_rules_before_and_after_it_builds_its_dfa() {
+fn the_prefilter_names_the_same_rules_by_keyword_with_its_nfa_and_with_its_dfa() {
     let rules: Vec<Spec> = catalog::all().map(Spec::from).collect();
     let p = prefilter::Prefilter::new(rules.iter().map(|s| s.keywords.as_slice()));
     let files = corpus::build();
@@ -560,6 +566,24 @@ fn the_prefilter_names_the_same_rules_before_and_after_it_builds_its_dfa() {
     let before = p.candidates(buffer, starts);
     assert!(!p.reads_with_dfa());
     assert!(!before.is_empty());
+    // Searched keyword by keyword (what a small commit gets): the same rules on the same
+    // lines, over the whole corpus and file by file.
+    use prefilter::Reader;
+    assert_eq!(
+        p.candidates_read_by(buffer, starts, Reader::Keywords),
+        before
+    );
+    for f in &files {
+        let mut one = Lines::default();
+        one.load(f.lines.iter().map(|l| l.as_bytes()));
+        let (b, s) = one.parts();
+        assert_eq!(
+            p.candidates_read_by(b, s, Reader::Keywords),
+            p.candidates_read_by(b, s, Reader::Nfa),
+            "{}",
+            f.lines.join("\n")
+        );
+    }
     // Read past the threshold: ordinary text without a keyword.
     let filler = vec!["lorem ipsum dolor sit amet, consectetur adipiscing elit"; 20_000];
     let mut big = Lines::default();
