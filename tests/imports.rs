@@ -193,3 +193,41 @@ fn an_admins_push_over_the_deadline_is_rejected_when_the_policy_says_reject() {
     assert!(events(&bare, "pre-receive", "accepted-unjudged").is_empty());
     assert!(!bare.join("guard/imports").exists());
 }
+
+#[test]
+fn an_import_that_cannot_be_judged_is_recorded_as_failed_and_doctor_says_so() {
+    let (t, bare, _work) = guarded_clone(IMPORTS, &["--host", "http"], None);
+    let bare = bare.canonicalize().unwrap();
+    let main = rev(&bare, "main");
+    let missing = "1".repeat(40);
+    let record = bare.join("guard/imports/feed.json");
+    std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+    let text = serde_json::json!({
+        "version": 1, "key": "feed", "accepted": "2026-01-01T00:00:00.000Z",
+        "repository": bare, "pusher": "root-admin", "role": "admin", "source": "REMOTE_USER",
+        "policy": t.path().join("policy.toml"), "policy_file": t.path().join("policy.toml"),
+        "policy_base": "refs/heads/main", "policy_tip": null,
+        "audit_log": bare.join("guard/audit.log"), "deadline_ms": 1,
+        "updates": [{"ref": "refs/heads/imported", "old": "0".repeat(40), "new": missing}],
+        "known": [main], "proposal_base": null,
+    });
+    std::fs::write(&record, text.to_string()).unwrap();
+    let o = guard_cmd("guard-hook", &bare)
+        .arg("judge-import")
+        .arg(&record)
+        .output()
+        .unwrap();
+    assert_code(&o, 2);
+    assert_contains(&stderr(&o), "cannot be judged");
+    let errors = events(&bare, "judge-import", "error");
+    assert_eq!(errors.len(), 1, "{:#?}", audit_lines(&bare));
+    assert_contains(errors[0]["detail"]["error"].as_str().unwrap(), &missing);
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_contains(kept["failed"]["error"].as_str().unwrap(), &missing);
+    let report = doctor(&bare);
+    assert!(
+        report.contains("import-failed") && report.contains("could not be judged"),
+        "{report}"
+    );
+}

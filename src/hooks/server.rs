@@ -135,7 +135,7 @@ pub(super) struct Resolved {
 
 /// What the hook answers with.
 enum Judgement {
-    Judged(Judged),
+    Judged(Box<Judged>),
     /// An admin's push over the deadline, to be accepted and judged in the background.
     Import(Box<Resolved>, Duration),
 }
@@ -246,7 +246,7 @@ pub(super) fn judge_push(
     let outcome = with_deadline(start, deadline_of(inv, None), job);
     // The temporary object store outlives the job only until here, whatever the job's fate.
     let result = match outcome {
-        Outcome::Done(r) => r.map(Judgement::Judged),
+        Outcome::Done(r) => r.map(|j| Judgement::Judged(Box::new(j))),
         Outcome::TimedOut { deadline } => {
             let resolved = slot.lock().ok().and_then(|mut s| s.take());
             match resolved {

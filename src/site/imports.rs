@@ -296,3 +296,112 @@ pub fn list(common_dir: &Path) -> Result<Vec<ImportState>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str) -> ImportRecord {
+        ImportRecord {
+            version: VERSION,
+            key: key.into(),
+            accepted: "2026-01-01T00:00:00.000Z".into(),
+            repository: PathBuf::from("/srv/git/app.git"),
+            pusher: "root-admin".into(),
+            role: Role::Admin,
+            source: "REMOTE_USER".into(),
+            policy: "(built-in default policy)".into(),
+            policy_file: None,
+            policy_base: None,
+            policy_tip: None,
+            audit_log: PathBuf::from("/srv/git/app.git/guard/audit.log"),
+            deadline_ms: 3000,
+            updates: vec![ImportUpdate {
+                name: "refs/heads/main".into(),
+                old: "0".repeat(40),
+                new: "1".repeat(40),
+            }],
+            known: vec![],
+            proposal_base: None,
+            failed: None,
+        }
+    }
+
+    #[test]
+    fn pending_failed_violating_and_broken_imports_are_all_listed() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(
+            list(t.path()).unwrap().is_empty(),
+            "no directory, no imports"
+        );
+        let pending = record("a");
+        pending.write(&record_path(t.path(), "a")).unwrap();
+        assert_eq!(
+            ImportRecord::read(&record_path(t.path(), "a")).unwrap(),
+            pending
+        );
+        let mut failed = record("b");
+        failed.failed = Some(ImportFailure {
+            at: "2026-01-01T00:00:01.000Z".into(),
+            error: "its new id 1111 is not in the repository".into(),
+        });
+        failed.write(&record_path(t.path(), "b")).unwrap();
+        let found = ImportViolations {
+            key: "c".into(),
+            accepted: "2026-01-01T00:00:00.000Z".into(),
+            judged: "2026-01-01T00:00:02.000Z".into(),
+            pusher: "root-admin".into(),
+            updates: record("c").updates,
+            rules: vec!["secrets.aws-access-key".into()],
+            violations: 1,
+            audit_log: PathBuf::from("/srv/git/app.git/guard/audit.log"),
+        };
+        write_json(&dir(t.path()).join("c.violations.json"), &found).unwrap();
+        std::fs::write(dir(t.path()).join("d.json"), "not json").unwrap();
+        std::fs::write(dir(t.path()).join("a.log"), "a judge's output").unwrap();
+
+        let states = list(t.path()).unwrap();
+        let text: Vec<String> = states.iter().map(ImportState::describe).collect();
+        assert_eq!(states.len(), 4, "{text:#?}");
+        assert!(
+            matches!(&states[0], ImportState::Pending { judging: false, .. }),
+            "{text:#?}"
+        );
+        assert!(
+            text[0].contains("refs/heads/main by root-admin"),
+            "{}",
+            text[0]
+        );
+        assert!(matches!(&states[1], ImportState::Failed { .. }));
+        assert!(
+            text[1].contains("could not be judged: its new id"),
+            "{}",
+            text[1]
+        );
+        assert!(matches!(&states[2], ImportState::Violations { .. }));
+        assert!(
+            text[2].contains("1 violation (secrets.aws-access-key)"),
+            "{}",
+            text[2]
+        );
+        assert!(matches!(&states[3], ImportState::Unreadable { .. }));
+        assert!(text[3].contains("is not an import record"), "{}", text[3]);
+    }
+
+    #[test]
+    fn a_record_held_by_a_judge_reads_as_being_judged() {
+        use nix::fcntl::{Flock, FlockArg};
+        let t = tempfile::tempdir().unwrap();
+        let path = record_path(t.path(), "a");
+        record("a").write(&path).unwrap();
+        assert!(!being_judged(&path));
+        let held = Flock::lock(
+            std::fs::File::open(&path).unwrap(),
+            FlockArg::LockExclusiveNonblock,
+        )
+        .unwrap();
+        assert!(being_judged(&path));
+        drop(held);
+        assert!(!being_judged(&path));
+    }
+}
