@@ -161,18 +161,20 @@ fn an_admins_import_carrying_a_secret_is_judged_with_the_secrets_rule_and_doctor
 }
 
 #[test]
-fn an_agents_push_over_the_deadline_is_still_rejected() {
+fn an_agents_or_a_humans_push_over_the_deadline_is_still_rejected() {
     let (_t, bare, work) = guarded_clone(
         "[hooks]\ndeadline_ms = 1\nadmin_import = \"background\"\n",
         &["--host", "http"],
         None,
     );
-    history(&work, "agent/many", 400, None);
-    let before = snapshot(&bare);
-    let o = push_as(&work, "bot", &["origin", "agent/many"]);
-    assert!(!o.status.success(), "{}", stderr(&o));
-    assert_remote_says(&o, "deadline of 1 ms");
-    assert_eq!(snapshot(&bare), before);
+    for (user, branch) in [("bot", "agent/many"), ("alice", "topic")] {
+        history(&work, branch, 400, None);
+        let before = snapshot(&bare);
+        let o = push_as(&work, user, &["origin", branch]);
+        assert!(!o.status.success(), "{user}: {}", stderr(&o));
+        assert_remote_says(&o, "deadline of 1 ms");
+        assert_eq!(snapshot(&bare), before, "{user}");
+    }
     assert!(events(&bare, "pre-receive", "accepted-unjudged").is_empty());
     assert!(!bare.join("guard/imports").exists());
 }

@@ -124,20 +124,11 @@ pub(super) fn judge_updates(
     Ok(verdict)
 }
 
-/// What pre-receive knows once the policy and the pusher are resolved, kept where the hook's
-/// main thread finds it if the deadline passes: enough to accept an admin's push as an import
-/// to be judged in the background.
-pub(super) struct Resolved {
-    pub(super) role: Role,
-    pub(super) admin_import: AdminImport,
-    pub(super) record: ImportRecord,
-}
-
 /// What the hook answers with.
 enum Judgement {
     Judged(Box<Judged>),
     /// An admin's push over the deadline, to be accepted and judged in the background.
-    Import(Box<Resolved>, Duration),
+    Import(Box<ImportRecord>, Duration),
 }
 
 /// Judge ref updates the way the server does: quarantine-aware objects, the installed policy,
@@ -153,10 +144,11 @@ pub(super) fn judge_push(
     let store = ObjectStore::prepare(&objenv, &inv.cwd)?;
     let objects = store.objects_dir();
     let job_inv = inv.clone();
-    // Filled by the job once the policy and the pusher are known (pre-receive only): what
-    // the main thread needs to accept an admin's import when the deadline passes. Empty
-    // when the deadline passes, and the push is rejected.
-    let slot: Arc<Mutex<Option<Resolved>>> = Arc::new(Mutex::new(None));
+    // Filled by the job once the policy and the pusher are known, only for pre-receive, a
+    // pusher whose role is admin and `hooks.admin_import = "background"`: the pending import
+    // record the main thread writes to accept the push if the deadline passes. Empty when
+    // the deadline passes, and the push is rejected.
+    let slot: Arc<Mutex<Option<ImportRecord>>> = Arc::new(Mutex::new(None));
     let job_slot = Arc::clone(&slot);
     let job = move |report: &dyn Fn(Duration)| -> Result<Judged> {
         let repo = open_repo(&job_inv.cwd, objects.as_deref())?;
@@ -183,6 +175,8 @@ pub(super) fn judge_push(
         let actor = actor(&job_inv, &policy)?;
         let before = Before::read(&repo, &policy, base.as_deref(), &updates)?;
         if let Some(key) = &handoff_key
+            && actor.role == Role::Admin
+            && policy.hooks.admin_import == AdminImport::Background
             && let Ok(mut s) = job_slot.lock()
         {
             // The background judge runs elsewhere: every path it is given is absolute.
@@ -190,38 +184,34 @@ pub(super) fn judge_push(
                 let p = job_inv.cwd.join(p);
                 std::fs::canonicalize(&p).unwrap_or_else(|_| p.components().collect())
             };
-            *s = Some(Resolved {
+            *s = Some(ImportRecord {
+                version: imports::VERSION,
+                key: key.clone(),
+                accepted: String::new(),
+                repository: absolute(repo.common_dir()),
+                pusher: actor.name.clone(),
                 role: actor.role,
-                admin_import: policy.hooks.admin_import,
-                record: ImportRecord {
-                    version: imports::VERSION,
-                    key: key.clone(),
-                    accepted: String::new(),
-                    repository: absolute(repo.common_dir()),
-                    pusher: actor.name.clone(),
-                    role: actor.role,
-                    source: actor.source.clone(),
-                    policy: policy.source.to_string(),
-                    policy_file: policy_file.as_deref().map(absolute),
-                    policy_base: base.clone(),
-                    policy_tip: tip.map(|t| t.to_string()),
-                    audit_log: job_inv.cwd.join(&audit_log).components().collect(),
-                    deadline_ms: deadline_of(&job_inv, Some(&policy)).as_millis() as u64,
-                    updates: updates
-                        .iter()
-                        .map(|u| ImportUpdate {
-                            name: u.name.clone(),
-                            old: u.old.to_string(),
-                            new: u.new.to_string(),
-                        })
-                        .collect(),
-                    known: before.known.iter().map(|t| t.to_string()).collect(),
-                    proposal_base: before.proposal_base.as_ref().map(|b| ImportBase {
-                        name: b.name.clone(),
-                        tip: b.tip.map(|t| t.to_string()),
-                    }),
-                    failed: None,
-                },
+                source: actor.source.clone(),
+                policy: policy.source.to_string(),
+                policy_file: policy_file.as_deref().map(absolute),
+                policy_base: base.clone(),
+                policy_tip: tip.map(|t| t.to_string()),
+                audit_log: job_inv.cwd.join(&audit_log).components().collect(),
+                deadline_ms: deadline_of(&job_inv, Some(&policy)).as_millis() as u64,
+                updates: updates
+                    .iter()
+                    .map(|u| ImportUpdate {
+                        name: u.name.clone(),
+                        old: u.old.to_string(),
+                        new: u.new.to_string(),
+                    })
+                    .collect(),
+                known: before.known.iter().map(|t| t.to_string()).collect(),
+                proposal_base: before.proposal_base.as_ref().map(|b| ImportBase {
+                    name: b.name.clone(),
+                    tip: b.tip.map(|t| t.to_string()),
+                }),
+                failed: None,
             });
         }
         // Only now: the deadline the policy sets is final once an admin's push over it could
@@ -248,12 +238,11 @@ pub(super) fn judge_push(
     let result = match outcome {
         Outcome::Done(r) => r.map(|j| Judgement::Judged(Box::new(j))),
         Outcome::TimedOut { deadline } => {
-            let resolved = slot.lock().ok().and_then(|mut s| s.take());
-            match resolved {
-                // Only when the pusher is an admin by the host's identity and the policy
-                // asks for it; an agent's or a human's push over the deadline is rejected.
-                Some(r) if r.role == Role::Admin && r.admin_import == AdminImport::Background => {
-                    Ok(Judgement::Import(Box::new(r), deadline))
+            match slot.lock().ok().and_then(|mut s| s.take()) {
+                // Only an admin's push (by the host's identity) under a policy that asks for
+                // it; an agent's or a human's push over the deadline is rejected.
+                Some(record) if record.role == Role::Admin => {
+                    Ok(Judgement::Import(Box::new(record), deadline))
                 }
                 _ => Err(anyhow!(
                     "judging took longer than the deadline of {} ms (hooks.deadline_ms): push \
@@ -265,7 +254,7 @@ pub(super) fn judge_push(
     };
     drop(store);
     let result = match result {
-        Ok(Judgement::Import(r, deadline)) => accept_import(inv, r.record, deadline, out),
+        Ok(Judgement::Import(record, deadline)) => accept_import(inv, *record, deadline, out),
         Ok(Judgement::Judged(j)) => {
             write_verdict(out, inv.format(), &j.verdict)?;
             let code = j.verdict.exit_code() as u8;

@@ -674,7 +674,7 @@ fn report_imports(r: &mut Report, git_dir: &Path) {
                 "import-violations",
                 what,
                 format!(
-                    "read the verdict in the audit log (`git guard log`), revert or rewrite what broke the policy (rotate any secret it holds; guard-deploy refuses to deploy it meanwhile), then remove {}",
+                    "read the verdict in the audit log (`git guard log`), revert or rewrite what broke the policy (rotate any secret it holds; guard-deploy judges these commits again before any deploy), then remove {}",
                     path.display()
                 ),
             ),
