@@ -233,3 +233,33 @@ fn an_import_that_cannot_be_judged_is_recorded_as_failed_and_doctor_says_so() {
         "{report}"
     );
 }
+
+#[test]
+fn an_admins_import_whose_record_or_audit_event_cannot_be_written_is_rejected() {
+    let (_t, bare, work) = guarded_clone(IMPORTS, &["--host", "http"], None);
+    history(&work, "imported", 400, None);
+    // A file where the records go: the pending record cannot be written.
+    std::fs::create_dir_all(bare.join("guard")).unwrap();
+    std::fs::write(bare.join("guard/imports"), "in the way").unwrap();
+    let before = snapshot(&bare);
+    let o = push_as(&work, "root-admin", &["origin", "imported"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert_remote_says(&o, "cannot be recorded for judging in the background");
+    assert_eq!(snapshot(&bare), before);
+    assert!(events(&bare, "pre-receive", "accepted-unjudged").is_empty());
+    std::fs::remove_file(bare.join("guard/imports")).unwrap();
+
+    // A directory where the audit log goes: the record is written, the event is not, and the
+    // record is taken back.
+    let log = bare.join("guard/audit.log");
+    let _ = std::fs::remove_file(&log);
+    std::fs::create_dir_all(&log).unwrap();
+    let o = push_as(&work, "root-admin", &["origin", "imported"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    assert_remote_says(&o, "cannot be recorded in the audit log");
+    assert_eq!(snapshot(&bare), before);
+    let left: Vec<_> = std::fs::read_dir(bare.join("guard/imports"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
