@@ -9,6 +9,9 @@
 //! runs afterwards with the same arguments and standard input.
 //!
 //! Exit status: 0 passed, 1 rejected by policy, 2 could not judge (which rejects as well).
+//!
+//! Hidden: `guard-hook judge-import RECORD` judges an admin's import that pre-receive accepted
+//! over the deadline; post-receive starts it in the background (docs/HOOKS.md, "Admin imports").
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
