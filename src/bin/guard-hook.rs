@@ -9,6 +9,9 @@
 //! runs afterwards with the same arguments and standard input.
 //!
 //! Exit status: 0 passed, 1 rejected by policy, 2 could not judge (which rejects as well).
+//!
+//! Hidden: `guard-hook judge-import RECORD` judges an admin's import that pre-receive accepted
+//! over the deadline; post-receive starts it in the background (docs/HOOKS.md, "Admin imports").
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -92,6 +95,9 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
+            // Hidden: what post-receive starts in the background for an admin's import
+            // accepted over the deadline (and what an admin runs again by hand).
+            Some(hooks::JUDGE_IMPORT) => return judge_import(args.collect(), verbose),
             Some(name) => match Hook::parse(name) {
                 Some(h) => break h,
                 None => {
@@ -165,6 +171,26 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::from(code)
+}
+
+/// `guard-hook judge-import RECORD`: judge one pending admin import (see
+/// `git_guard::hooks::judge_import`). Exit status: 0 judged (the verdict is in the audit log),
+/// 2 could not judge (recorded in the audit log and the record), 3 another judge holds it.
+fn judge_import(args: Vec<String>, verbose: u8) -> ExitCode {
+    let [record] = args.as_slice() else {
+        eprintln!("usage: guard-hook {} RECORD", hooks::JUDGE_IMPORT);
+        return ExitCode::from(2);
+    };
+    verbose::init_tracing(verbose);
+    let stderr = std::io::stderr();
+    let mut out = stderr.lock();
+    match hooks::judge_import(std::path::Path::new(record), &mut out) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let _ = writeln!(out, "git-guard: could not judge the import: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Run the hook install moved aside, with git's arguments and the same standard input; its

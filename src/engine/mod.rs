@@ -43,7 +43,7 @@ pub fn judge_units(policy: &Policy, actor: &Actor, units: Vec<Unit>) -> Verdict 
             .filter(|f| f.severity == Severity::Violation && f.rule != rules::tree::MALFORMED)
         {
             f.severity = Severity::Note;
-            f.message = format!("bypassed by admin {}: {}", actor.name, f.message);
+            f.message = format!("{}{}: {}", verdict::BYPASSED, actor.name, f.message);
         }
     }
     if actor.role == Role::Agent && !policy.actors.agents_enabled {

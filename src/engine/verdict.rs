@@ -58,7 +58,15 @@ pub struct Finding {
     pub after: Option<String>,
 }
 
+/// How the message of a violation an admin's role let through begins (it is then a note).
+pub const BYPASSED: &str = "bypassed by admin ";
+
 impl Finding {
+    /// Whether this is a violation an admin's role let through (now a note saying so).
+    pub fn bypassed(&self) -> bool {
+        self.severity == Severity::Note && self.message.starts_with(BYPASSED)
+    }
+
     pub fn new(
         rule: impl Into<String>,
         severity: Severity,

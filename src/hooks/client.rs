@@ -146,7 +146,7 @@ pub(super) fn verdict_of(
             .filter(|f| f.severity == verdict::Severity::Violation)
         {
             f.severity = verdict::Severity::Note;
-            f.message = format!("bypassed by admin {}: {}", actor.name, f.message);
+            f.message = format!("{}{}: {}", verdict::BYPASSED, actor.name, f.message);
         }
     }
     v.findings.extend(extra);

@@ -15,11 +15,13 @@
 //!
 //! One file per job: [`input`] (parse what git gives), [`server`] and [`client`] (the hooks),
 //! [`deadline`], [`output`] (render), [`handoff`] (pre-receive to post-receive), [`limits`]
-//! (the daily limit on agent changes).
+//! (the daily limit on agent changes), [`import`] (an admin's push over the deadline, judged in
+//! the background).
 
 mod client;
 mod deadline;
 mod handoff;
+mod import;
 mod input;
 pub mod install;
 mod limits;
@@ -29,6 +31,8 @@ mod server;
 pub use client::*;
 use deadline::*;
 use handoff::*;
+pub use import::{JUDGE_IMPORT, judge_import};
+use import::{accept_import, start_judge};
 pub use input::*;
 use output::*;
 pub use server::*;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
+use gix::ObjectId;
+
 use crate::engine::changes::RefUpdate;
 use crate::engine::identity::Host;
 use crate::engine::policy::{Policy, PolicySource};
@@ -388,19 +390,24 @@ pub fn resolve_policy(
     base: Option<&str>,
     updates: &[RefUpdate],
 ) -> Result<Policy> {
-    if let Some(path) = &config.policy {
-        return Policy::load(path).with_context(|| {
-            format!(
-                "the policy configured for this hook ({}) cannot be used: fix it, or reinstall \
-                 with another --policy",
-                path.display()
-            )
-        });
+    if config.policy.is_some() {
+        return policy_at(repo, config.policy.as_deref(), base, None);
     }
+    let tip = policy_tip(repo, base, updates)?;
+    policy_at(repo, None, base, tip)
+}
+
+/// The commit whose `policy.toml` [`resolve_policy`] reads when no file is configured: the tip
+/// of `base` as it stood before the push (its old id in `updates` when this push moves it).
+pub fn policy_tip(
+    repo: &gix::Repository,
+    base: Option<&str>,
+    updates: &[RefUpdate],
+) -> Result<Option<ObjectId>> {
     let Some(base) = base else {
-        return Ok(Policy::builtin());
+        return Ok(None);
     };
-    let tip = match updates.iter().find(|u| u.name == base) {
+    Ok(match updates.iter().find(|u| u.name == base) {
         Some(u) if u.old.is_null() => None,
         Some(u) => Some(u.old),
         None => match repo
@@ -414,8 +421,29 @@ pub fn resolve_policy(
             ),
             None => None,
         },
-    };
-    let Some(tip) = tip else {
+    })
+}
+
+/// The policy of a hook whose policy file is `file` (when the admin configured one), else
+/// `policy.toml` at `tip` (a commit of the base branch `base`), else the built-in default.
+/// The background judge of an admin import reads the policy its push was accepted under
+/// with it, from what pre-receive recorded.
+pub fn policy_at(
+    repo: &gix::Repository,
+    file: Option<&Path>,
+    base: Option<&str>,
+    tip: Option<ObjectId>,
+) -> Result<Policy> {
+    if let Some(path) = file {
+        return Policy::load(path).with_context(|| {
+            format!(
+                "the policy configured for this hook ({}) cannot be used: fix it, or reinstall \
+                 with another --policy",
+                path.display()
+            )
+        });
+    }
+    let (Some(base), Some(tip)) = (base, tip) else {
         return Ok(Policy::builtin());
     };
     let text = (|| -> Result<Option<Vec<u8>>> {

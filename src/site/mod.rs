@@ -7,4 +7,5 @@
 pub mod audit;
 pub mod config;
 pub mod guards;
+pub mod imports;
 pub mod workspace;

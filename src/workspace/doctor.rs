@@ -632,6 +632,65 @@ fn report_server_guards(r: &mut Report, repo: &Path, guards: &[ServerGuard]) {
     }
 }
 
+/// Admin imports accepted over the deadline that are not judged yet, could not be judged, or
+/// were judged with violations (see [`crate::site::imports`]): never silent.
+fn report_imports(r: &mut Report, git_dir: &Path) {
+    use crate::site::imports::{self, ImportState};
+    let states = match imports::list(git_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            r.cannot_check.push(format!("admin imports: {e:#}"));
+            return;
+        }
+    };
+    for state in states {
+        let what = state.describe();
+        match &state {
+            ImportState::Pending { path, judging, .. } => r.add(
+                Level::Medium,
+                "import-pending",
+                what,
+                if *judging {
+                    "wait for the judge: its verdict goes to the audit log (`git guard log`)".into()
+                } else {
+                    format!(
+                        "judge it now: `guard-hook judge-import {}` (as the user the server runs hooks as)",
+                        path.display()
+                    )
+                },
+            ),
+            ImportState::Failed { path, .. } => r.add(
+                Level::High,
+                "import-failed",
+                what,
+                format!(
+                    "fix what the error names, then judge it again: `guard-hook judge-import {}`; its output is in {}",
+                    path.display(),
+                    path.with_extension("log").display()
+                ),
+            ),
+            ImportState::Violations { path, .. } => r.add(
+                Level::High,
+                "import-violations",
+                what,
+                format!(
+                    "read the verdict in the audit log (`git guard log`), revert or rewrite what broke the policy (rotate any secret it holds; guard-deploy judges these commits again before any deploy), then remove {}",
+                    path.display()
+                ),
+            ),
+            ImportState::Unreadable { path, .. } => r.add(
+                Level::High,
+                "import-unreadable",
+                what,
+                format!(
+                    "look at {} and remove it once the import it belonged to is judged",
+                    path.display()
+                ),
+            ),
+        }
+    }
+}
+
 fn check_upstream(
     r: &mut Report,
     who: Option<&Who>,
@@ -648,6 +707,7 @@ fn check_upstream(
     let guards = server_guards(&repo, &git_dir);
     let hooks_dir = hooks_dir_of(&repo, &git_dir);
     report_server_guards(r, &repo, &guards);
+    report_imports(r, &git_dir);
     if let (Some(root), Some(record)) = (root, record) {
         let base = format!("{}{}/base", workspace::KEEPALIVE_PREFIX, record.id);
         // rev-parse only reads refs, whoever owns the repository.

@@ -702,6 +702,7 @@ impl Collector<'_> {
                     1,
                     1000,
                 ),
+                admin_import: raw.hooks.admin_import.unwrap_or_default(),
                 max_blob_scan_bytes: raw.hooks.max_blob_scan_bytes.unwrap_or(8 * 1024 * 1024),
             },
             audit: AuditPolicy {

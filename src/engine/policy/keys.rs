@@ -98,6 +98,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "limits.cooldown_hours",
     "hooks",
     "hooks.deadline_ms",
+    "hooks.admin_import",
     "hooks.max_blob_scan_bytes",
     "audit",
     "audit.log",
@@ -150,6 +151,7 @@ pub fn key_kind(key: &str) -> Option<KeyKind> {
         "actors.default_role" => OneOf(&["agent", "human", "admin"]),
         "tests.isolation" => OneOf(&["bwrap", "none"]),
         "limits.per" => OneOf(&["agent", "repository"]),
+        "hooks.admin_import" => OneOf(&["background", "reject"]),
         "refs.protected"
         | "refs.protected_pushers"
         | "actors.agents"

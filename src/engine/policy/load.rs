@@ -268,6 +268,13 @@ impl Policy {
                 "hooks",
                 section(vec![
                     ("deadline_ms", int(self.hooks.deadline_ms)),
+                    (
+                        "admin_import",
+                        text(match self.hooks.admin_import {
+                            AdminImport::Background => "background",
+                            AdminImport::Reject => "reject",
+                        }),
+                    ),
                     ("max_blob_scan_bytes", int(self.hooks.max_blob_scan_bytes)),
                 ]),
             ),

@@ -384,9 +384,23 @@ pub struct LimitsPolicy {
     pub cooldown_hours: u64,
 }
 
+/// `hooks.admin_import`: what becomes of an admin's push that outlasts the deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminImport {
+    /// Accepted, recorded as a pending import, and judged in the background by post-receive
+    /// (the default).
+    #[default]
+    Background,
+    /// Rejected, as every other push over the deadline.
+    Reject,
+}
+
 #[derive(Debug, Clone)]
 pub struct HooksPolicy {
     pub deadline_ms: u64,
+    /// What becomes of an admin's push that outlasts the deadline.
+    pub admin_import: AdminImport,
     /// Blobs larger than this are not scanned for secrets (they are still capped).
     pub max_blob_scan_bytes: u64,
 }

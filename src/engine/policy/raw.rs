@@ -204,6 +204,7 @@ pub(super) struct RawLimits {
 #[serde(default)]
 pub(super) struct RawHooks {
     pub(super) deadline_ms: Option<u64>,
+    pub(super) admin_import: Option<AdminImport>,
     pub(super) max_blob_scan_bytes: Option<u64>,
 }
 

@@ -331,3 +331,33 @@ fn roles() {
     assert_eq!(p.actors.role_of("root"), Role::Admin);
     assert_eq!(p.actors.role_of("mallory"), Role::Agent);
 }
+
+#[test]
+fn admin_import_defaults_to_background_and_a_bad_value_names_the_key() {
+    assert_eq!(
+        parse("").unwrap().hooks.admin_import,
+        AdminImport::Background
+    );
+    assert_eq!(
+        parse("[hooks]\nadmin_import = \"reject\"\n")
+            .unwrap()
+            .hooks
+            .admin_import,
+        AdminImport::Reject
+    );
+    let e = parse("[hooks]\nadmin_import = \"backgruond\"\n").unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.problems.len(), 1, "{text}");
+    assert!(
+        text.contains(
+            "2:16: hooks.admin_import: unknown value \"backgruond\" (did you mean \"background\"?); one of \"background\", \"reject\""
+        ),
+        "{text}"
+    );
+    let e = parse("[hooks]\nadmin_import = true\n").unwrap_err();
+    assert!(
+        e.to_string().contains("hooks.admin_import"),
+        "{}",
+        e.to_string()
+    );
+}
