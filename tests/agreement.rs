@@ -798,3 +798,158 @@ fn bad_input_is_an_error_naming_it() {
     );
     assert!(e.contains(&blob) && e.contains("git fsck"), "{e}");
 }
+
+/// A long history with side branches merged back, renames, deletions and, part way, two
+/// commits whose trees `git fsck` rejects (a `.GIT` entry and a duplicate name), the same bad
+/// subtree brought by both: enough commits for the model to spread them over threads.
+fn long_history_with_bad_trees(dir: &Path) -> String {
+    init_repo(dir);
+    let mut script = String::new();
+    let mut mark = 0;
+    let mut last = 0;
+    for i in 0..300 {
+        mark += 1;
+        script.push_str(&format!(
+            "commit refs/heads/main\nmark :{mark}\ncommitter T <t@e> {} +0000\ndata {}\nstep {i:03}\n",
+            1_700_000_000 + i,
+            9
+        ));
+        if last > 0 {
+            script.push_str(&format!("from :{last}\n"));
+        }
+        // A side commit merged every 50 commits: a second parent the walk must order.
+        if i % 50 == 25 && last > 0 {
+            script.push_str(&format!("merge :{}\n", last - 3));
+        }
+        let body = format!("value_{i} = {}\nshared = 1\n", i * 7);
+        script.push_str(&format!(
+            "M 100644 inline src/m{}/f{}.py\ndata {}\n{body}\n",
+            i % 7,
+            i % 13,
+            body.len()
+        ));
+        if i % 17 == 3 {
+            script.push_str(&format!("D src/m{}/f{}.py\n", (i + 1) % 7, (i + 5) % 13));
+        }
+        if i % 23 == 7 {
+            script.push_str(&format!(
+                "R src/m{}/f{}.py src/renamed/r{i}.py\n",
+                i % 7,
+                i % 13
+            ));
+        }
+        script.push('\n');
+        last = mark;
+    }
+    let o = run_with_input(
+        git_cmd(dir).args(["fast-import", "--quiet", "--force"]),
+        script.as_bytes(),
+    );
+    assert_code(&o, 0);
+    // Two bad trees in the middle of the line, each commit carrying on from the last.
+    let blob_id = blob(dir, b"bad\n");
+    let bad_sub = raw_tree(
+        dir,
+        &[
+            ("100644", b"dup.txt", &blob_id),
+            ("100644", b"dup.txt", &blob_id),
+        ],
+    );
+    let mut tip = git(dir, &["rev-parse", "main"]).trim().to_string();
+    for (i, extra) in [&b".GIT"[..], &b"other"[..]].into_iter().enumerate() {
+        let base_tree = git(dir, &["rev-parse", &format!("{tip}^{{tree}}")]);
+        let mut entries: Vec<(String, Vec<u8>, String)> = git(dir, &["ls-tree", base_tree.trim()])
+            .lines()
+            .map(|l| {
+                let (meta, name) = l.split_once('\t').unwrap();
+                let f: Vec<&str> = meta.split(' ').collect();
+                // ls-tree pads a tree's mode to six digits; a tree object holds `40000`.
+                let mode = f[0].trim_start_matches('0').to_string();
+                (mode, name.as_bytes().to_vec(), f[2].to_string())
+            })
+            .collect();
+        entries.push(("40000".into(), extra.to_vec(), bad_sub.clone()));
+        entries.sort_by(|a, b| a.1.cmp(&b.1));
+        let refs: Vec<(&str, &[u8], &str)> = entries
+            .iter()
+            .map(|(m, n, id)| (m.as_str(), n.as_slice(), id.as_str()))
+            .collect();
+        let tree = raw_tree(dir, &refs);
+        tip = commit_tree(dir, &tree, &[&tip], &format!("bad tree {i}"));
+        // Forty more commits on top, each changing one file (trees written directly: git's
+        // index refuses the bad path).
+        for j in 0..40 {
+            let id = blob(dir, format!("{i} {j}\n").as_bytes());
+            entries.retain(|e| e.1 != b"after.txt");
+            entries.push(("100644".into(), b"after.txt".to_vec(), id));
+            entries.sort_by(|a, b| a.1.cmp(&b.1));
+            let refs: Vec<(&str, &[u8], &str)> = entries
+                .iter()
+                .map(|(m, n, id)| (m.as_str(), n.as_slice(), id.as_str()))
+                .collect();
+            let tree = raw_tree(dir, &refs);
+            tip = commit_tree(dir, &tree, &[&tip], &format!("after {i} {j}"));
+        }
+    }
+    git(dir, &["update-ref", "refs/heads/main", &tip]);
+    tip
+}
+
+#[test]
+fn the_model_is_the_same_on_any_number_of_threads() {
+    let (_tmp, dir) = tmp_repo_with(|d| {
+        long_history_with_bad_trees(d);
+    });
+    let repo = open(&dir);
+    let tip = oid(&git(&dir, &["rev-parse", "main"]));
+    let create = RefUpdate {
+        old: ObjectId::null(repo.object_hash()),
+        new: tip,
+        name: "refs/heads/import".into(),
+    };
+    let model = |threads: usize| -> (String, Vec<Vec<u8>>) {
+        let opts = ModelOptions {
+            content: true,
+            max_blob_scan_bytes: 1 << 20,
+            threads,
+        };
+        let units = model::updates(&repo, std::slice::from_ref(&create), &[], opts).unwrap();
+        // Everything the rules read: the commits in order with their messages and files,
+        // the tree problems in order, and every side's bytes.
+        let shown = format!("{units:#?}");
+        let bytes = units
+            .iter()
+            .flat_map(|u| u.commits.iter().flat_map(|c| c.files.iter()))
+            .flat_map(|f| [f.old_content.as_ref(), f.new_content.as_ref()])
+            .map(|b| b.map(|b| b.bytes().to_vec()).unwrap_or_default())
+            .collect();
+        (shown, bytes)
+    };
+    let one = model(1);
+    let units = model::updates(
+        &repo,
+        std::slice::from_ref(&create),
+        &[],
+        ModelOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(units[0].commits.len(), 382, "the history built");
+    assert_eq!(
+        units[0].commits.len(),
+        rev_list(&dir, &["main"]).len(),
+        "every commit of the history"
+    );
+    assert!(
+        units[0].malformed.len() >= 2,
+        "the bad trees are found: {:?}",
+        units[0].malformed
+    );
+    for threads in [2, 3, 8] {
+        let many = model(threads);
+        assert!(
+            one.0 == many.0,
+            "{threads} threads describe the push differently"
+        );
+        assert!(one.1 == many.1, "{threads} threads read other contents");
+    }
+}
