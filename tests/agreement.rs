@@ -869,12 +869,7 @@ fn long_history_with_bad_trees(dir: &Path) -> String {
             })
             .collect();
         entries.push(("40000".into(), extra.to_vec(), bad_sub.clone()));
-        entries.sort_by(|a, b| a.1.cmp(&b.1));
-        let refs: Vec<(&str, &[u8], &str)> = entries
-            .iter()
-            .map(|(m, n, id)| (m.as_str(), n.as_slice(), id.as_str()))
-            .collect();
-        let tree = raw_tree(dir, &refs);
+        let tree = sorted_tree(dir, &mut entries);
         tip = commit_tree(dir, &tree, &[&tip], &format!("bad tree {i}"));
         // Forty more commits on top, each changing one file (trees written directly: git's
         // index refuses the bad path).
@@ -882,17 +877,23 @@ fn long_history_with_bad_trees(dir: &Path) -> String {
             let id = blob(dir, format!("{i} {j}\n").as_bytes());
             entries.retain(|e| e.1 != b"after.txt");
             entries.push(("100644".into(), b"after.txt".to_vec(), id));
-            entries.sort_by(|a, b| a.1.cmp(&b.1));
-            let refs: Vec<(&str, &[u8], &str)> = entries
-                .iter()
-                .map(|(m, n, id)| (m.as_str(), n.as_slice(), id.as_str()))
-                .collect();
-            let tree = raw_tree(dir, &refs);
+            let tree = sorted_tree(dir, &mut entries);
             tip = commit_tree(dir, &tree, &[&tip], &format!("after {i} {j}"));
         }
     }
     git(dir, &["update-ref", "refs/heads/main", &tip]);
     tip
+}
+
+/// A tree of `entries` (mode, name, id), sorted by name first (no entry here is a prefix of
+/// another, so that is git's order); its id.
+fn sorted_tree(dir: &Path, entries: &mut [(String, Vec<u8>, String)]) -> String {
+    entries.sort_by(|a, b| a.1.cmp(&b.1));
+    let refs: Vec<(&str, &[u8], &str)> = entries
+        .iter()
+        .map(|(m, n, id)| (m.as_str(), n.as_slice(), id.as_str()))
+        .collect();
+    raw_tree(dir, &refs)
 }
 
 #[test]

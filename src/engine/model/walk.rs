@@ -45,10 +45,11 @@ pub(super) fn walk_commits(
     });
     let threads = opts.threads();
     let mut found: Vec<(ObjectId, Vec<ObjectId>)> = Vec::new();
-    // A short walk is not worth a thread: it is diffed here, once walked.
+    // Walked before any diff starts: enough to fill every worker's first batch. A short walk
+    // is not worth a thread: it is diffed here, once walked.
     for info in walk.by_ref() {
         found.push(info?);
-        if threads > 1 && found.len() >= 2 * MIN_COMMITS_PER_THREAD {
+        if threads > 1 && found.len() >= threads * BATCH {
             break;
         }
     }
@@ -88,11 +89,19 @@ pub(super) fn walk_commits(
         // Walk order (newest first) keeps a commit and its parent in one batch, so the
         // parent's trees are still in that worker's caches.
         let mut walked: Result<()> = Ok(());
-        let mut batch = Vec::with_capacity(BATCH);
+        // A walk that ended before filling every worker's first batch (a few hundred commits,
+        // each of which may be a large change: one commit per release) is cut into one
+        // batch per worker, so that every core takes part.
+        let size = if found.len() < threads * BATCH {
+            found.len().div_ceil(threads)
+        } else {
+            BATCH
+        };
+        let mut batch = Vec::with_capacity(size);
         let full = |batch: &mut Vec<(usize, ObjectId)>| -> bool {
-            batch.len() == BATCH
+            batch.len() == size
                 && send
-                    .send(std::mem::replace(batch, Vec::with_capacity(BATCH)))
+                    .send(std::mem::replace(batch, Vec::with_capacity(size)))
                     .is_err()
         };
         let mut stopped = false;
