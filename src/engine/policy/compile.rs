@@ -752,18 +752,22 @@ fn path_lists<const N: usize>(
     lists: [(&'static str, Option<SList>, &'static [&'static str]); N],
     ci: bool,
 ) -> [PathList; N] {
+    enum Compiling<'s> {
+        Done(PathList),
+        Running(&'static str, std::thread::ScopedJoinHandle<'s, PathList>),
+    }
     std::thread::scope(|s| {
         let running = lists.map(|(key, list, default)| {
             let empty = list.as_ref().map_or(default.is_empty(), Vec::is_empty);
             if empty {
-                Err(path_list(key, list, default, ci))
+                Compiling::Done(path_list(key, list, default, ci))
             } else {
-                Ok((key, s.spawn(move || path_list(key, list, default, ci))))
+                Compiling::Running(key, s.spawn(move || path_list(key, list, default, ci)))
             }
         });
         running.map(|r| match r {
-            Err(done) => done,
-            Ok((key, thread)) => thread.join().unwrap_or_else(|_| PathList {
+            Compiling::Done(done) => done,
+            Compiling::Running(key, thread) => thread.join().unwrap_or_else(|_| PathList {
                 key,
                 spans: Vec::new(),
                 compiled: Err(vec![(0, "compiling these patterns failed".into())]),
