@@ -954,3 +954,82 @@ fn the_model_is_the_same_on_any_number_of_threads() {
         assert!(one.1 == many.1, "{threads} threads read other contents");
     }
 }
+
+/// One commit of `dir`'s current tree (after writing `rel`) on `parent`, dated `date` (seconds
+/// since the epoch) by its committer; its id.
+fn dated_commit(dir: &Path, parent: Option<&str>, rel: &str, date: i64, msg: &str) -> String {
+    write(dir, rel, format!("{msg}\n"));
+    git(dir, &["add", "-A"]);
+    let tree = git(dir, &["write-tree"]).trim().to_string();
+    let mut cmd = git_cmd(dir);
+    cmd.args(["commit-tree", &tree, "-m", msg]);
+    if let Some(p) = parent {
+        cmd.args(["-p", p]);
+    }
+    let when = format!("@{date} +0000");
+    cmd.env("GIT_COMMITTER_DATE", &when)
+        .env("GIT_AUTHOR_DATE", &when);
+    let out = cmd.output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn commit_dates_out_of_order_never_make_old_commits_new() {
+    // The known tip is dated long before the history it sits on (a clock set back): a walk by
+    // date meets every old commit from the new tip's side before the known tip hides it. The
+    // pushed commits are exactly those git lists, on any number of threads.
+    let (_tmp, dir) = tmp_repo();
+    let mut at = dated_commit(&dir, None, "base.txt", 1_000_000, "base");
+    for i in 0..40 {
+        at = dated_commit(
+            &dir,
+            Some(&at),
+            &format!("old{i}.txt"),
+            2_000_000 + i,
+            "old",
+        );
+    }
+    let fork = at.clone();
+    let known = dated_commit(&dir, Some(&fork), "known.txt", 500_000, "known, dated back");
+    at = fork;
+    for i in 0..40 {
+        at = dated_commit(
+            &dir,
+            Some(&at),
+            &format!("new{i}.txt"),
+            3_000_000 + i,
+            "new",
+        );
+    }
+    let tip = at;
+    git(&dir, &["update-ref", "refs/heads/main", &known]);
+    let expected = rev_list(&dir, &["--topo-order", "--reverse", &tip, "--not", &known]);
+    assert_eq!(expected.len(), 40);
+
+    let repo = open(&dir);
+    let create = RefUpdate {
+        old: ObjectId::null(repo.object_hash()),
+        new: oid(&tip),
+        name: "refs/heads/new".into(),
+    };
+    for threads in [1, 4] {
+        let opts = ModelOptions {
+            threads,
+            ..ModelOptions::default()
+        };
+        let units =
+            model::updates(&repo, std::slice::from_ref(&create), &[oid(&known)], opts).unwrap();
+        let got: Vec<ObjectId> = units[0].commits.iter().map(|c| c.id.unwrap()).collect();
+        assert_eq!(got, expected, "on {threads} threads");
+        let fork = format!("{tip}~40");
+        assert_eq!(units[0].base, Some(oid(&git(&dir, &["rev-parse", &fork]))));
+        let names = git(&dir, &["diff", "--name-only", &fork, &tip]);
+        let paths: Vec<&str> = units[0].cumulative.iter().map(|f| f.path()).collect();
+        assert_eq!(paths, names.lines().collect::<Vec<_>>());
+    }
+}

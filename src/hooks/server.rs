@@ -273,6 +273,10 @@ pub(super) fn judge_push(
                 // post-receive walks.
                 handoff.write(path);
             }
+            // The verdict holds the whole push's model: freeing it is tens of milliseconds
+            // on a long push, which the pusher should not wait for. Freed on a thread of its
+            // own; the hook's process exits without waiting for it.
+            std::thread::spawn(move || drop(j));
             return Ok(code);
         }
         Err(e) => Err(e),

@@ -30,40 +30,35 @@ pub(super) fn walk_commits(
     if hidden.contains(&tip) {
         return Ok(Walked::default());
     }
-    let walk = repo
-        .rev_walk([tip])
-        .with_hidden(hidden.iter().copied())
-        .all()
-        .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("cannot walk the history of {tip}"))?;
-    let mut walk = walk.map(|info| {
-        info.map(|i| (i.id, i.parent_ids.iter().copied().collect::<Vec<_>>()))
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| {
-                format!("cannot walk the history of {tip}; hint: `git fsck` names missing objects")
-            })
-    });
+    let mut walk = Painter::new(repo, tip, hidden).with_context(|| walk_failed(tip))?;
     let threads = opts.threads();
-    let mut found: Vec<(ObjectId, Vec<ObjectId>)> = Vec::new();
     // Walked before any diff starts: enough to fill every worker's first batch. A short walk
     // is not worth a thread: it is diffed here, once walked.
-    for info in walk.by_ref() {
-        found.push(info?);
+    let mut found: Vec<Visible> = Vec::new();
+    while let Some(v) = walk.next_visible().with_context(|| walk_failed(tip))? {
+        found.push(v);
         if threads > 1 && found.len() >= threads * BATCH {
             break;
         }
     }
     if threads == 1 || found.len() < 2 * MIN_COMMITS_PER_THREAD {
-        for info in walk {
-            found.push(info?);
+        while let Some(v) = walk.next_visible().with_context(|| walk_failed(tip))? {
+            found.push(v);
         }
-        let ids: Vec<ObjectId> = topo_order(&found).iter().map(|&i| found[i].0).collect();
-        return joined(walk_part(repo, &ids, opts));
+        let order = walk.final_order(&found);
+        let mut state = PartState::new(repo)?;
+        let mut heads: Vec<Option<Visible>> = found.into_iter().map(Some).collect();
+        let done = order
+            .into_iter()
+            .enumerate()
+            .filter_map(|(at, i)| heads[i].take().map(|v| state.judged(repo, at, v, opts)))
+            .collect();
+        return joined(Ok(done));
     }
     let sync = repo.clone().into_sync();
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(usize, ObjectId)>>(4 * threads);
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(usize, Visible)>>(4 * threads);
     let receive = std::sync::Mutex::new(receive);
-    let (walked, parts) = std::thread::scope(|s| -> Result<_> {
+    let (ids, order, parts) = std::thread::scope(|s| -> Result<_> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let (sync, receive) = (&sync, &receive);
@@ -78,8 +73,8 @@ pub(super) fn walk_commits(
                             Err(_) => break,
                         };
                         let Ok(batch) = batch else { break };
-                        for (at, id) in batch.into_iter().rev() {
-                            done.push(state.one(&local, at, id, opts));
+                        for (at, v) in batch.into_iter().rev() {
+                            done.push(state.judged(&local, at, v, opts));
                         }
                     }
                     Ok(done)
@@ -97,33 +92,36 @@ pub(super) fn walk_commits(
         } else {
             BATCH
         };
+        let mut ids: Vec<(ObjectId, Vec<ObjectId>)> = Vec::with_capacity(found.len());
         let mut batch = Vec::with_capacity(size);
-        let full = |batch: &mut Vec<(usize, ObjectId)>| -> bool {
+        let full = |batch: &mut Vec<(usize, Visible)>| -> bool {
             batch.len() == size
                 && send
                     .send(std::mem::replace(batch, Vec::with_capacity(size)))
                     .is_err()
         };
         let mut stopped = false;
-        for (at, (id, _)) in found.iter().enumerate() {
-            batch.push((at, *id));
+        for v in found {
+            ids.push((v.id, v.head.parents.clone()));
+            batch.push((ids.len() - 1, v));
             if full(&mut batch) {
                 stopped = true;
                 break;
             }
         }
         if !stopped {
-            for info in walk {
-                match info {
-                    Ok(info) => {
-                        batch.push((found.len(), info.0));
-                        found.push(info);
+            loop {
+                match walk.next_visible() {
+                    Ok(Some(v)) => {
+                        ids.push((v.id, v.head.parents.clone()));
+                        batch.push((ids.len() - 1, v));
                         if full(&mut batch) {
                             break;
                         }
                     }
+                    Ok(None) => break,
                     Err(e) => {
-                        walked = Err(e);
+                        walked = Err(e.context(walk_failed(tip)));
                         break;
                     }
                 }
@@ -141,23 +139,240 @@ pub(super) fn walk_commits(
                     .unwrap_or_else(|_| Err(anyhow!("a worker thread reading commits failed")))
             })
             .collect();
-        walked.map(|()| (found, parts))
+        walked?;
+        let order = walk.final_order_of(&ids);
+        Ok((ids, order, parts))
     })?;
-    let mut done: Vec<Option<Done>> = (0..walked.len()).map(|_| None).collect();
+    let mut done: Vec<Option<Done>> = (0..ids.len()).map(|_| None).collect();
     for part in parts {
         for d in part? {
             let at = d.at;
             done[at] = Some(d);
         }
     }
-    let mut in_order = Vec::with_capacity(walked.len());
-    for i in topo_order(&walked) {
+    let mut in_order = Vec::with_capacity(order.len());
+    for i in order {
         match done[i].take() {
             Some(d) => in_order.push(d),
-            None => bail!("commit {} was walked but not diffed", walked[i].0),
+            None => bail!("commit {} was walked but not diffed", ids[i].0),
         }
     }
     joined(Ok(in_order))
+}
+
+fn walk_failed(tip: ObjectId) -> String {
+    format!("cannot walk the history of {tip}; hint: `git fsck` names missing objects")
+}
+
+/// A commit the walk reached from the tip, as read once: what it says, and its first parent's
+/// tree (none: a root commit, or a first parent that is not a commit).
+pub(super) struct Visible {
+    id: ObjectId,
+    head: Head,
+    old_tree: Option<ObjectId>,
+}
+
+/// What the walk paints a commit with: reached from the tip, reached from a hidden tip, and
+/// reached from a commit reached from both (below which nothing is new).
+const VISIBLE: u8 = 1;
+const HIDDEN: u8 = 2;
+const STALE: u8 = 4;
+/// Already given out by [`Painter::next_visible`].
+const GIVEN: u8 = 8;
+
+struct Node {
+    flags: u8,
+    /// How many times it sits in the queue (it is queued again each time its paint grows).
+    queued: u32,
+    time: i64,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+    /// The rest of what the commit says, kept until it is given out (reached from the tip).
+    head: Option<Head>,
+}
+
+/// The commits reachable from a tip and from none of the hidden tips, each read once: the
+/// history is painted newest first from the tip and from every hidden tip, and the walk goes
+/// on until every commit still queued is reached from both (what lies below is old), exactly
+/// as gix's and git's `rev-list tip --not hidden` decide it, so the set never depends on
+/// commit dates. A commit is given out when it is taken from the queue reached from the tip
+/// only, so that workers can diff it while the walk goes on; with commit dates out of order
+/// the paint from a hidden tip may still reach it later, and [`Painter::final_order_of`]
+/// leaves it out then, with everything reached only through it.
+struct Painter<'r> {
+    repo: &'r gix::Repository,
+    tip: ObjectId,
+    nodes: gix::hashtable::HashMap<ObjectId, Node>,
+    /// Newest first; among equal dates, first queued first.
+    queue: std::collections::BinaryHeap<(i64, std::cmp::Reverse<u64>, ObjectId)>,
+    queued: u64,
+    /// Queue entries whose commit is not stale: the walk ends when there is none.
+    live: usize,
+}
+
+impl<'r> Painter<'r> {
+    fn new(repo: &'r gix::Repository, tip: ObjectId, hidden: &[ObjectId]) -> Result<Self> {
+        let mut p = Painter {
+            repo,
+            tip,
+            nodes: Default::default(),
+            queue: Default::default(),
+            queued: 0,
+            live: 0,
+        };
+        p.paint(tip, VISIBLE, true)?;
+        for &h in hidden {
+            // A ref may name a tree or a blob: it hides no commit.
+            p.paint(h, HIDDEN, false)?;
+        }
+        Ok(p)
+    }
+
+    /// Add `flags` to commit `id`, reading it the first time; queue it when its paint grew.
+    /// A hidden tip that is not a commit is left out; anything else missing is an error.
+    fn paint(&mut self, id: ObjectId, flags: u8, must: bool) -> Result<()> {
+        let node = match self.nodes.get_mut(&id) {
+            Some(n) => n,
+            None => match self.read(id, must)? {
+                Some(n) => self.nodes.entry(id).or_insert(n),
+                None => return Ok(()),
+            },
+        };
+        let before = node.flags;
+        if before & flags == flags {
+            return Ok(());
+        }
+        node.flags |= flags;
+        if before & STALE == 0 && node.flags & STALE != 0 {
+            self.live -= node.queued as usize;
+        }
+        node.queued += 1;
+        if node.flags & STALE == 0 {
+            self.live += 1;
+        }
+        self.queued += 1;
+        self.queue
+            .push((node.time, std::cmp::Reverse(self.queued), id));
+        Ok(())
+    }
+
+    fn read(&self, id: ObjectId, must: bool) -> Result<Option<Node>> {
+        let obj = match self.repo.find_object(id) {
+            Ok(o) => o,
+            Err(_) if !must && !self.repo.has_object(id) => return Ok(None),
+            Err(e) => {
+                return Err(anyhow!("{e}")).with_context(|| missing(self.repo, id, "commit"));
+            }
+        };
+        if obj.kind != gix::object::Kind::Commit {
+            if must {
+                bail!("object {id} is a {}, not a commit", obj.kind);
+            }
+            return Ok(None);
+        }
+        let c = gix::objs::CommitRef::from_bytes(&obj.data, self.repo.object_hash())
+            .map_err(|e| anyhow!("{e}"))
+            .with_context(|| format!("commit {id} cannot be parsed; hint: `git fsck`"))?;
+        let parents: Vec<ObjectId> = c.parents().collect();
+        Ok(Some(Node {
+            flags: 0,
+            queued: 0,
+            time: c.time().map(|t| t.seconds).unwrap_or(0),
+            tree: c.tree(),
+            head: Some(Head {
+                tree: c.tree(),
+                parents: parents.clone(),
+                message: c.message.to_str_lossy().into_owned(),
+            }),
+            parents,
+        }))
+    }
+
+    /// The next commit reached from the tip only, in the order the walk takes them.
+    fn next_visible(&mut self) -> Result<Option<Visible>> {
+        while self.live > 0 {
+            let Some((_, _, id)) = self.queue.pop() else {
+                break;
+            };
+            let node = self.nodes.get_mut(&id).expect("queued commits are read");
+            node.queued -= 1;
+            if node.flags & STALE == 0 {
+                self.live -= 1;
+            }
+            let mut flags = node.flags & (VISIBLE | HIDDEN | STALE);
+            if flags & (VISIBLE | HIDDEN) == VISIBLE | HIDDEN {
+                flags |= STALE;
+            }
+            let give = node.flags & (VISIBLE | HIDDEN | GIVEN) == VISIBLE;
+            if give {
+                node.flags |= GIVEN;
+            } else if flags & HIDDEN != 0 {
+                // Old history: never given out.
+                node.head = None;
+            }
+            let parents = node.parents.clone();
+            for &p in &parents {
+                self.paint(p, flags, true)?;
+            }
+            if give {
+                let node = self.nodes.get_mut(&id).expect("read above");
+                let head = node.head.take().expect("given once");
+                let old_tree = parents
+                    .first()
+                    .and_then(|p| self.nodes.get(p))
+                    .map(|n| n.tree);
+                return Ok(Some(Visible { id, head, old_tree }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Positions in `found` of the commits still new once the walk ended (none reached from
+    /// a hidden tip), oldest first.
+    fn final_order(&self, found: &[Visible]) -> Vec<usize> {
+        let ids: Vec<(ObjectId, Vec<ObjectId>)> = found
+            .iter()
+            .map(|v| (v.id, v.head.parents.clone()))
+            .collect();
+        self.final_order_of(&ids)
+    }
+
+    fn final_order_of(&self, found: &[(ObjectId, Vec<ObjectId>)]) -> Vec<usize> {
+        // New: reached from the tip without passing a commit that a hidden tip reaches too
+        // (below one, everything is old, painted or not).
+        let hidden = |id: &ObjectId| self.nodes.get(id).is_none_or(|n| n.flags & HIDDEN != 0);
+        let index: gix::hashtable::HashMap<ObjectId, usize> = found
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i))
+            .collect();
+        let mut keep = vec![false; found.len()];
+        let mut stack: Vec<usize> = index
+            .get(&self.tip)
+            .filter(|_| !hidden(&self.tip))
+            .copied()
+            .into_iter()
+            .collect();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut keep[i], true) {
+                continue;
+            }
+            for p in &found[i].1 {
+                if let Some(&j) = index.get(p)
+                    && !keep[j]
+                    && !hidden(p)
+                {
+                    stack.push(j);
+                }
+            }
+        }
+        let new: Vec<usize> = (0..found.len()).filter(|&i| keep[i]).collect();
+        if new.len() == found.len() {
+            return topo_order(found);
+        }
+        let kept: Vec<(ObjectId, Vec<ObjectId>)> = new.iter().map(|&i| found[i].clone()).collect();
+        topo_order(&kept).into_iter().map(|j| new[j]).collect()
+    }
 }
 
 /// Commits a worker takes at a time.
@@ -230,24 +445,20 @@ impl PartState {
 
     /// Commit `id`'s changes against its first parent, and its trees checked: the diff reads
     /// the trees first, so the check finds them in the object cache.
-    fn one(&mut self, repo: &gix::Repository, at: usize, id: ObjectId, opts: ModelOptions) -> Done {
+    fn judged(
+        &mut self,
+        repo: &gix::Repository,
+        at: usize,
+        v: Visible,
+        opts: ModelOptions,
+    ) -> Done {
         let fail = |e| Done {
             at,
             changes: Err(anyhow!("not diffed")),
             malformed: Vec::new(),
             fatal: Some(e),
         };
-        let head = match read_commit(repo, id) {
-            Ok(h) => h,
-            Err(e) => return fail(e),
-        };
-        let old_tree = match head.parents.first() {
-            Some(&p) if repo.has_object(p) => match commit_tree(repo, p) {
-                Ok(t) => Some(t),
-                Err(e) => return fail(e),
-            },
-            _ => None,
-        };
+        let Visible { id, head, old_tree } = v;
         let tree = head.tree;
         let changes = diff_commit(repo, id, head, old_tree, opts, &mut self.cache);
         match trees::check_commit(repo, id, tree, old_tree, &mut self.seen) {
@@ -280,16 +491,6 @@ fn joined(done: Result<Vec<Done>>) -> Result<Walked> {
     }
     out.malformed = trees::first_reports(out.malformed);
     Ok(out)
-}
-
-/// Commits diffed in the order given, on this thread.
-fn walk_part(repo: &gix::Repository, ids: &[ObjectId], opts: ModelOptions) -> Result<Vec<Done>> {
-    let mut state = PartState::new(repo)?;
-    Ok(ids
-        .iter()
-        .enumerate()
-        .map(|(at, &id)| state.one(repo, at, id, opts))
-        .collect())
 }
 
 /// What a commit object says: its tree, parents and message.
