@@ -262,6 +262,11 @@ pub struct Unit {
     /// What the symbolic links of the new tip's tree do to the unit's paths.
     #[serde(skip_serializing_if = "Links::is_empty")]
     pub links: Links,
+    /// Tips the repository already had that the new tip is known to descend from (the walk
+    /// reached them): each is its own merge base with the new tip. Not every such tip need be
+    /// here; a tip here always is one.
+    #[serde(skip)]
+    pub ancestors: Vec<ObjectId>,
 }
 
 /// What the symbolic links of a tip tree do to the paths a unit changes.

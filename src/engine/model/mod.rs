@@ -226,6 +226,7 @@ fn update(
     hidden.extend(old);
     let walked = walk_commits(repo, new, &hidden, opts)?;
     let malformed = walked.malformed;
+    let ancestors = walked.ancestors;
     let commits = match walked.failed {
         None => walked.commits,
         // A tree git's fsck rejects may not even diff: what was found is reason enough to
@@ -243,7 +244,12 @@ fn update(
     } else {
         match old {
             Some(old) => {
-                let mb = merge_base(repo, old, new)?;
+                // An old tip the walk reached is an ancestor: its own merge base.
+                let mb = if ancestors.contains(&old) {
+                    Some(old)
+                } else {
+                    merge_base(repo, old, new)?
+                };
                 let kind = if mb == Some(old) {
                     UpdateKind::FastForward
                 } else {
@@ -263,6 +269,7 @@ fn update(
         Err(e) => return Err(e),
     };
     let mut judged = unit(kind, base, commits, cumulative);
+    judged.ancestors = ancestors;
     if judged.malformed.is_empty() {
         judged.links = tip::links_of(repo, new, &judged.commits, &judged.cumulative)?;
     }
@@ -328,6 +335,8 @@ pub fn add_proposals(
             continue;
         };
         let merge_base = match base.tip {
+            // A base tip the walk reached is an ancestor of the new tip: its own merge base.
+            Some(tip) if unit.ancestors.contains(&tip) => Some(tip),
             Some(tip) => merge_base(repo, tip, new)?,
             None => None,
         };

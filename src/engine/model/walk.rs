@@ -8,6 +8,8 @@ use super::*;
 #[derive(Default)]
 pub(super) struct Walked {
     pub(super) commits: Vec<CommitChanges>,
+    /// The hidden tips the walk reached from the tip: ancestors of the tip.
+    pub(super) ancestors: Vec<ObjectId>,
     pub(super) malformed: Vec<MalformedEntry>,
     pub(super) failed: Option<anyhow::Error>,
 }
@@ -46,6 +48,7 @@ pub(super) fn walk_commits(
             found.push(v);
         }
         let order = walk.final_order(&found);
+        let ancestors = walk.reached(hidden);
         let mut state = PartState::new(repo)?;
         let mut heads: Vec<Option<Visible>> = found.into_iter().map(Some).collect();
         let done = order
@@ -53,12 +56,12 @@ pub(super) fn walk_commits(
             .enumerate()
             .filter_map(|(at, i)| heads[i].take().map(|v| state.judged(repo, at, v, opts)))
             .collect();
-        return joined(Ok(done));
+        return joined(Ok(done)).map(|w| Walked { ancestors, ..w });
     }
     let sync = repo.clone().into_sync();
     let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(usize, Visible)>>(4 * threads);
     let receive = std::sync::Mutex::new(receive);
-    let (ids, order, parts) = std::thread::scope(|s| -> Result<_> {
+    let (ids, order, parts, ancestors) = std::thread::scope(|s| -> Result<_> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let (sync, receive) = (&sync, &receive);
@@ -141,7 +144,7 @@ pub(super) fn walk_commits(
             .collect();
         walked?;
         let order = walk.final_order_of(&ids);
-        Ok((ids, order, parts))
+        Ok((ids, order, parts, walk.reached(hidden)))
     })?;
     let mut done: Vec<Option<Done>> = (0..ids.len()).map(|_| None).collect();
     for part in parts {
@@ -157,7 +160,7 @@ pub(super) fn walk_commits(
             None => bail!("commit {} was walked but not diffed", ids[i].0),
         }
     }
-    joined(Ok(in_order))
+    joined(Ok(in_order)).map(|w| Walked { ancestors, ..w })
 }
 
 fn walk_failed(tip: ObjectId) -> String {
@@ -325,6 +328,15 @@ impl<'r> Painter<'r> {
             }
         }
         Ok(None)
+    }
+
+    /// The tips of `hidden` the paint from the tip reached: ancestors of the tip.
+    fn reached(&self, hidden: &[ObjectId]) -> Vec<ObjectId> {
+        hidden
+            .iter()
+            .copied()
+            .filter(|h| self.nodes.get(h).is_some_and(|n| n.flags & VISIBLE != 0))
+            .collect()
     }
 
     /// Positions in `found` of the commits still new once the walk ended (none reached from

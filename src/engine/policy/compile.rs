@@ -393,8 +393,7 @@ impl Collector<'_> {
     pub(super) fn build(&mut self, mut raw: RawPolicy) -> Policy {
         use defaults as d;
         let ci = raw.paths.case_insensitive.unwrap_or(true);
-        // Compiled at once, each on its own thread; their problems are told below, in the
-        // order of the keys.
+        // Their problems are told below, in the order of the keys.
         let [
             deny,
             allow_only,
@@ -733,12 +732,10 @@ fn path_list(key: &'static str, list: Option<SList>, default: &[&str], ci: bool)
             .unzip(),
         None => default.iter().map(|s| (s.to_string(), None)).unzip(),
     };
-    let bad = PathPatterns::check(&strings);
-    let compiled = if bad.is_empty() {
-        PathPatterns::new(&strings, ci).map_err(|e| vec![e])
-    } else {
-        Err(bad)
-    };
+    let compiled = PathPatterns::new(&strings, ci).map_err(|first| {
+        let every = PathPatterns::check(&strings);
+        if every.is_empty() { vec![first] } else { every }
+    });
     PathList {
         key,
         spans,
@@ -746,32 +743,11 @@ fn path_list(key: &'static str, list: Option<SList>, default: &[&str], ci: bool)
     }
 }
 
-/// The policy's path lists compiled at once, one thread for each list that has patterns:
-/// compiling globs is most of what reading a policy costs, and every hook run reads one.
+/// The policy's path lists, parsed in the order of their keys. Their globs compile only when
+/// a path may match them ([`PathPatterns`]), so this is cheap enough for one thread.
 fn path_lists<const N: usize>(
     lists: [(&'static str, Option<SList>, &'static [&'static str]); N],
     ci: bool,
 ) -> [PathList; N] {
-    enum Compiling<'s> {
-        Done(PathList),
-        Running(&'static str, std::thread::ScopedJoinHandle<'s, PathList>),
-    }
-    std::thread::scope(|s| {
-        let running = lists.map(|(key, list, default)| {
-            let empty = list.as_ref().map_or(default.is_empty(), Vec::is_empty);
-            if empty {
-                Compiling::Done(path_list(key, list, default, ci))
-            } else {
-                Compiling::Running(key, s.spawn(move || path_list(key, list, default, ci)))
-            }
-        });
-        running.map(|r| match r {
-            Compiling::Done(done) => done,
-            Compiling::Running(key, thread) => thread.join().unwrap_or_else(|_| PathList {
-                key,
-                spans: Vec::new(),
-                compiled: Err(vec![(0, "compiling these patterns failed".into())]),
-            }),
-        })
-    })
+    lists.map(|(key, list, default)| path_list(key, list, default, ci))
 }

@@ -6,50 +6,125 @@
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::bytes::{Regex, RegexBuilder};
 
-/// A compiled list of path patterns; `matches` gives indices back into `patterns`.
+/// A list of path patterns; `matches` gives indices back into `patterns`.
 ///
 /// A pattern `X` matches a path or anything below a directory matching `X`; `X/` only the
 /// latter. Rather than compiling `X` and `X/**` both, each glob is compiled once and the part
 /// "below a directory" is tested by matching the path's leading directories (`a`, `a/b` for
-/// `a/b/c`): the same paths match, with half the globs to compile on every run.
+/// `a/b/c`): the same paths match, with half the globs to compile.
+///
+/// The globs are parsed (and so checked) when the list is made, and compiled only when a
+/// path may match one of them: each glob has a run of literal text every path it matches
+/// contains (`.pem` in `**/*.pem`), and a path holding none of them is told apart without
+/// compiling anything. A commit of a few files rarely holds one, and compiling is most of
+/// what reading a policy costs; past a few dozen paths (a push), the list is compiled anyway,
+/// as matching the compiled set is then the cheaper way.
 #[derive(Debug, Clone, Default)]
 pub struct PathPatterns {
     pub patterns: Vec<String>,
-    /// Globs of name patterns: matched against the path and its leading directories.
-    pub(super) names: GlobSet,
-    pub(super) names_to_pattern: Vec<usize>,
-    /// Globs of directory patterns (`X/`): matched against the leading directories only.
-    pub(super) dirs: GlobSet,
-    pub(super) dirs_to_pattern: Vec<usize>,
+    globs: Vec<PathGlob>,
+    case_insensitive: bool,
+    compiled: std::sync::OnceLock<Compiled>,
+    /// Paths told apart by their text so far: past [`PROBES_BEFORE_COMPILING`], the compiled
+    /// set is the cheaper way (a push of thousands of files).
+    probes: Probes,
 }
 
+/// Paths a list tells apart by the globs' text before it compiles them anyway: a commit of
+/// a few files stays under it, a push of many files goes over it after a few paths.
+const PROBES_BEFORE_COMPILING: u32 = 64;
+
+#[derive(Debug, Default)]
+struct Probes(std::sync::atomic::AtomicU32);
+
+impl Clone for Probes {
+    fn clone(&self) -> Self {
+        Probes(std::sync::atomic::AtomicU32::new(
+            self.0.load(std::sync::atomic::Ordering::Relaxed),
+        ))
+    }
+}
+
+/// One glob of a pattern, parsed.
+#[derive(Debug, Clone)]
+struct PathGlob {
+    glob: globset::Glob,
+    /// Matched against the leading directories only (a pattern `X/`).
+    dir_only: bool,
+    pattern: usize,
+    /// Runs of text every path it matches contains, each of them (ASCII lower case when
+    /// matching folds case); none: any path may match.
+    needles: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Compiled {
+    /// Globs of name patterns: matched against the path and its leading directories.
+    names: GlobSet,
+    names_to_pattern: Vec<usize>,
+    /// Globs of directory patterns (`X/`): matched against the leading directories only.
+    dirs: GlobSet,
+    dirs_to_pattern: Vec<usize>,
+}
+
+/// Above this much pattern text a list is compiled when it is made, so that a set too large
+/// to compile is an error of the policy, told when it is read. Below it, compiling cannot
+/// fail: each glob parsed, and the set is far under the regex engine's size limits.
+const COMPILE_EAGERLY_ABOVE: usize = 16 * 1024;
+
 impl PathPatterns {
-    /// Compile `patterns` (gitignore-like, see the module doc). The error names the index of
+    /// Parse `patterns` (gitignore-like, see the type's doc). The error names the index of
     /// the first bad pattern; [`PathPatterns::check`] finds every bad one.
     pub fn new(patterns: &[String], case_insensitive: bool) -> Result<Self, (usize, String)> {
-        let mut names = GlobSetBuilder::new();
-        let mut dirs = GlobSetBuilder::new();
-        let mut names_to_pattern = Vec::new();
-        let mut dirs_to_pattern = Vec::new();
+        let mut globs = Vec::new();
         for (i, p) in patterns.iter().enumerate() {
             for (glob, dir_only) in path_globs(p, case_insensitive).map_err(|msg| (i, msg))? {
-                if dir_only {
-                    dirs.add(glob);
-                    dirs_to_pattern.push(i);
-                } else {
-                    names.add(glob);
-                    names_to_pattern.push(i);
-                }
+                let needles = literal_runs(glob.glob(), case_insensitive);
+                globs.push(PathGlob {
+                    glob,
+                    dir_only,
+                    pattern: i,
+                    needles,
+                });
             }
         }
-        let names = names.build().map_err(|e| (0, e.to_string()))?;
-        let dirs = dirs.build().map_err(|e| (0, e.to_string()))?;
-        Ok(PathPatterns {
+        let list = PathPatterns {
             patterns: patterns.to_vec(),
-            names,
-            names_to_pattern,
-            dirs,
-            dirs_to_pattern,
+            globs,
+            case_insensitive,
+            compiled: Default::default(),
+            probes: Probes::default(),
+        };
+        if patterns.iter().map(String::len).sum::<usize>() > COMPILE_EAGERLY_ABOVE {
+            let compiled = list.compile().map_err(|e| (0, e))?;
+            let _ = list.compiled.set(compiled);
+        }
+        Ok(list)
+    }
+
+    fn compile(&self) -> Result<Compiled, String> {
+        let mut names = GlobSetBuilder::new();
+        let mut dirs = GlobSetBuilder::new();
+        let mut c = Compiled::default();
+        for g in &self.globs {
+            if g.dir_only {
+                dirs.add(g.glob.clone());
+                c.dirs_to_pattern.push(g.pattern);
+            } else {
+                names.add(g.glob.clone());
+                c.names_to_pattern.push(g.pattern);
+            }
+        }
+        c.names = names.build().map_err(|e| e.to_string())?;
+        c.dirs = dirs.build().map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    /// The globs compiled, once, when a path first needs them.
+    fn compiled(&self) -> &Compiled {
+        self.compiled.get_or_init(|| {
+            self.compile()
+                .expect("a set of parsed globs this small always compiles")
         })
     }
 
@@ -66,12 +141,36 @@ impl PathPatterns {
         self.patterns.is_empty()
     }
 
+    /// Whether some glob may match `path` or one of its leading directories (which are
+    /// prefixes of it, so hold nothing it does not): false means none does.
+    fn may_match(&self, path: &str) -> bool {
+        let path = path.as_bytes();
+        self.globs.iter().any(|g| {
+            g.needles
+                .iter()
+                .all(|n| contains(path, n, self.case_insensitive))
+        })
+    }
+
     pub fn is_match(&self, path: &str) -> bool {
         if self.patterns.is_empty() {
             return false;
         }
-        self.names.is_match(path)
-            || leading_dirs(path).any(|d| self.names.is_match(d) || self.dirs.is_match(d))
+        let c = match self.compiled.get() {
+            Some(c) => c,
+            None if self
+                .probes
+                .0
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                < PROBES_BEFORE_COMPILING
+                && !self.may_match(path) =>
+            {
+                return false;
+            }
+            None => self.compiled(),
+        };
+        c.names.is_match(path)
+            || leading_dirs(path).any(|d| c.names.is_match(d) || c.dirs.is_match(d))
     }
 
     /// The patterns (as written in the policy) that match `path`, in policy order.
@@ -80,29 +179,116 @@ impl PathPatterns {
         if !self.is_match(path) {
             return Vec::new();
         }
+        let c = self.compiled();
         let mut out: Vec<usize> = Vec::new();
-        let names = |c: &str, out: &mut Vec<usize>| {
+        let names = |p: &str, out: &mut Vec<usize>| {
             out.extend(
-                self.names
-                    .matches(c)
+                c.names
+                    .matches(p)
                     .into_iter()
-                    .map(|g| self.names_to_pattern[g]),
+                    .map(|g| c.names_to_pattern[g]),
             )
         };
         names(path, &mut out);
         for d in leading_dirs(path) {
             names(d, &mut out);
-            out.extend(
-                self.dirs
-                    .matches(d)
-                    .into_iter()
-                    .map(|g| self.dirs_to_pattern[g]),
-            );
+            out.extend(c.dirs.matches(d).into_iter().map(|g| c.dirs_to_pattern[g]));
         }
         out.sort_unstable();
         out.dedup();
         out.into_iter().map(|i| self.patterns[i].as_str()).collect()
     }
+}
+
+/// Whether `hay` holds `needle` (ASCII case folded when `fold`; `needle` is then lower case).
+pub(super) fn contains(hay: &[u8], needle: &[u8], fold: bool) -> bool {
+    if fold {
+        hay.windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+    } else {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+}
+
+/// The runs of literal text in `glob` (as globset reads it, `\\` escaping), each of which every
+/// path the glob matches contains. When matching folds case, only ASCII text whose case
+/// variants are all ASCII counts: Unicode folds `k` with the Kelvin sign and `s` with the long
+/// s, so those end a run like any wildcard, as does every other non-ASCII character.
+pub(super) fn literal_runs(glob: &str, case_insensitive: bool) -> Vec<Vec<u8>> {
+    let mut runs: Vec<Vec<u8>> = Vec::new();
+    let mut run: Vec<u8> = Vec::new();
+    let end = |run: &mut Vec<u8>, runs: &mut Vec<Vec<u8>>| {
+        if !run.is_empty() {
+            runs.push(std::mem::take(run));
+        }
+    };
+    let all: Vec<char> = glob.chars().collect();
+    let mut chars = all.iter().copied().enumerate();
+    // `**/` and `/**` match across no directory too (`**/.env` matches `.env`): a `/` beside
+    // `**` is no literal.
+    let beside_globstar = |i: usize| {
+        all[i] == '/'
+            && ((i >= 2 && all[i - 2..i] == ['*', '*'])
+                || all.get(i + 1..i + 3) == Some(&['*', '*']))
+    };
+    while let Some((i, c)) = chars.next() {
+        let lit = match c {
+            '*' | '?' => None,
+            '/' if beside_globstar(i) => None,
+            '[' => {
+                // A class: skip to its end (a `]` right after `[` or `[!` is a member).
+                let mut first = true;
+                if matches!(chars.clone().next(), Some((_, '!' | '^'))) {
+                    chars.next();
+                }
+                for (_, d) in chars.by_ref() {
+                    if d == '\\' {
+                        // Where an escaped `]` ends the class is globset's to say: this glob
+                        // gives no text.
+                        return Vec::new();
+                    }
+                    if d == ']' && !first {
+                        break;
+                    }
+                    first = false;
+                }
+                None
+            }
+            '{' => {
+                for (_, d) in chars.by_ref() {
+                    if d == '\\' || d == '[' {
+                        return Vec::new();
+                    }
+                    if d == '}' {
+                        break;
+                    }
+                }
+                None
+            }
+            '\\' => chars.next().map(|(_, c)| c),
+            c => Some(c),
+        };
+        match lit {
+            Some(c)
+                if c.is_ascii()
+                    && !(case_insensitive && matches!(c.to_ascii_lowercase(), 'k' | 's')) =>
+            {
+                run.push(if case_insensitive {
+                    c.to_ascii_lowercase() as u8
+                } else {
+                    c as u8
+                })
+            }
+            // Non-ASCII text is a literal too, when case is not folded: its UTF-8 bytes.
+            Some(c) if !case_insensitive => {
+                let mut b = [0; 4];
+                run.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+            _ => end(&mut run, &mut runs),
+        }
+    }
+    end(&mut run, &mut runs);
+    runs
 }
 
 /// `a` and `a/b` for `a/b/c`: the directories a path lies in, outermost first.

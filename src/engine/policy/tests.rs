@@ -361,3 +361,142 @@ fn admin_import_defaults_to_background_and_a_bad_value_names_the_key() {
         e.to_string()
     );
 }
+
+/// A glob's literal text is in every path it matches: a path without it is told apart
+/// without compiling, so text that is not always there would let a path through. Checked
+/// against globset itself, with case folded and not, on names that fold across scripts (the
+/// Kelvin sign is a `k`, the long s an `s`), escapes, classes and alternates.
+#[test]
+fn a_path_without_a_globs_literal_text_never_matches_it() {
+    let globs = [
+        "**/.env",
+        "**/secrets",
+        "**/id_rsa*",
+        "**/*.pem",
+        "**/*.test.{js,ts}",
+        "**/test_*.py",
+        "**/*[Tt]est.java",
+        "**/[!.]env",
+        "**/[]]x",
+        "**/[!]]x",
+        "**/a[\\]]bc",
+        "**/\\*lit",
+        "**/{a\\,b,c}d",
+        "src/test",
+        "**/K8s",
+        "**/ünï",
+        "**/*",
+    ];
+    let paths = [
+        ".env",
+        "a/.ENV",
+        "a/.env/b",
+        "ſecrets",
+        "x/SECRETS",
+        "secret",
+        "\u{212A}8s",
+        "k8ſ",
+        "K8S",
+        "ID_RSA.pub",
+        "a/b.PEM",
+        "x.test.ts",
+        "TEST_a.py",
+        "FooTest.java",
+        "xenv",
+        "]x",
+        "a]x",
+        "a]bc",
+        "*lit",
+        "a,bd",
+        "cd",
+        "SRC/TEST",
+        "ÜNÏ",
+        "ünï",
+        "plain.txt",
+    ];
+    for ci in [false, true] {
+        for g in globs {
+            let glob = globset::GlobBuilder::new(g)
+                .literal_separator(true)
+                .case_insensitive(ci)
+                .backslash_escape(true)
+                .empty_alternates(true)
+                .build()
+                .unwrap()
+                .compile_matcher();
+            let runs = super::patterns::literal_runs(g, ci);
+            for path in paths {
+                if !glob.is_match(path) {
+                    continue;
+                }
+                for n in &runs {
+                    let found = super::patterns::contains(path.as_bytes(), n, ci);
+                    assert!(found, "{g:?} matches {path:?} without {n:?} (ci {ci})");
+                }
+            }
+        }
+    }
+    // The runs taken, folded when case is.
+    let runs = |g, ci| -> Vec<String> {
+        super::patterns::literal_runs(g, ci)
+            .into_iter()
+            .map(|r| String::from_utf8(r).unwrap())
+            .collect()
+    };
+    assert_eq!(runs("**/*.pem", true), [".pem"]);
+    assert_eq!(runs("**/SECRETS", true), ["ecret"]);
+    assert_eq!(runs("**/test_*.PY", true), ["te", "t_", ".py"]);
+    assert_eq!(runs("**/test_*.PY", false), ["test_", ".PY"]);
+    assert_eq!(runs("a/**/b[xy]c", false), ["a", "b", "c"]);
+    assert!(runs("**/*", true).is_empty());
+    assert!(runs("**/[\\]]x", true).is_empty());
+}
+
+/// Compiled when a path first may match, or at once: the same answers on every path, for the
+/// built-in lists, whichever path comes first.
+#[test]
+fn lists_compiled_on_demand_answer_as_compiled_ones() {
+    let lists: [&[&str]; 3] = [
+        super::compile::defaults::DENY,
+        super::compile::defaults::PROTECTED_PATHS,
+        super::compile::defaults::TEST_PATHS,
+    ];
+    let paths = [
+        "src/m01/f01.py",
+        "src/lib.rs",
+        "a/.ENV",
+        "config/prod.yml",
+        "deploy/app.service",
+        ".github/workflows/ci.yml",
+        "pkg/x_test.go",
+        "web/a.spec.tsx",
+        "tests/t.rs",
+        "Src/Test/java/FooTest.java",
+        "docs/README.md",
+        "ſecrets/x",
+        "id_rsa.pub",
+        "CLAUDE.md",
+    ];
+    for ci in [false, true] {
+        for list in lists {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            let eager = PathPatterns::new(&list, ci).unwrap();
+            eager.is_match("**");
+            let _ = eager.matching("tests/x");
+            for path in paths {
+                let fresh = PathPatterns::new(&list, ci).unwrap();
+                assert_eq!(
+                    fresh.matching(path),
+                    eager.matching(path),
+                    "{path} (ci {ci})"
+                );
+                let fresh = PathPatterns::new(&list, ci).unwrap();
+                assert_eq!(
+                    fresh.is_match(path),
+                    eager.is_match(path),
+                    "{path} (ci {ci})"
+                );
+            }
+        }
+    }
+}
