@@ -970,12 +970,18 @@ fn dated_commit(dir: &Path, parent: Option<&str>, rel: &str, date: i64, msg: &st
     cmd.env("GIT_COMMITTER_DATE", &when)
         .env("GIT_AUTHOR_DATE", &when);
     let out = cmd.output().expect("git runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    assert_code(&out, 0);
+    stdout(&out).trim().to_string()
+}
+
+/// `n` commits on `from`, one new file `{name}{i}.txt` each, dated a second apart from
+/// `date`; the last one's id.
+fn dated_chain(dir: &Path, from: &str, name: &str, date: i64, n: i64) -> String {
+    let mut at = from.to_string();
+    for i in 0..n {
+        at = dated_commit(dir, Some(&at), &format!("{name}{i}.txt"), date + i, name);
+    }
+    at
 }
 
 #[test]
@@ -984,29 +990,10 @@ fn commit_dates_out_of_order_never_make_old_commits_new() {
     // date meets every old commit from the new tip's side before the known tip hides it. The
     // pushed commits are exactly those git lists, on any number of threads.
     let (_tmp, dir) = tmp_repo();
-    let mut at = dated_commit(&dir, None, "base.txt", 1_000_000, "base");
-    for i in 0..40 {
-        at = dated_commit(
-            &dir,
-            Some(&at),
-            &format!("old{i}.txt"),
-            2_000_000 + i,
-            "old",
-        );
-    }
-    let fork = at.clone();
+    let base = dated_commit(&dir, None, "base.txt", 1_000_000, "base");
+    let fork = dated_chain(&dir, &base, "old", 2_000_000, 40);
     let known = dated_commit(&dir, Some(&fork), "known.txt", 500_000, "known, dated back");
-    at = fork;
-    for i in 0..40 {
-        at = dated_commit(
-            &dir,
-            Some(&at),
-            &format!("new{i}.txt"),
-            3_000_000 + i,
-            "new",
-        );
-    }
-    let tip = at;
+    let tip = dated_chain(&dir, &fork, "new", 3_000_000, 40);
     git(&dir, &["update-ref", "refs/heads/main", &known]);
     let expected = rev_list(&dir, &["--topo-order", "--reverse", &tip, "--not", &known]);
     assert_eq!(expected.len(), 40);
