@@ -190,8 +190,8 @@ struct Node {
     time: i64,
     tree: ObjectId,
     parents: Vec<ObjectId>,
-    /// The rest of what the commit says, kept until it is given out (reached from the tip).
-    head: Option<Head>,
+    /// The commit's message, kept until it is given out (reached from the tip).
+    message: Option<String>,
 }
 
 /// The commits reachable from a tip and from none of the hidden tips, each read once: the
@@ -276,18 +276,13 @@ impl<'r> Painter<'r> {
         let c = gix::objs::CommitRef::from_bytes(&obj.data, self.repo.object_hash())
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("commit {id} cannot be parsed; hint: `git fsck`"))?;
-        let parents: Vec<ObjectId> = c.parents().collect();
         Ok(Some(Node {
             flags: 0,
             queued: 0,
             time: c.time().map(|t| t.seconds).unwrap_or(0),
             tree: c.tree(),
-            head: Some(Head {
-                tree: c.tree(),
-                parents: parents.clone(),
-                message: c.message.to_str_lossy().into_owned(),
-            }),
-            parents,
+            parents: c.parents().collect(),
+            message: Some(c.message.to_str_lossy().into_owned()),
         }))
     }
 
@@ -311,19 +306,25 @@ impl<'r> Painter<'r> {
                 node.flags |= GIVEN;
             } else if flags & HIDDEN != 0 {
                 // Old history: never given out.
-                node.head = None;
+                node.message = None;
             }
-            let parents = node.parents.clone();
-            for &p in &parents {
-                self.paint(p, flags, true)?;
-            }
-            if give {
-                let node = self.nodes.get_mut(&id).expect("read above");
-                let head = node.head.take().expect("given once");
-                let old_tree = parents
-                    .first()
-                    .and_then(|p| self.nodes.get(p))
-                    .map(|n| n.tree);
+            // Taken while the parents are painted (which needs the whole walk), then put back:
+            // a commit is taken again each time its paint grows.
+            let parents = std::mem::take(&mut node.parents);
+            let painted = parents.iter().try_for_each(|&p| self.paint(p, flags, true));
+            let old_tree = parents
+                .first()
+                .and_then(|p| self.nodes.get(p))
+                .map(|n| n.tree);
+            let node = self.nodes.get_mut(&id).expect("read above");
+            let head = give.then(|| Head {
+                tree: node.tree,
+                parents: parents.clone(),
+                message: node.message.take().unwrap_or_default(),
+            });
+            node.parents = parents;
+            painted?;
+            if let Some(head) = head {
                 return Ok(Some(Visible { id, head, old_tree }));
             }
         }
