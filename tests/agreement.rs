@@ -1020,3 +1020,85 @@ fn commit_dates_out_of_order_never_make_old_commits_new() {
         assert_eq!(paths, names.lines().collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn test_files_parsed_beside_the_diff_judge_as_the_rules_own_parse() {
+    // A push long enough for the walk to spread its commits over threads: the model parses the
+    // cumulative change's test files while the commits are diffed. What the tests rule finds
+    // from that parse is what it finds parsing them itself, on any number of threads.
+    let (_tmp, dir) = tmp_repo();
+    write(
+        &dir,
+        "tests/it.rs",
+        "#[test]\nfn adds() {\n    assert_eq!(1 + 1, 2);\n}\n\n#[test]\nfn subtracts() {\n    assert_eq!(3 - 1, 2);\n}\n",
+    );
+    write(&dir, "src/lib.rs", "pub fn answer() -> u32 {\n    3\n}\n");
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "tests"]);
+    let known = git(&dir, &["rev-parse", "HEAD"]).trim().to_string();
+    let mut at = known.clone();
+    for i in 0..40 {
+        at = dated_commit(
+            &dir,
+            Some(&at),
+            &format!("notes/{i}.txt"),
+            1_000_000 + i,
+            "note",
+        );
+    }
+    write(
+        &dir,
+        "tests/it.rs",
+        "#[test]\nfn adds() {\n    let _ = 1 + 1;\n}\n\n#[test]\nfn subtracts() {\n    assert_eq!(3 - 1, 2);\n}\n",
+    );
+    write(
+        &dir,
+        "src/lib.rs",
+        "pub fn answer() -> u32 {\n    if cfg!(test) { 2 } else { 3 }\n}\n",
+    );
+    let tip = dated_commit(&dir, Some(&at), "notes/last.txt", 2_000_000, "weaken");
+
+    let repo = open(&dir);
+    let update = RefUpdate {
+        old: ObjectId::null(repo.object_hash()),
+        new: oid(&tip),
+        name: "refs/heads/agent/x".into(),
+    };
+    let policy = git_guard::engine::policy::Policy::builtin();
+    let actor = git_guard::engine::identity::Actor::new("agent", "test", &policy);
+    let judge = |units: Vec<git_guard::engine::changes::Unit>| -> Vec<String> {
+        git_guard::engine::judge_units(&policy, &actor, units)
+            .findings
+            .iter()
+            .filter(|f| f.rule.starts_with("tests."))
+            .map(|f| format!("{f:?}"))
+            .collect()
+    };
+    let mut seen = Vec::new();
+    for threads in [1, 4] {
+        let opts = ModelOptions {
+            threads,
+            ..ModelOptions::default()
+        };
+        let units =
+            model::updates(&repo, std::slice::from_ref(&update), &[oid(&known)], opts).unwrap();
+        assert_eq!(units[0].commits.len(), 41);
+        assert!(
+            units[0].parses.is_some(),
+            "parsed by the model on {threads}"
+        );
+        let mut unparsed = units.clone();
+        unparsed[0].parses = None;
+        let beside = judge(units);
+        let own = judge(unparsed);
+        assert_eq!(beside, own, "on {threads} threads");
+        for rule in ["tests.weakened", "tests.cheat"] {
+            assert!(
+                beside.iter().any(|f| f.contains(&format!("\"{rule}\""))),
+                "{rule} on {threads} threads: {beside:#?}"
+            );
+        }
+        seen.push(beside);
+    }
+    assert_eq!(seen[0], seen[1], "1 and 4 threads");
+}

@@ -267,6 +267,10 @@ pub struct Unit {
     /// here; a tip here always is one.
     #[serde(skip)]
     pub ancestors: Vec<ObjectId>,
+    /// The test files of `cumulative` already parsed, when the model parsed them beside its
+    /// diff ([`crate::engine::rules::tests::Parses`]); the tests rule parses them otherwise.
+    #[serde(skip)]
+    pub parses: Option<std::sync::Arc<crate::engine::rules::tests::Parses>>,
 }
 
 /// What the symbolic links of a tip tree do to the paths a unit changes.

@@ -224,7 +224,27 @@ fn update(
     };
     let mut hidden: Vec<ObjectId> = known.to_vec();
     hidden.extend(old);
-    let walked = walk_commits(repo, new, &hidden, opts)?;
+    // The cumulative change depends only on the base, which is known once the walk has found
+    // every commit: it is diffed, and its test files parsed, while the workers still diff the
+    // commits.
+    let base_of = |oldest_parents: Option<&[ObjectId]>| match old {
+        Some(old) if !u.is_create() => Some(old),
+        _ => match oldest_parents {
+            Some(parents) => parents.first().copied(),
+            None => Some(new),
+        },
+    };
+    let (walked, aside) = walk_commits_beside(repo, new, &hidden, opts, |oldest_parents| {
+        let base = base_of(oldest_parents);
+        let cumulative = diff_commits(repo, base, new, opts);
+        let parses = match &cumulative {
+            Ok(c) if opts.content => Some(std::sync::Arc::new(
+                crate::engine::rules::tests::Parses::of(c),
+            )),
+            _ => None,
+        };
+        (base, cumulative, parses)
+    })?;
     let malformed = walked.malformed;
     let ancestors = walked.ancestors;
     let commits = match walked.failed {
@@ -263,13 +283,18 @@ fn update(
             None => (UpdateKind::NonFastForward, create_base(&commits, new)),
         }
     };
-    let cumulative = match diff_commits(repo, base, new, opts) {
-        Ok(c) => c,
-        Err(_) if !malformed.is_empty() => Vec::new(),
+    let (cumulative, parses) = match aside {
+        Some((aside_base, cumulative, parses)) if aside_base == base => (cumulative, parses),
+        _ => (diff_commits(repo, base, new, opts), None),
+    };
+    let (cumulative, parses) = match cumulative {
+        Ok(c) => (c, parses),
+        Err(_) if !malformed.is_empty() => (Vec::new(), None),
         Err(e) => return Err(e),
     };
     let mut judged = unit(kind, base, commits, cumulative);
     judged.ancestors = ancestors;
+    judged.parses = parses;
     if judged.malformed.is_empty() {
         judged.links = tip::links_of(repo, new, &judged.commits, &judged.cumulative)?;
     }

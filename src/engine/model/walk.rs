@@ -29,8 +29,22 @@ pub(super) fn walk_commits(
     hidden: &[ObjectId],
     opts: ModelOptions,
 ) -> Result<Walked> {
+    walk_commits_beside(repo, tip, hidden, opts, |_| ()).map(|(walked, _)| walked)
+}
+
+/// [`walk_commits`], running `beside` on this thread as soon as every commit is found, while
+/// the workers are still diffing them. `beside` is given the parents of the oldest commit
+/// found (`None`: no commit is new), which is all a unit's base depends on; its result is
+/// `None` when the walk ended without finding every commit (it failed, or `tip` is hidden).
+pub(super) fn walk_commits_beside<T>(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    hidden: &[ObjectId],
+    opts: ModelOptions,
+    beside: impl FnOnce(Option<&[ObjectId]>) -> T,
+) -> Result<(Walked, Option<T>)> {
     if hidden.contains(&tip) {
-        return Ok(Walked::default());
+        return Ok((Walked::default(), None));
     }
     let mut walk = Painter::new(repo, tip, hidden).with_context(|| walk_failed(tip))?;
     let threads = opts.threads();
@@ -49,6 +63,7 @@ pub(super) fn walk_commits(
         }
         let order = walk.final_order(&found);
         let ancestors = walk.reached(hidden);
+        let aside = beside(order.first().map(|&i| found[i].head.parents.as_slice()));
         let mut state = PartState::new(repo)?;
         let mut heads: Vec<Option<Visible>> = found.into_iter().map(Some).collect();
         let done = order
@@ -56,12 +71,14 @@ pub(super) fn walk_commits(
             .enumerate()
             .filter_map(|(at, i)| heads[i].take().map(|v| state.judged(repo, at, v, opts)))
             .collect();
-        return joined(Ok(done)).map(|w| Walked { ancestors, ..w });
+        return joined(Ok(done)).map(|w| (Walked { ancestors, ..w }, Some(aside)));
     }
     let sync = repo.clone().into_sync();
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<(usize, Visible)>>(4 * threads);
+    // Unbounded: the walk runs ahead of the workers, so that `beside` starts while they
+    // still have most of the commits to diff. What is queued is what the result holds anyway.
+    let (send, receive) = std::sync::mpsc::channel::<Vec<(usize, Visible)>>();
     let receive = std::sync::Mutex::new(receive);
-    let (ids, order, parts, ancestors) = std::thread::scope(|s| -> Result<_> {
+    let (ids, order, parts, ancestors, aside) = std::thread::scope(|s| -> Result<_> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let (sync, receive) = (&sync, &receive);
@@ -135,6 +152,10 @@ pub(super) fn walk_commits(
             let _ = send.send(batch);
         }
         drop(send);
+        let walked_all = walked.as_ref().is_ok().then(|| walk.final_order_of(&ids));
+        let aside = walked_all
+            .as_ref()
+            .map(|order| beside(order.first().map(|&i| ids[i].1.as_slice())));
         let parts: Vec<Result<Vec<Done>>> = workers
             .into_iter()
             .map(|w| {
@@ -143,8 +164,8 @@ pub(super) fn walk_commits(
             })
             .collect();
         walked?;
-        let order = walk.final_order_of(&ids);
-        Ok((ids, order, parts, walk.reached(hidden)))
+        let order = walked_all.expect("a walk that did not fail found every commit");
+        Ok((ids, order, parts, walk.reached(hidden), aside))
     })?;
     let mut done: Vec<Option<Done>> = (0..ids.len()).map(|_| None).collect();
     for part in parts {
@@ -160,7 +181,7 @@ pub(super) fn walk_commits(
             None => bail!("commit {} was walked but not diffed", ids[i].0),
         }
     }
-    joined(Ok(in_order)).map(|w| Walked { ancestors, ..w })
+    joined(Ok(in_order)).map(|w| (Walked { ancestors, ..w }, aside))
 }
 
 fn walk_failed(tip: ObjectId) -> String {

@@ -13,8 +13,8 @@ use crate::engine::verdict::Finding;
 /// Both sides of one parsed file.
 pub struct Parsed<'a> {
     pub change: &'a FileChange,
-    pub old: Option<Suite>,
-    pub new: Option<Suite>,
+    pub old: Option<&'a Suite>,
+    pub new: Option<&'a Suite>,
 }
 
 /// Past this many tests lost in one file, one finding names the first of them.
@@ -26,7 +26,7 @@ pub fn compare(ctx: &Context<'_>, files: &[Parsed<'_>], out: &mut Vec<Finding>) 
     let mut added_names: HashSet<&str> = HashSet::new();
     let mut added_bodies: HashSet<&str> = HashSet::new();
     for p in files {
-        let Some(new) = &p.new else { continue };
+        let Some(new) = p.new else { continue };
         let old_names: HashSet<&str> = p
             .old
             .iter()
@@ -45,8 +45,8 @@ pub fn compare(ctx: &Context<'_>, files: &[Parsed<'_>], out: &mut Vec<Finding>) 
     }
     for p in files {
         let empty = Suite::default();
-        let old = p.old.as_ref().unwrap_or(&empty);
-        let new = p.new.as_ref().unwrap_or(&empty);
+        let old = p.old.unwrap_or(&empty);
+        let new = p.new.unwrap_or(&empty);
         let finding = |rule: &str, message: String, hint: &str| {
             Finding::flag(rule, message, hint)
                 .at_ref(ctx.refname())

@@ -34,6 +34,7 @@ use super::paths::what_happened;
 use super::{Context, quoted};
 use crate::engine::changes::FileChange;
 use crate::engine::verdict::Finding;
+use suite::Suite;
 
 pub use lines::{ASSERTIONS, DISABLE_MARKERS, TEST_FUNCTIONS, TestCounts, test_counts};
 
@@ -45,7 +46,16 @@ pub fn reads_content(path: &str) -> bool {
 pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     changed(ctx, out);
     let tp = &ctx.policy.tests;
-    let parsed = parse_all(ctx);
+    let cumulative = &ctx.unit.cumulative;
+    let made;
+    let parses = match ctx.unit.parses.as_deref() {
+        Some(p) if p.sides.len() == cumulative.len() => p,
+        _ => {
+            made = Parses::of(cumulative);
+            &made
+        }
+    };
+    let parsed = parses.files(cumulative);
     let mut paths: HashSet<&str> = parsed.iter().flat_map(|p| p.change.paths()).collect();
     // A file a grammar reads that can hold no test was not parsed; the line rules, there for
     // files without a grammar, leave it alone too.
@@ -78,46 +88,72 @@ pub fn check(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// The cumulative change's files a grammar reads, each side parsed once.
-fn parse_all<'a>(ctx: &Context<'a>) -> Vec<compare::Parsed<'a>> {
-    ctx.unit
-        .cumulative
-        .iter()
-        .filter(|fc| !fc.binary && !fc.is_symlink() && !fc.is_gitlink())
-        .filter_map(|fc| {
-            let side = |path: Option<&str>, blob: Option<&crate::engine::changes::Blob>| {
-                let path = path?;
-                lang::suite(lang::Lang::of(path)?, path, blob?.bytes())
-            };
-            let has_lang = fc.paths().any(|p| lang::Lang::of(p).is_some());
-            if !has_lang || !has_content(fc) || !may_hold_tests(fc) {
-                return None;
-            }
-            let old = side(fc.old_path.as_deref(), fc.old_content.as_ref());
-            let new = side(fc.new_path.as_deref(), fc.new_content.as_ref());
-            // A side that should have parsed and did not (not UTF-8): the line rules judge it.
-            if fc.old_path.is_some()
-                && old.is_none()
-                && fc
-                    .old_path
-                    .as_deref()
-                    .is_some_and(|p| lang::Lang::of(p).is_some())
-                || fc.new_path.is_some()
-                    && new.is_none()
-                    && fc
-                        .new_path
-                        .as_deref()
-                        .is_some_and(|p| lang::Lang::of(p).is_some())
-            {
-                return None;
-            }
-            Some(compare::Parsed {
-                change: fc,
-                old,
-                new,
+/// Both sides of each file of a cumulative change that a grammar reads, parsed once: made by
+/// the change model while the push's commits are still being diffed (so the parse runs beside
+/// the diff), or by [`check`] when the model did not.
+#[derive(Default)]
+pub struct Parses {
+    /// By index into the cumulative change; `None`: not parsed (see [`parse_one`]).
+    sides: Vec<Option<(Option<Suite>, Option<Suite>)>>,
+}
+
+impl Parses {
+    /// Parse every file of `cumulative` a grammar reads.
+    pub fn of(cumulative: &[FileChange]) -> Parses {
+        Parses {
+            sides: cumulative.iter().map(parse_one).collect(),
+        }
+    }
+
+    /// The files parsed, with their change. `cumulative` must be the change parsed.
+    fn files<'a>(&'a self, cumulative: &'a [FileChange]) -> Vec<compare::Parsed<'a>> {
+        debug_assert_eq!(self.sides.len(), cumulative.len());
+        cumulative
+            .iter()
+            .zip(&self.sides)
+            .filter_map(|(change, sides)| {
+                let (old, new) = sides.as_ref()?;
+                Some(compare::Parsed {
+                    change,
+                    old: old.as_ref(),
+                    new: new.as_ref(),
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Parses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parsed = self.sides.iter().filter(|s| s.is_some()).count();
+        write!(f, "Parses({parsed} of {} files)", self.sides.len())
+    }
+}
+
+/// Both sides of `fc` parsed, when a grammar reads it and it may hold tests; `None` leaves it
+/// to the line rules or to nothing.
+fn parse_one(fc: &FileChange) -> Option<(Option<Suite>, Option<Suite>)> {
+    if fc.binary || fc.is_symlink() || fc.is_gitlink() {
+        return None;
+    }
+    let side = |path: Option<&str>, blob: Option<&crate::engine::changes::Blob>| {
+        let path = path?;
+        lang::suite(lang::Lang::of(path)?, path, blob?.bytes())
+    };
+    let has_lang = fc.paths().any(|p| lang::Lang::of(p).is_some());
+    if !has_lang || !has_content(fc) || !may_hold_tests(fc) {
+        return None;
+    }
+    let old = side(fc.old_path.as_deref(), fc.old_content.as_ref());
+    let new = side(fc.new_path.as_deref(), fc.new_content.as_ref());
+    // A side that should have parsed and did not (not UTF-8): the line rules judge it.
+    let unread = |path: Option<&str>, suite: &Option<Suite>| {
+        suite.is_none() && path.is_some_and(|p| lang::Lang::of(p).is_some())
+    };
+    if unread(fc.old_path.as_deref(), &old) || unread(fc.new_path.as_deref(), &new) {
+        return None;
+    }
+    Some((old, new))
 }
 
 /// Whether either side of the change can hold a test its runner collects: a path the runner
