@@ -105,10 +105,11 @@ pub(super) fn walk_commits_beside<T>(
         // parent's trees are still in that worker's caches.
         let mut walked: Result<()> = Ok(());
         // A walk that ended before filling every worker's first batch (a few hundred commits,
-        // each of which may be a large change: one commit per release) is cut into one
-        // batch per worker, so that every core takes part.
+        // each of which may be a large change: one commit per release) is cut into
+        // `SHARES_PER_WORKER` batches per worker: every core takes part, and one that drew
+        // the largest changes does not finish long after the others.
         let size = if found.len() < threads * BATCH {
-            found.len().div_ceil(threads)
+            found.len().div_ceil(threads * SHARES_PER_WORKER)
         } else {
             BATCH
         };
@@ -411,6 +412,8 @@ impl<'r> Painter<'r> {
 
 /// Commits a worker takes at a time.
 const BATCH: usize = 256;
+/// Batches per worker when the walk is shorter than a batch per worker.
+const SHARES_PER_WORKER: usize = 8;
 
 /// Positions in `found` (walked newest first, with their parents), oldest first: every commit
 /// after its parents among them; unrelated branches keep their walk order.
