@@ -111,10 +111,7 @@ pub struct FileChange {
     /// Removed lines (text files only). Not serialized.
     #[serde(skip)]
     pub removed_lines: Vec<String>,
-    /// Both sides' bytes, kept only for the files the tests rule parses
-    /// ([`crate::engine::rules::tests::reads_content`]), and only where it reads them: in a
-    /// unit's cumulative change (a single commit's or the index's files are their own), never
-    /// in the commits a walk diffs. Not serialized.
+    /// Both sides' bytes, kept only for the files the tests rule parses ([`crate::engine::rules::tests::reads_content`]). Not serialized.
     #[serde(skip)]
     pub old_content: Option<Blob>,
     #[serde(skip)]

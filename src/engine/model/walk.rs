@@ -497,15 +497,7 @@ impl PartState {
         };
         let Visible { id, head, old_tree } = v;
         let tree = head.tree;
-        // The tests rule reads bytes only from a unit's cumulative change, which is diffed on
-        // its own: a walked commit's bytes are let go as soon as it is diffed.
-        let changes = diff_commit(repo, id, head, old_tree, opts, &mut self.cache).map(|mut c| {
-            for f in &mut c.files {
-                f.old_content = None;
-                f.new_content = None;
-            }
-            c
-        });
+        let changes = diff_commit(repo, id, head, old_tree, opts, &mut self.cache);
         match trees::check_commit(repo, id, tree, old_tree, &mut self.seen) {
             Ok(malformed) => Done {
                 at,
