@@ -913,20 +913,33 @@ fn the_model_is_the_same_on_any_number_of_threads() {
             content: true,
             max_blob_scan_bytes: 1 << 20,
             threads,
+            commit_bytes: false,
         };
         let units = model::updates(&repo, std::slice::from_ref(&create), &[], opts).unwrap();
         // Everything the rules read: the commits in order with their messages and files,
-        // the tree problems in order, and every side's bytes.
+        // the tree problems in order, and the bytes of every side the tests rule parses
+        // (those of the cumulative change; a walked commit keeps none).
         let shown = format!("{units:#?}");
-        let bytes = units
+        assert!(
+            units
+                .iter()
+                .flat_map(|u| u.commits.iter().flat_map(|c| c.files.iter()))
+                .all(|f| f.old_content.is_none() && f.new_content.is_none()),
+            "walked commits hold no bytes"
+        );
+        let bytes: Vec<Vec<u8>> = units
             .iter()
-            .flat_map(|u| u.commits.iter().flat_map(|c| c.files.iter()))
+            .flat_map(|u| u.cumulative.iter())
             .flat_map(|f| [f.old_content.as_ref(), f.new_content.as_ref()])
             .map(|b| b.map(|b| b.bytes().to_vec()).unwrap_or_default())
             .collect();
         (shown, bytes)
     };
     let one = model(1);
+    assert!(
+        one.1.iter().any(|b| !b.is_empty()),
+        "the cumulative change keeps bytes to compare"
+    );
     let units = model::updates(
         &repo,
         std::slice::from_ref(&create),
@@ -952,6 +965,29 @@ fn the_model_is_the_same_on_any_number_of_threads() {
             "{threads} threads describe the push differently"
         );
         assert!(one.1 == many.1, "{threads} threads read other contents");
+    }
+    // Judged commit by commit (`git guard flags` builds one unit per commit, its files as the
+    // cumulative change), walked commits keep their bytes, on any number of threads.
+    let root = git(&dir, &["rev-list", "--max-parents=0", "main"]);
+    let spec = format!("{}..main", root.trim());
+    for threads in [1, 8] {
+        let opts = ModelOptions {
+            content: true,
+            max_blob_scan_bytes: 1 << 20,
+            threads,
+            commit_bytes: true,
+        };
+        let unit = model::range(&repo, &spec, opts).unwrap();
+        let kept = unit
+            .commits
+            .iter()
+            .flat_map(|c| c.files.iter())
+            .filter(|f| f.new_content.is_some())
+            .count();
+        assert!(
+            kept > 0,
+            "{threads} threads: a range's commits keep their bytes"
+        );
     }
 }
 
@@ -1075,9 +1111,12 @@ fn test_files_parsed_beside_the_diff_judge_as_the_rules_own_parse() {
             .collect()
     };
     let mut seen = Vec::new();
-    for threads in [1, 4] {
+    // A hook lets each walked commit's bytes go (`commit_bytes: false`): the tests rule must
+    // judge the same without them.
+    for (threads, commit_bytes) in [(1, true), (1, false), (4, true), (4, false)] {
         let opts = ModelOptions {
             threads,
+            commit_bytes,
             ..ModelOptions::default()
         };
         let units =
@@ -1100,5 +1139,10 @@ fn test_files_parsed_beside_the_diff_judge_as_the_rules_own_parse() {
         }
         seen.push(beside);
     }
-    assert_eq!(seen[0], seen[1], "1 and 4 threads");
+    for (i, other) in seen.iter().enumerate().skip(1) {
+        assert_eq!(
+            &seen[0], other,
+            "run {i} (threads, bytes kept) judges otherwise"
+        );
+    }
 }

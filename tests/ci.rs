@@ -738,3 +738,52 @@ fn could_not_judge_is_an_annotation_on_github_too() {
         stdout(&out)
     );
 }
+
+#[test]
+fn a_push_flags_a_test_weakened_in_one_commit_though_a_later_one_restores_it() {
+    if !support::ssh_keygen_is_there() {
+        return;
+    }
+    let h = host();
+    let test = "#[test]\nfn t() {\n    assert_eq!(app::f(), 1);\n}\n";
+    let before = h.agent_pushes(&[("tests/t.rs", test)], "Test the service");
+    // The push: one commit drops the assertion, the next puts it back. The change from the
+    // old tip is nothing, but an approval binds one commit, so the weakening one is flagged
+    // as `git guard flags` and the deploy gate count it.
+    let weakened = h.agent_pushes(
+        &[(
+            "tests/t.rs",
+            "#[test]\nfn t() {\n    assert_eq!(app::f(), 2);\n}\n",
+        )],
+        "Simplify the test",
+    );
+    let head = h.agent_pushes(&[("tests/t.rs", test)], "Restore the test");
+    let dir = h.checkout("job", &head);
+    let env = github_push(
+        &h,
+        &dir,
+        "refs/heads/agent/export",
+        &before,
+        &head,
+        "agent-bot",
+    );
+    let out = ci(&dir, &env, &["--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let flagged: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or_default().to_string(),
+                f["commit"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        flagged.contains(&("tests.weakened".to_string(), weakened.clone())),
+        "{flagged:?}\n{}",
+        out_text(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
+}

@@ -111,7 +111,11 @@ pub struct FileChange {
     /// Removed lines (text files only). Not serialized.
     #[serde(skip)]
     pub removed_lines: Vec<String>,
-    /// Both sides' bytes, kept only for the files the tests rule parses ([`crate::engine::rules::tests::reads_content`]). Not serialized.
+    /// Both sides' bytes, kept only for the files the tests rule parses
+    /// ([`crate::engine::rules::tests::reads_content`]), and only where it reads them: in a
+    /// unit's cumulative change (a single commit's or the index's files are their own, and so
+    /// are those of each commit of a range), never in the commits of a ref update, which are
+    /// judged together. Not serialized.
     #[serde(skip)]
     pub old_content: Option<Blob>,
     #[serde(skip)]

@@ -165,8 +165,12 @@ fn actor(inv: &Invocation, policy: &Policy) -> Result<Actor> {
     Actor::from_host(host, policy, |k| inv.var(k))
 }
 
+/// A hook judges each ref update as a whole: its commits need not keep their bytes.
 fn model_options(policy: &Policy) -> ModelOptions {
-    ModelOptions::for_policy(policy)
+    ModelOptions {
+        commit_bytes: false,
+        ..ModelOptions::for_policy(policy)
+    }
 }
 
 /// The first of `candidates` (full ref names) that exists, with its tip, as the base branch

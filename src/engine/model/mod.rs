@@ -47,6 +47,13 @@ pub struct ModelOptions {
     pub max_blob_scan_bytes: u64,
     /// Threads that diff commits (0: one per core). The result is the same for any number.
     pub threads: usize,
+    /// Each walked commit keeps the bytes of the files the tests rule parses, so that it can
+    /// be judged on its own (`git guard flags`, the CI door's per-commit flags). Off, a
+    /// commit's bytes are let go once it is diffed: the tests rule reads a unit's bytes only
+    /// from its cumulative change, diffed on its own, and a push holds one commit's bytes per
+    /// worker instead of every commit's. On by default: a caller that forgets loses memory,
+    /// never a flag.
+    pub commit_bytes: bool,
 }
 
 impl ModelOptions {
@@ -74,6 +81,7 @@ impl Default for ModelOptions {
             content: true,
             max_blob_scan_bytes: 8 * 1024 * 1024,
             threads: 0,
+            commit_bytes: true,
         }
     }
 }

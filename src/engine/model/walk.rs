@@ -64,7 +64,7 @@ pub(super) fn walk_commits_beside<T>(
         let order = walk.final_order(&found);
         let ancestors = walk.reached(hidden);
         let aside = beside(order.first().map(|&i| found[i].head.parents.as_slice()));
-        let mut state = PartState::new(repo)?;
+        let mut state = PartState::new(repo, opts)?;
         let mut heads: Vec<Option<Visible>> = found.into_iter().map(Some).collect();
         let done = order
             .into_iter()
@@ -84,7 +84,7 @@ pub(super) fn walk_commits_beside<T>(
                 let (sync, receive) = (&sync, &receive);
                 s.spawn(move || -> Result<Vec<Done>> {
                     let local = crate::engine::repo::tune(sync.to_thread_local());
-                    let mut state = PartState::new(&local)?;
+                    let mut state = PartState::new(&local, opts)?;
                     let mut done = Vec::new();
                     loop {
                         // A poisoned lock means another worker panicked: stop taking work.
@@ -470,13 +470,16 @@ struct Done {
 struct PartState {
     cache: gix::diff::blob::Platform,
     seen: trees::Seen,
+    /// [`ModelOptions::commit_bytes`].
+    keep_bytes: bool,
 }
 
 impl PartState {
-    fn new(repo: &gix::Repository) -> Result<PartState> {
+    fn new(repo: &gix::Repository, opts: ModelOptions) -> Result<PartState> {
         Ok(PartState {
             cache: new_resource_cache(repo)?,
             seen: trees::Seen::default(),
+            keep_bytes: opts.commit_bytes,
         })
     }
 
@@ -497,7 +500,13 @@ impl PartState {
         };
         let Visible { id, head, old_tree } = v;
         let tree = head.tree;
-        let changes = diff_commit(repo, id, head, old_tree, opts, &mut self.cache);
+        let mut changes = diff_commit(repo, id, head, old_tree, opts, &mut self.cache);
+        if let (false, Ok(c)) = (self.keep_bytes, &mut changes) {
+            for f in &mut c.files {
+                f.old_content = None;
+                f.new_content = None;
+            }
+        }
         match trees::check_commit(repo, id, tree, old_tree, &mut self.seen) {
             Ok(malformed) => Done {
                 at,

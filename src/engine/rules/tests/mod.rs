@@ -98,11 +98,55 @@ pub struct Parses {
 }
 
 impl Parses {
-    /// Parse every file of `cumulative` a grammar reads.
+    /// Parse every file of `cumulative` a grammar reads. With much to parse and more than one
+    /// core, the files are shared among threads (each takes the next file); the result is
+    /// the same as parsing them in turn.
     pub fn of(cumulative: &[FileChange]) -> Parses {
-        Parses {
-            sides: cumulative.iter().map(parse_one).collect(),
+        let bytes: u64 = cumulative
+            .iter()
+            .flat_map(|fc| [fc.old_content.as_ref(), fc.new_content.as_ref()])
+            .flatten()
+            .map(|b| b.bytes().len() as u64)
+            .sum();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(cumulative.len())
+            .min(8);
+        if bytes < PARALLEL_PARSE_FROM || threads < 2 {
+            return Parses {
+                sides: cumulative.iter().map(parse_one).collect(),
+            };
         }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut sides: Vec<Option<(Option<Suite>, Option<Suite>)>> =
+            (0..cumulative.len()).map(|_| None).collect();
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(fc) = cumulative.get(i) else {
+                                return done;
+                            };
+                            if let Some(parsed) = parse_one(fc) {
+                                done.push((i, parsed));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                // A panic in a worker is a bug in a test finder: raise it here, as one thread
+                // would.
+                let done = w.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                for (i, parsed) in done {
+                    sides[i] = Some(parsed);
+                }
+            }
+        });
+        Parses { sides }
     }
 
     /// The files parsed, with their change. `cumulative` must be the change parsed.
@@ -129,6 +173,9 @@ impl std::fmt::Debug for Parses {
         write!(f, "Parses({parsed} of {} files)", self.sides.len())
     }
 }
+
+/// Bytes of content under which the files are parsed on one thread.
+const PARALLEL_PARSE_FROM: u64 = 256 << 10;
 
 /// Both sides of `fc` parsed, when a grammar reads it and it may hold tests; `None` leaves it
 /// to the line rules or to nothing.

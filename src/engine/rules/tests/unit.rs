@@ -101,3 +101,53 @@ pub(super) fn said(f: &[Finding]) -> Vec<String> {
         })
         .collect()
 }
+
+#[test]
+fn files_parsed_on_many_threads_parse_as_in_turn() {
+    // Enough content for the parse to be shared among threads: every side, in every
+    // language, with files that do not parse (not UTF-8) or hold no test in between.
+    let mut cumulative = Vec::new();
+    for i in 0..48 {
+        let tests: String = (0..40)
+            .map(|t| {
+                format!(
+                    "#[test]\nfn t{i}_{t}() {{\n    assert_eq!({t} + 1, {});\n}}\n",
+                    t + 1
+                )
+            })
+            .collect();
+        let weaker = tests.replacen("assert_eq!(0 + 1, 1);", "let _ = 0;", 1);
+        cumulative.push(content_change(
+            &format!("tests/t{i}.rs"),
+            Some(&tests),
+            Some(&weaker),
+        ));
+        let py: String = (0..40)
+            .map(|t| format!("def test_{t}():\n    assert {t} == {t}\n\n"))
+            .collect();
+        cumulative.push(content_change(
+            &format!("tests/test_{i}.py"),
+            None,
+            Some(&py),
+        ));
+        cumulative.push(content_change(
+            &format!("src/m{i}.rs"),
+            Some("fn f() {}\n"),
+            None,
+        ));
+        let mut bad = content_change(&format!("tests/bad{i}.rs"), None, Some("x"));
+        bad.new_content = Some(crate::engine::changes::Blob::new(vec![0xff, 0xfe, b'a']));
+        cumulative.push(bad);
+    }
+    let bytes: usize = cumulative
+        .iter()
+        .flat_map(|fc| [fc.old_content.as_ref(), fc.new_content.as_ref()])
+        .flatten()
+        .map(|b| b.bytes().len())
+        .sum();
+    assert!(bytes as u64 > PARALLEL_PARSE_FROM, "{bytes} bytes");
+    let in_turn: Vec<_> = cumulative.iter().map(parse_one).collect();
+    assert!(in_turn.iter().filter(|s| s.is_some()).count() >= 96);
+    let shared = Parses::of(&cumulative);
+    assert_eq!(format!("{:?}", shared.sides), format!("{in_turn:?}"));
+}
