@@ -41,6 +41,8 @@ fn exercise(root: &Path, bare: &Path, url: &str) {
 
     let before = snapshot(bare);
     let o = git_out(&work, &["push", "origin", "agent/topic"]);
+    // A daemon's receive-pack may still be removing its quarantine when the client returns.
+    settle_in(bare);
     assert_rejected(&o, "paths.deny", &before, bare);
     let lines = remote_lines(&o);
     assert!(

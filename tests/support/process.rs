@@ -5,6 +5,7 @@
 
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt as _;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
 
@@ -86,4 +87,32 @@ pub fn processes_with_arg(arg: &str) -> Vec<u32> {
                 .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
         })
         .collect()
+}
+
+/// Wait (a bounded number of tries) until no live process has `dir` as its working
+/// directory. A daemon's `receive-pack` works in the repository and removes its quarantine
+/// directory as it exits, which may be after the client has read the verdict and returned; a
+/// test that looks at the repository waits for that first.
+pub fn settle_in(dir: &Path) {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let working_in = || -> Vec<u32> {
+        let Ok(rd) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == dir))
+            .collect()
+    };
+    for _ in 0..400 {
+        if working_in().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!(
+        "processes still work in {}: {:?}",
+        dir.display(),
+        working_in()
+    );
 }
