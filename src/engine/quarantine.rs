@@ -176,6 +176,7 @@ pub fn open(git_dir: &Path, objects_dir: Option<&Path>) -> Result<gix::ThreadSaf
                 alloc_limit_bytes: None,
                 loose_compression: Default::default(),
                 current_dir: None,
+                shared_repository_permissions: Default::default(),
             },
         )
         .with_context(|| format!("cannot open the object store at {}", dir.display()))?;

@@ -121,20 +121,14 @@ pub(super) struct IndexChange {
 }
 
 impl TrackedChange for IndexChange {
-    fn id(&self) -> &gix::oid {
-        &self.id
-    }
-    fn relation(&self) -> Option<gix::diff::tree::visit::Relation> {
-        None
+    fn id(&self) -> Option<&gix::oid> {
+        Some(&self.id)
     }
     fn kind(&self) -> TrackerKind {
         self.kind
     }
     fn entry_mode(&self) -> gix::objs::tree::EntryMode {
         self.mode
-    }
-    fn id_and_entry_mode(&self) -> (&gix::oid, gix::objs::tree::EntryMode) {
-        (&self.id, self.mode)
     }
 }
 
@@ -295,7 +289,7 @@ pub(super) fn diff_index(
                 let new = side(dest.location, dest.change.mode, dest.change.id);
                 raws.push(match source {
                     Some(src) => Raw {
-                        old: Some(side(src.location, src.entry_mode, src.id)),
+                        old: Some(side(src.location, src.entry_mode, src.change.id)),
                         new: Some(new),
                         rename: true,
                     },
@@ -309,6 +303,7 @@ pub(super) fn diff_index(
             cache,
             &repo.objects,
             |_push| Ok::<(), std::io::Error>(()),
+            Default::default(),
         )
         .map_err(|e| anyhow!("{e}"))
         .context("rename detection failed; hint: `git fsck` names missing or damaged objects")?;
