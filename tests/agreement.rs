@@ -1146,3 +1146,80 @@ fn test_files_parsed_beside_the_diff_judge_as_the_rules_own_parse() {
         );
     }
 }
+
+/// `n` distinct lines tagged `tag`, so that files share lines only where a test means them to.
+fn numbered(tag: &str, n: usize) -> String {
+    (0..n).map(|i| format!("{tag} line {i}\n")).collect()
+}
+
+/// `base` with its lines `changed` replaced.
+fn edited(base: &str, changed: std::ops::Range<usize>) -> String {
+    base.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if changed.contains(&i) {
+                format!("edited {i}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// Where several deleted files could each be the source of several added ones, the pairs
+/// are git's: a file that keeps its name is paired first, the best scores across the whole
+/// commit win (not the first destination in path order taking its best source), and files
+/// far apart in size are never compared. Each commit here once paired differently from git.
+#[test]
+fn ambiguous_renames_pair_as_git_pairs_them() {
+    let (_tmp, dir) = tmp_repo_with(|d| {
+        std::fs::create_dir_all(d).unwrap();
+        git(d, &["init", "-q", "-b", "main"]);
+        let foo = numbered("foo", 40);
+        let one = numbered("one", 40);
+        let two = numbered("two", 40);
+        write(d, "src/foo.rs", &foo);
+        write(d, "src/one.rs", &one);
+        write(d, "src/two.rs", &two);
+        write(d, "big.txt", &numbered("big", 400));
+        commit_all(d, "base");
+
+        // Same name, 60% alike; another name sorting first, 97% alike.
+        git(d, &["rm", "-q", "src/foo.rs"]);
+        write(d, "lib/foo.rs", &edited(&foo, 0..16));
+        write(d, "lib/bar.rs", &edited(&foo, 0..1));
+        commit_all(d, "a name kept beside a closer copy");
+
+        // Two sources, three destinations: `0.rs` (first in path order) is half of each,
+        // `a.rs` is `one.rs` much edited, `b.rs` is `two.rs` barely touched.
+        git(d, &["rm", "-q", "src/one.rs", "src/two.rs"]);
+        let half: String = one
+            .lines()
+            .take(20)
+            .chain(two.lines().skip(20))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        write(d, "dst/0.rs", &half);
+        write(d, "dst/a.rs", &edited(&one, 0..12));
+        write(d, "dst/b.rs", &edited(&two, 0..2));
+        commit_all(d, "sources wanted by more than one destination");
+
+        // A small file cut from a large one, and the large one gone.
+        git(d, &["rm", "-q", "big.txt"]);
+        write(
+            d,
+            "small.txt",
+            &numbered("big", 400)
+                .lines()
+                .take(60)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>(),
+        );
+        commit_all(d, "a large file cut down");
+    });
+    let rows = assert_agrees_on_all_commits(&dir, &["main"]);
+    assert!(
+        rows.iter().any(|r| r.0 == 'R'),
+        "the history has renames: {rows:?}"
+    );
+}
