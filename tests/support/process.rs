@@ -77,15 +77,20 @@ impl Drop for Daemon {
 /// The pids of the live processes whose command line has the argument `arg` (read from
 /// `/proc`; a zombie has no command line and is not counted).
 pub fn processes_with_arg(arg: &str) -> Vec<u32> {
+    live_pids(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+    })
+}
+
+/// The pids in `/proc` that `keep` keeps.
+fn live_pids(keep: impl Fn(u32) -> bool) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
-        })
+        .filter(|&pid| keep(pid))
         .collect()
 }
 
@@ -95,15 +100,8 @@ pub fn processes_with_arg(arg: &str) -> Vec<u32> {
 /// test that looks at the repository waits for that first.
 pub fn settle_in(dir: &Path) {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let working_in = || -> Vec<u32> {
-        let Ok(rd) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        rd.flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == dir))
-            .collect()
-    };
+    let working_in =
+        || live_pids(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == dir));
     for _ in 0..400 {
         if working_in().is_empty() {
             return;
