@@ -1181,13 +1181,13 @@ fn ambiguous_renames_pair_as_git_pairs_them() {
         write(d, "src/foo.rs", &foo);
         write(d, "src/one.rs", &one);
         write(d, "src/two.rs", &two);
-        write(d, "big.txt", &numbered("big", 400));
+        write(d, "big.txt", numbered("big", 400));
         commit_all(d, "base");
 
         // Same name, 60% alike; another name sorting first, 97% alike.
         git(d, &["rm", "-q", "src/foo.rs"]);
-        write(d, "lib/foo.rs", &edited(&foo, 0..16));
-        write(d, "lib/bar.rs", &edited(&foo, 0..1));
+        write(d, "lib/foo.rs", edited(&foo, 0..16));
+        write(d, "lib/bar.rs", edited(&foo, 0..1));
         commit_all(d, "a name kept beside a closer copy");
 
         // Two sources, three destinations: `0.rs` (first in path order) is half of each,
@@ -1200,8 +1200,8 @@ fn ambiguous_renames_pair_as_git_pairs_them() {
             .map(|l| format!("{l}\n"))
             .collect();
         write(d, "dst/0.rs", &half);
-        write(d, "dst/a.rs", &edited(&one, 0..12));
-        write(d, "dst/b.rs", &edited(&two, 0..2));
+        write(d, "dst/a.rs", edited(&one, 0..12));
+        write(d, "dst/b.rs", edited(&two, 0..2));
         commit_all(d, "sources wanted by more than one destination");
 
         // A small file cut from a large one, and the large one gone.
@@ -1209,7 +1209,7 @@ fn ambiguous_renames_pair_as_git_pairs_them() {
         write(
             d,
             "small.txt",
-            &numbered("big", 400)
+            numbered("big", 400)
                 .lines()
                 .take(60)
                 .map(|l| format!("{l}\n"))
