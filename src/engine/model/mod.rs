@@ -25,6 +25,7 @@ mod bytes;
 mod files;
 mod index;
 mod objects;
+mod painter;
 mod revspec;
 mod tip;
 mod trees;
@@ -32,6 +33,7 @@ mod walk;
 
 use files::*;
 use objects::*;
+use painter::*;
 use walk::*;
 
 pub use bytes::change_of_bytes;
