@@ -176,6 +176,8 @@ pub fn open(git_dir: &Path, objects_dir: Option<&Path>) -> Result<gix::ThreadSaf
                 alloc_limit_bytes: None,
                 loose_compression: Default::default(),
                 current_dir: None,
+                // The judges only read the quarantined objects; nothing is written here, so
+                // `core.sharedRepository` has nothing to apply to.
                 shared_repository_permissions: Default::default(),
             },
         )
